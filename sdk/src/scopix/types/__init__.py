@@ -1,0 +1,16 @@
+"""Result types and enums of the SDK (all re-exported from ``scopix``)."""
+
+from .describe import DescriptionErrorType, DescriptionFailure, DescriptionResult
+from .enums import DescriptionStatus, StorageTarget
+from .upload import BatchUploadResults, QuotaInfo, UploadResult
+
+__all__ = [
+    "UploadResult",
+    "BatchUploadResults",
+    "QuotaInfo",
+    "DescriptionStatus",
+    "DescriptionResult",
+    "DescriptionErrorType",
+    "DescriptionFailure",
+    "StorageTarget",
+]
