@@ -226,7 +226,7 @@ class HTTPCore:
                 raise error
             self._log(
                 logging.WARNING,
-                "%s %s failed (%s); retry %d/%d in %.2fs",
+                "%s %s failed: %s; retry %d/%d in %.2fs",
                 method,
                 url,
                 error,
