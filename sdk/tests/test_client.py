@@ -100,7 +100,7 @@ async def test_correlation_id_from_context(make_client: MakeClient, recorder: Re
         async with make_client(ok) as client:
             await client.request("GET", "/files")
     finally:
-        scopix._tracing._correlation_id.reset(token)
+        token.var.reset(token)
     assert recorder.requests[0].headers["X-Correlation-ID"] == "order-1234"
 
 

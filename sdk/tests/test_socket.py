@@ -200,6 +200,18 @@ async def test_a_closed_port_is_a_connection_error() -> None:
     assert f"127.0.0.1:{port}" in info.value.message
 
 
+async def test_requests_go_through_the_proxy(server: tuple[str, Script]) -> None:
+    proxy_base, script = server  # the scripted server plays the proxy
+    proxy_url = proxy_base.removesuffix("/api/v2")
+    async with Scopix(VALID_KEY, base_url="http://localhost:9/api/v2", proxy_url=proxy_url) as c:
+        response = await c.request("GET", "/files")
+    assert response.json()["ok"] is True
+    (arrival,) = script.arrivals
+    # a proxy receives the absolute URL of the target in the request line
+    assert arrival.path == "http://localhost:9/api/v2/files"
+    assert arrival.headers["authorization"] == f"Bearer {VALID_KEY}"
+
+
 def test_sync_client_over_a_socket(server: tuple[str, Script]) -> None:
     base_url, script = server
     script.answers["/api/v2/files"] = [(503, {}, 0.0)]

@@ -63,7 +63,7 @@ def test_correlation_id_follows_the_calling_thread() -> None:
         with client:
             client.request("GET", "/files")
     finally:
-        scopix._tracing._correlation_id.reset(token)
+        token.var.reset(token)
     assert seen[0].headers["X-Correlation-ID"] == "job-77"
 
 

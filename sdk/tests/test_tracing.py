@@ -65,6 +65,8 @@ async def test_failed_request_marks_the_span(spans: InMemorySpanExporter, make_c
     (span,) = spans.get_finished_spans()
     assert span.status.status_code is StatusCode.ERROR
     assert any(event.name == "exception" for event in span.events)
+    assert span.attributes["scopix.attempts"] == 2
+    assert span.attributes["http.response.status_code"] == 503
 
 
 @pytest.mark.anyio

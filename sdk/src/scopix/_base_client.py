@@ -141,16 +141,13 @@ class HTTPCore:
         }
         breaker = self.breakers.for_url(url) if self.breakers is not None else None
         if self.tracer is None:
-            response, _ = await self._send_with_retries(
-                method, url, fixed_headers, request_kwargs, breaker
+            return await self._send_with_retries(
+                method, url, fixed_headers, request_kwargs, breaker, span=None
             )
-            return response
         with self.tracer.span(method, str(url), url.host) as span:
-            response, attempts = await self._send_with_retries(
-                method, url, fixed_headers, request_kwargs, breaker
+            return await self._send_with_retries(
+                method, url, fixed_headers, request_kwargs, breaker, span=span
             )
-            self.tracer.finish(span, status_code=response.status_code, attempts=attempts)
-            return response
 
     def _logical_headers(self, method: str, idempotency_key: str | None) -> dict[str, str]:
         headers = {
@@ -171,7 +168,9 @@ class HTTPCore:
         headers: dict[str, str],
         request_kwargs: dict[str, Any],
         breaker: CircuitBreaker | None,
-    ) -> tuple[httpx.Response, int]:
+        *,
+        span: Any,
+    ) -> httpx.Response:
         last_error: ScopixError | None = None
         retry_number = 0
         while True:
@@ -188,6 +187,10 @@ class HTTPCore:
             started = time.perf_counter()
             error, response = await self._attempt(method, url, attempt_headers, request_kwargs)
             elapsed_ms = (time.perf_counter() - started) * 1000
+            if self.tracer is not None:
+                self.tracer.record_attempt(
+                    span, retry_number + 1, response.status_code if response is not None else None
+                )
             if error is None and response is not None:
                 if breaker is not None:
                     breaker.record_success()
@@ -201,7 +204,7 @@ class HTTPCore:
                     retry_number + 1,
                     response.headers.get(C.HEADER_REQUEST_ID, "-"),
                 )
-                return response, retry_number + 1
+                return response
             assert error is not None
             if breaker is not None:
                 if is_retryable(error):

@@ -24,9 +24,9 @@ _correlation_id: ContextVar[str | None] = ContextVar("scopix_correlation_id", de
 def set_correlation_id(correlation_id: str | None) -> Token[str | None]:
     """Send this ``X-Correlation-ID`` with every request made from the current context.
 
-    Useful to tie SDK calls to the request your own service is handling. Returns a token for
-    ``reset_correlation_id``-style undoing (``scopix._tracing._correlation_id.reset(token)``). With
-    no correlation id set, each logical request gets a fresh one, shared by its retries.
+    Useful to tie SDK calls to the request your own service is handling. Returns a
+    ``contextvars.Token``: ``token.var.reset(token)`` restores the previous value. With no
+    correlation id set, each logical request gets a fresh one, shared by its retries.
     """
     return _correlation_id.set(correlation_id)
 
@@ -77,9 +77,8 @@ class Tracer:
         if self._propagate is not None:
             self._propagate.inject(headers)
 
-    def finish(self, span: Any, *, status_code: int | None, attempts: int) -> None:
+    def record_attempt(self, span: Any, attempts: int, status_code: int | None) -> None:
+        """Note an attempt on the span; the last one's status is the request's."""
         span.set_attribute("scopix.attempts", attempts)
         if status_code is not None:
             span.set_attribute("http.response.status_code", status_code)
-            if status_code >= 400:
-                span.set_status(self._trace.Status(self._trace.StatusCode.ERROR))
