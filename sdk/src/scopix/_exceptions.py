@@ -34,6 +34,8 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ._convert import opt_int
+
 __all__ = [
     "ScopixError",
     "AuthenticationError",
@@ -157,9 +159,9 @@ class QuotaExceededError(ScopixError):
         **context: Any,
     ) -> None:
         super().__init__(code, message, **context)
-        self.available = available if available is not None else _int(self.details.get("available"))
-        self.limit = limit if limit is not None else _int(self.details.get("limit"))
-        self.requested = requested if requested is not None else _int(self.details.get("requested"))
+        self.available = _or_detail(available, self.details, "available")
+        self.limit = _or_detail(limit, self.details, "limit")
+        self.requested = _or_detail(requested, self.details, "requested")
         self.partial_results = partial_results
 
 
@@ -450,11 +452,6 @@ class SSEStreamError(ScopixError):
         self.reconnect_attempts = reconnect_attempts
 
 
-def _int(value: Any) -> int | None:
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int):
-        return value
-    if isinstance(value, float) and value.is_integer():
-        return int(value)
-    return None
+def _or_detail(value: int | None, details: dict[str, Any], key: str) -> int | None:
+    """An explicit value, else the integer the server sent in ``details[key]``."""
+    return value if value is not None else opt_int(details.get(key))

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING, Any, Optional
 
-from ._convert import int_or, opt_dict_list, opt_float, opt_str, opt_str_list, to_dict
+from .._convert import int_or, opt_dict_list, opt_float, opt_str, opt_str_list, to_dict
 
 if TYPE_CHECKING:
     from .upload import UploadResult

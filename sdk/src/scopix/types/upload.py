@@ -7,8 +7,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Optional
 
-from .._exceptions import DescriptionError
-from ._convert import (
+from .._convert import (
     int_or,
     opt_bool,
     opt_dict_list,
@@ -19,6 +18,7 @@ from ._convert import (
     parse_datetime,
     to_dict,
 )
+from .._exceptions import DescriptionError
 from .enums import DescriptionStatus
 
 __all__ = ["UploadResult", "BatchUploadResults", "QuotaInfo"]

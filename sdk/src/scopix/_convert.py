@@ -1,4 +1,4 @@
-"""Conversions shared by the result types: API JSON in, JSON-ready dicts out."""
+"""Lenient conversions of API JSON values, and JSON-ready dicts out of dataclasses."""
 
 from __future__ import annotations
 
