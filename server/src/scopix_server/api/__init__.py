@@ -1,0 +1,1 @@
+"""HTTP layer: dependencies, the streaming multipart parser and one router per resource."""

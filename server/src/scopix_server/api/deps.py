@@ -1,0 +1,90 @@
+"""Request dependencies: the database session and the authenticated tenant (``AuthDep``)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Annotated
+
+from fastapi import Depends, Request
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ..db.models import ApiKey, Tenant, utcnow
+from ..errors import Forbidden, RateLimited, Unauthorized
+from ..metrics import Metrics
+from ..services.ratelimit import RateLimiter
+from ..services.tenants import authenticate
+from ..services.tiers import limits_for
+from ..settings import Settings
+from ..storage import StorageBackend
+from ..storage.signing import Signer
+
+__all__ = ["AppState", "Auth", "AuthDep", "SessionDep", "StateDep", "get_state"]
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    sessions: async_sessionmaker[AsyncSession]
+    storage: StorageBackend
+    signer: Signer
+    limiter: RateLimiter
+    metrics: Metrics
+
+
+def get_state(request: Request) -> AppState:
+    state: AppState = request.app.state.scopix
+    return state
+
+
+StateDep = Annotated[AppState, Depends(get_state)]
+
+
+async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
+    async with state.sessions() as session:
+        yield session
+
+
+SessionDep = Annotated[AsyncSession, Depends(get_session)]
+
+
+@dataclass(frozen=True)
+class Auth:
+    key: ApiKey
+    tenant: Tenant
+
+
+_TOUCH_EVERY = timedelta(minutes=1)  # how stale last_used_at may get (saves a write per call)
+
+
+async def require_auth(request: Request, session: SessionDep, state: StateDep) -> Auth:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if not header:
+        raise Unauthorized("missing Authorization header: send 'Authorization: Bearer scopix_...'")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("the Authorization header must be 'Bearer scopix_...'")
+    found = await authenticate(session, token.strip())
+    if found is None:
+        raise Unauthorized("invalid, revoked or expired API key")
+    key, tenant = found
+    claimed = request.headers.get("x-tenant-id")
+    if claimed is not None and claimed not in (tenant.id, tenant.name):
+        raise Forbidden("X-Tenant-ID names another tenant than the API key's")
+    verdict = await state.limiter.hit(f"key:{key.id}", limits_for(tenant.tier).requests_per_minute)
+    request.scope.setdefault("state", {})["rate_limit_headers"] = verdict.headers()
+    if not verdict.allowed:
+        raise RateLimited(
+            f"rate limit of {verdict.limit} requests per minute reached for this API key",
+            details={"limit": verdict.limit, "retry_after": verdict.retry_after},
+            headers={"Retry-After": str(verdict.retry_after)},
+        )
+    now = utcnow()
+    if key.last_used_at is None or now - key.last_used_at > _TOUCH_EVERY:
+        key.last_used_at = now
+        await session.commit()
+    return Auth(key=key, tenant=tenant)
+
+
+AuthDep = Annotated[Auth, Depends(require_auth)]

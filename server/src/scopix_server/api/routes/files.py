@@ -1,0 +1,354 @@
+"""``/files``: streaming upload, list, details, status, change, delete, download, variants."""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+from urllib.parse import quote
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
+from sqlalchemy import func, select
+from sqlalchemy.exc import IntegrityError
+from starlette.requests import ClientDisconnect
+
+from ...db.models import File, utcnow
+from ...errors import BadRequest, NotFound, ValidationFailed
+from ...schemas import (
+    BatchDeleteRequest,
+    BatchDeleteResult,
+    DeletedFile,
+    FileDetails,
+    FileList,
+    FileStatus,
+    FileUpdate,
+    FileUpdated,
+    UploadRecord,
+)
+from ...services import files as file_service
+from ...services.idempotency import check_key, fingerprint, remember, replay
+from ...services.quota import check_quota, record_uploads
+from ...services.uploads import parse_options, parse_tags, store_file
+from ..deps import AppState, AuthDep, SessionDep, StateDep
+from ..multipart import StreamingForm, boundary_of
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["files"])
+
+MiB = 1024 * 1024
+VARIANTS = ("original", "tiny_64", "small_256", "medium_750", "large_1024")
+
+
+async def release_objects(state: AppState, session: Any, keys: list[str]) -> None:
+    """Delete committed objects that no file row references (after a failed transaction)."""
+    for key in keys:
+        used = await session.scalar(select(func.count()).where(File.object_key == key))
+        if not used:
+            await state.storage.delete(key)
+
+
+@router.post(
+    "/files/upload",
+    status_code=201,
+    response_model=UploadRecord,
+    summary="Upload one file (multipart/form-data, streamed to storage)",
+    openapi_extra={
+        "requestBody": {
+            "required": True,
+            "content": {
+                "multipart/form-data": {
+                    "schema": {
+                        "type": "object",
+                        "required": ["file"],
+                        "properties": {
+                            "file": {"type": "string", "format": "binary"},
+                            "title": {"type": "string", "maxLength": 255},
+                            "tags": {"type": "string", "description": "comma-separated"},
+                            "auto_describe": {"type": "boolean", "default": True},
+                            "skip_duplicates": {"type": "boolean", "default": False},
+                            "storage_target": {"type": "string", "enum": ["default", "custom"]},
+                            "folder_id": {"type": "string", "format": "uuid"},
+                            "project_id": {"type": "string", "format": "uuid"},
+                            "content_category": {"type": "string", "default": "general"},
+                            "custom_schema_id": {"type": "string", "format": "uuid"},
+                        },
+                    }
+                }
+            },
+        }
+    },
+)
+async def upload_file(
+    request: Request, auth: AuthDep, session: SessionDep, state: StateDep
+) -> JSONResponse:
+    settings = state.settings
+    idempotency_key = check_key(request.headers.get("idempotency-key"))
+    form = StreamingForm(
+        boundary_of(request.headers.get("content-type")),
+        begin_file=lambda: state.storage.begin(auth.tenant.id),
+        file_fields=frozenset({"file"}),
+        max_file_bytes=settings.max_upload_bytes,
+        max_files=1,
+        max_field_bytes=settings.max_field_bytes,
+    )
+    committed: list[str] = []
+    try:
+        try:
+            await form.consume(request.stream(), max_body_bytes=2 * settings.max_upload_bytes + MiB)
+        except ClientDisconnect:
+            raise BadRequest("the client disconnected before the upload finished") from None
+        if not form.files:
+            raise ValidationFailed(
+                "no file: send it in the multipart field 'file'",
+                details={"errors": [{"field": "file", "message": "required"}]},
+            )
+        part = form.files[0]
+        options = parse_options(form.fields)
+        request_print = ""
+        if idempotency_key is not None:
+            request_print = fingerprint(
+                "files.upload", form.fields, [part.pending.sha256, str(part.too_large)]
+            )
+            stored_answer = await replay(session, auth.tenant.id, idempotency_key, request_print)
+            if stored_answer is not None:
+                return JSONResponse(stored_answer[1], status_code=stored_answer[0])
+        await check_quota(session, auth.tenant, 1)
+        stored = await store_file(
+            session,
+            auth.tenant,
+            part,
+            options,
+            max_upload_bytes=settings.max_upload_bytes,
+        )
+        if not stored.skipped:
+            committed.append(stored.file.object_key)
+            await record_uploads(session, auth.tenant.id, 1)
+        body = UploadRecord.model_validate(
+            file_service.upload_record(stored.file, skipped=stored.skipped)
+        ).model_dump(mode="json")
+        if idempotency_key is not None:
+            await remember(session, auth.tenant.id, idempotency_key, request_print, 201, body)
+        try:
+            await session.commit()
+        except IntegrityError:
+            # the same Idempotency-Key won a race in another request: answer as it did
+            await session.rollback()
+            await release_objects(state, session, committed)
+            committed.clear()
+            if idempotency_key is None:
+                raise
+            stored_answer = await replay(session, auth.tenant.id, idempotency_key, request_print)
+            if stored_answer is None:
+                raise
+            return JSONResponse(stored_answer[1], status_code=stored_answer[0])
+        committed.clear()
+        outcome = "skipped" if stored.skipped else "stored"
+        state.metrics.uploads.labels(outcome).inc()
+        if not stored.skipped:
+            state.metrics.uploaded_bytes.inc(stored.file.size_bytes)
+        return JSONResponse(body, status_code=201)
+    except BaseException:
+        await session.rollback()
+        await release_objects(state, session, committed)
+        state.metrics.uploads.labels("refused").inc()
+        raise
+    finally:
+        await form.aclose()
+
+
+def _csv(values: list[str] | None) -> tuple[str, ...]:
+    """Accept both repeated parameters (?tags=a&tags=b) and comma lists (?tags=a,b)."""
+    out: list[str] = []
+    for value in values or []:
+        out.extend(part.strip() for part in value.split(",") if part.strip())
+    return tuple(out)
+
+
+@router.get("/files", response_model=FileList, summary="List files with filters")
+async def list_files(
+    auth: AuthDep,
+    session: SessionDep,
+    search: Annotated[str | None, Query(max_length=500)] = None,
+    search_mode: Literal["all", "metadata", "visible_text"] = "all",
+    tags: Annotated[list[str] | None, Query()] = None,
+    media_types: Annotated[list[str] | None, Query()] = None,
+    folder_id: uuid.UUID | None = None,
+    date_from: datetime | None = None,
+    date_to: datetime | None = None,
+    has_description: bool | None = None,
+    ids: Annotated[list[str] | None, Query()] = None,
+    sort_by: Literal["created_at", "content_created_at", "title", "size_bytes"] = "created_at",
+    sort_order: Literal["asc", "desc"] = "desc",
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> dict[str, Any]:
+    id_list = _csv(ids)
+    if len(id_list) > 500:
+        raise ValidationFailed("ids: at most 500 ids per request")
+    bad_ids = [i for i in id_list if not _is_uuid(i)]
+    if bad_ids:
+        raise ValidationFailed(f"ids: not a UUID: {bad_ids[0][:40]!r}")
+    types = _csv(media_types)
+    unknown = sorted(set(types) - {"image", "document", "video", "link"})
+    if unknown:
+        raise ValidationFailed(f"media_types: unknown type {unknown[0]!r}")
+    query = file_service.ListQuery(
+        search=search,
+        search_mode=search_mode,
+        tags=_csv(tags),
+        media_types=types,
+        folder_id=str(folder_id) if folder_id else None,
+        date_from=date_from,
+        date_to=date_to,
+        has_description=has_description,
+        ids=id_list,
+        sort_by=sort_by,
+        sort_order=sort_order,
+        limit=limit,
+        offset=offset,
+    )
+    rows, total = await file_service.list_files(session, auth.tenant.id, query)
+    return {
+        "items": [file_service.summary(row) for row in rows],
+        "total_count": total,
+        "has_more": offset + len(rows) < total,
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+def _is_uuid(value: str) -> bool:
+    try:
+        uuid.UUID(value)
+    except ValueError:
+        return False
+    return True
+
+
+def _signed_url(request: Request, state: AppState, row: File, *, download: bool) -> str:
+    token = state.signer.token_for(
+        row.object_key,
+        row.filename if download else "",
+        row.content_type,
+        state.settings.signed_url_ttl_seconds,
+    )
+    base = state.settings.public_url or str(request.base_url).rstrip("/")
+    return f"{base.rstrip('/')}/api/v2/storage/objects/{token}"
+
+
+@router.get("/files/{file_id}", response_model=FileDetails, summary="File details")
+async def get_file(
+    file_id: str, request: Request, auth: AuthDep, session: SessionDep, state: StateDep
+) -> dict[str, Any]:
+    row = await file_service.get_file(session, auth.tenant.id, file_id)
+    return file_service.details(row, original_url=_signed_url(request, state, row, download=False))
+
+
+@router.get("/files/{file_id}/status", response_model=FileStatus, summary="Processing status")
+async def file_status(file_id: str, auth: AuthDep, session: SessionDep) -> dict[str, Any]:
+    row = await file_service.get_file(session, auth.tenant.id, file_id)
+    return file_service.processing_status(row)
+
+
+@router.patch("/files/{file_id}", response_model=FileUpdated, summary="Change title or tags")
+async def update_file(
+    file_id: str, change: FileUpdate, auth: AuthDep, session: SessionDep
+) -> dict[str, Any]:
+    if change.title is None and change.tags is None:
+        raise ValidationFailed("send at least one of title, tags")
+    row = await file_service.get_file(session, auth.tenant.id, file_id)
+    if change.tags is not None:
+        errors: list[dict[str, str]] = []
+        tags = parse_tags(",".join(change.tags), errors)
+        if errors or any("," in tag for tag in change.tags):
+            message = errors[0]["message"] if errors else "a tag cannot contain a comma"
+            raise ValidationFailed(f"tags: {message}", details={"errors": errors})
+        row.tags = tags
+    if change.title is not None:
+        row.title = change.title.strip() or None
+    row.updated_at = utcnow()
+    await session.commit()
+    return {"id": row.id, "title": row.title, "tags": list(row.tags), "updated_at": row.updated_at}
+
+
+@router.delete("/files/{file_id}", response_model=DeletedFile, summary="Delete (soft)")
+async def delete_file(file_id: str, auth: AuthDep, session: SessionDep) -> dict[str, Any]:
+    row = await file_service.get_file(session, auth.tenant.id, file_id)
+    row.deleted_at = utcnow()
+    await session.commit()
+    return {"id": row.id, "deleted_at": row.deleted_at}
+
+
+@router.post("/files/batch-delete", response_model=BatchDeleteResult, summary="Delete many")
+async def batch_delete(
+    request_body: BatchDeleteRequest, auth: AuthDep, session: SessionDep
+) -> dict[str, Any]:
+    deleted: list[dict[str, Any]] = []
+    skipped: list[dict[str, str]] = []
+    failed: list[dict[str, str]] = []
+    now = utcnow()
+    for file_id in dict.fromkeys(request_body.file_ids):  # each id once, in order
+        if not _is_uuid(file_id):
+            failed.append({"id": file_id, "message": "not a UUID"})
+            continue
+        row = await session.scalar(
+            select(File).where(File.id == file_id, File.tenant_id == auth.tenant.id)
+        )
+        if row is None:
+            failed.append({"id": file_id, "message": "not found"})
+        elif row.deleted_at is not None:
+            skipped.append({"id": file_id, "message": "already deleted"})
+        else:
+            row.deleted_at = now
+            deleted.append({"id": file_id, "deleted_at": now})
+    await session.commit()
+    return {"deleted": deleted, "skipped": skipped, "failed": failed}
+
+
+def _content_disposition(filename: str) -> str:
+    ascii_name = filename.encode("ascii", "replace").decode().replace('"', "'").replace("\\", "_")
+    return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
+
+
+@router.get("/files/{file_id}/download", summary="Download the original bytes")
+async def download(
+    file_id: str, auth: AuthDep, session: SessionDep, state: StateDep
+) -> StreamingResponse:
+    row = await file_service.get_file(session, auth.tenant.id, file_id)
+    return StreamingResponse(
+        state.storage.read(row.object_key),
+        media_type=row.content_type,
+        headers={
+            "Content-Disposition": _content_disposition(row.filename),
+            "Content-Length": str(row.size_bytes),
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
+@router.get(
+    "/files/{file_id}/variants/{variant}",
+    status_code=302,
+    summary="Redirect to a variant (signed, expiring URL)",
+    response_class=RedirectResponse,
+)
+async def variant(
+    file_id: str,
+    variant: str,
+    request: Request,
+    auth: AuthDep,
+    session: SessionDep,
+    state: StateDep,
+) -> RedirectResponse:
+    if variant not in VARIANTS:
+        raise ValidationFailed(f"variant must be one of {', '.join(VARIANTS)}")
+    row = await file_service.get_file(session, auth.tenant.id, file_id)
+    if variant != "original":
+        raise NotFound(
+            f"variant {variant!r} of file {file_id} does not exist yet: resized variants are "
+            "made by the processing pipeline; 'original' is always available",
+            details={"resource_type": "variant", "resource_id": variant},
+        )
+    return RedirectResponse(_signed_url(request, state, row, download=False), status_code=302)

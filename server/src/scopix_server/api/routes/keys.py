@@ -1,0 +1,80 @@
+"""``/api-keys``: managing the tenant's keys (admin keys only). A new key is shown once."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+
+from ...db.models import ApiKey, utcnow
+from ...errors import Forbidden, NotFound, ValidationFailed
+from ...schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyInfo, ApiKeyList
+from ...services.tenants import create_key, list_keys, revoke_key
+from ..deps import Auth, AuthDep, SessionDep
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["api-keys"])
+
+
+def _admin(auth: Auth) -> None:
+    if not auth.key.is_admin:
+        raise Forbidden("managing API keys needs an admin key (scopix-server keys create --admin)")
+
+
+def key_info(row: ApiKey) -> dict[str, Any]:
+    now = utcnow()
+    return {
+        "id": row.id,
+        "name": row.name,
+        "key_prefix": f"scopix_{row.key_id}",
+        "is_admin": row.is_admin,
+        "is_active": row.revoked_at is None and (row.expires_at is None or row.expires_at > now),
+        "created_at": row.created_at,
+        "last_used_at": row.last_used_at,
+        "expires_at": row.expires_at,
+    }
+
+
+@router.post("/api-keys", status_code=201, response_model=ApiKeyCreated, summary="Create a key")
+async def create(body: ApiKeyCreate, auth: AuthDep, session: SessionDep) -> dict[str, Any]:
+    _admin(auth)
+    if body.expires_at is not None and body.expires_at <= utcnow():
+        raise ValidationFailed("expires_at must be in the future")
+    created = await create_key(session, auth.tenant, name=body.name, admin=body.admin)
+    created.row.expires_at = body.expires_at
+    await session.commit()
+    return {**key_info(created.row), "api_key": created.key}
+
+
+@router.get("/api-keys", response_model=ApiKeyList, summary="List the tenant's keys")
+async def list_(
+    auth: AuthDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0)] = 0,
+) -> dict[str, Any]:
+    _admin(auth)
+    rows = await list_keys(session, auth.tenant.id)
+    page = rows[offset : offset + limit]
+    return {
+        "items": [key_info(row) for row in page],
+        "total_count": len(rows),
+        "has_more": offset + len(page) < len(rows),
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+@router.delete("/api-keys/{key_id}", response_model=ApiKeyInfo, summary="Revoke a key")
+async def revoke(key_id: str, auth: AuthDep, session: SessionDep) -> dict[str, Any]:
+    _admin(auth)
+    try:
+        row = await revoke_key(session, key_id, tenant_id=auth.tenant.id)
+    except LookupError:
+        raise NotFound(
+            f"API key {key_id} not found",
+            details={"resource_type": "api_key", "resource_id": key_id},
+        ) from None
+    await session.commit()
+    return key_info(row)

@@ -1,0 +1,76 @@
+"""``create_app(settings)``: wires the database, storage, signer and routers together."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from ._version import __version__
+from .api.deps import AppState
+from .api.routes import files, health, keys, storage, uploads
+from .db.migrate import upgrade
+from .db.session import create_engine, create_sessionmaker
+from .errors import install_error_handlers
+from .metrics import Metrics
+from .middleware import RequestContextMiddleware
+from .services.ratelimit import RateLimiter
+from .settings import Settings
+from .storage import LocalStorage, open_storage
+from .storage.signing import Signer, load_or_create_secret
+
+__all__ = ["create_app"]
+
+API_PREFIX = "/api/v2"
+logger = logging.getLogger("scopix_server")
+
+
+def create_app(settings: Settings | None = None) -> FastAPI:
+    """The ASGI application; nothing touches the disk until it starts (lifespan)."""
+    settings = settings or Settings()
+    metrics = Metrics()
+
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(settings.resolved_database_url)
+        await upgrade(engine)
+        store = open_storage(settings.resolved_storage_url)
+        if isinstance(store, LocalStorage):
+            leftovers = store.clean_temporary()
+            if leftovers:
+                logger.info("removed %d partial uploads left by an earlier stop", leftovers)
+        secret = settings.signing_secret or load_or_create_secret(settings.data_dir / "signing.key")
+        app.state.scopix = AppState(
+            settings=settings,
+            sessions=create_sessionmaker(engine),
+            storage=store,
+            signer=Signer(secret),
+            limiter=RateLimiter(
+                settings.rate_limit_storage_url, period_seconds=settings.rate_limit_period_seconds
+            ),
+            metrics=metrics,
+        )
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    app = FastAPI(
+        title="Scopix API",
+        version=__version__,
+        description="Self-hosted Scopix: uploads, files, descriptions, quotas.",
+        openapi_url=f"{API_PREFIX}/openapi.json",
+        docs_url=f"{API_PREFIX}/docs",
+        redoc_url=None,
+        lifespan=lifespan,
+    )
+    install_error_handlers(app)
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.include_router(health.router)
+    app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)
+    for module in (files, uploads, keys, storage):
+        app.include_router(module.router, prefix=API_PREFIX)
+    return app

@@ -1,0 +1,173 @@
+"""The ``scopix-server`` command: ``serve`` and ``keys create|list|revoke``."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+
+from ._version import __version__
+from .settings import Settings
+
+__all__ = ["main"]
+
+T = TypeVar("T")
+
+
+def _settings(data_dir: Path | None, **overrides: Any) -> Settings:
+    values = {k: v for k, v in overrides.items() if v is not None}
+    if data_dir is not None:
+        values["data_dir"] = data_dir
+    return Settings(**values)
+
+
+def _with_session(settings: Settings, work: Callable[[Any], Awaitable[T]]) -> T:
+    from .db.migrate import upgrade
+    from .db.session import create_engine, create_sessionmaker
+
+    async def run() -> T:
+        settings.data_dir.mkdir(parents=True, exist_ok=True)
+        engine = create_engine(settings.resolved_database_url)
+        try:
+            await upgrade(engine)
+            async with create_sessionmaker(engine)() as session:
+                result = await work(session)
+                await session.commit()
+                return result
+        finally:
+            await engine.dispose()
+
+    return asyncio.run(run())
+
+
+data_dir_option = click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    default=None,
+    help="Data folder (default: $SCOPIX_SERVER_DATA_DIR or ./scopix-data).",
+)
+
+
+@click.group()
+@click.version_option(__version__, prog_name="scopix-server")
+def main() -> None:
+    """Self-hosted Scopix API server."""
+
+
+@main.command()
+@data_dir_option
+@click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
+@click.option("--port", type=int, default=None, help="Port to listen on (default 8000).")
+@click.option("--log-level", default=None, help="debug, info, warning or error.")
+def serve(data_dir: Path | None, host: str | None, port: int | None, log_level: str | None) -> None:
+    """Start the API (creates the database and storage on first start)."""
+    import uvicorn
+
+    from .app import create_app
+
+    settings = _settings(data_dir, host=host, port=port, log_level=log_level)
+    click.echo(
+        f"scopix-server {__version__}: http://{settings.host}:{settings.port}/api/v2 "
+        f"(data in {settings.data_dir.resolve()})"
+    )
+    uvicorn.run(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level,
+        proxy_headers=False,
+    )
+
+
+@main.group()
+def keys() -> None:
+    """Create, list and revoke API keys."""
+
+
+@keys.command("create")
+@data_dir_option
+@click.option("--tenant", required=True, help="Tenant name (created when new).")
+@click.option(
+    "--tier",
+    type=click.Choice(["free", "starter", "professional", "enterprise", "custom"]),
+    default=None,
+    help="Tenant tier (new tenants default to custom: no caps).",
+)
+@click.option("--admin", is_flag=True, help="The key may manage other keys.")
+@click.option("--name", default=None, help="A label for the key.")
+def keys_create(
+    data_dir: Path | None, tenant: str, tier: str | None, admin: bool, name: str | None
+) -> None:
+    """Create a key and print it (it is shown only this once)."""
+    from .services.tenants import create_key, get_or_create_tenant
+
+    settings = _settings(data_dir)
+
+    async def work(session: Any) -> tuple[str, str, str]:
+        row = await get_or_create_tenant(
+            session, tenant, tier=tier, default_tier=settings.default_tier
+        )
+        created = await create_key(session, row, name=name or f"{tenant} key", admin=admin)
+        return created.key, row.name, row.tier
+
+    try:
+        key, tenant_name, tenant_tier = _with_session(settings, work)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    click.echo(key)
+    click.echo(
+        f"(tenant {tenant_name!r}, tier {tenant_tier}{', admin' if admin else ''}; "
+        "store the key now: it cannot be shown again)",
+        err=True,
+    )
+
+
+@keys.command("list")
+@data_dir_option
+@click.option("--tenant", default=None, help="Only this tenant's keys.")
+def keys_list(data_dir: Path | None, tenant: str | None) -> None:
+    """List keys (prefixes only; secrets are never stored)."""
+    from sqlalchemy import select
+
+    from .db.models import ApiKey, Tenant
+
+    async def work(session: Any) -> list[tuple[ApiKey, Tenant]]:
+        query = select(ApiKey, Tenant).join(Tenant, Tenant.id == ApiKey.tenant_id)
+        if tenant is not None:
+            query = query.where(Tenant.name == tenant)
+        return [(k, t) for k, t in (await session.execute(query.order_by(ApiKey.created_at)))]
+
+    rows = _with_session(_settings(data_dir), work)
+    if not rows:
+        click.echo("no keys", err=True)
+        return
+    click.echo(f"{'KEY PREFIX':<17} {'TENANT':<20} {'TIER':<13} {'ADMIN':<6} {'STATE':<8} NAME")
+    for key, owner in rows:
+        state = "revoked" if key.revoked_at else "active"
+        click.echo(
+            f"scopix_{key.key_id:<10} {owner.name[:20]:<20} {owner.tier:<13} "
+            f"{'yes' if key.is_admin else 'no':<6} {state:<8} {key.name}"
+        )
+
+
+@keys.command("revoke")
+@data_dir_option
+@click.argument("key")
+def keys_revoke(data_dir: Path | None, key: str) -> None:
+    """Revoke KEY (its prefix scopix_XXXXXXXX, or its id)."""
+    from .services.tenants import revoke_key
+
+    async def work(session: Any) -> str:
+        row = await revoke_key(session, key)
+        return f"scopix_{row.key_id}"
+
+    try:
+        prefix = _with_session(_settings(data_dir), work)
+    except LookupError as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    click.echo(f"revoked {prefix}")

@@ -1,0 +1,1 @@
+"""Database: tables, engine/session factory and migrations."""

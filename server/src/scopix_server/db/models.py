@@ -1,0 +1,187 @@
+"""Database tables. Every row that holds tenant data carries ``tenant_id``; queries filter on it.
+
+Ids are UUID strings (36 characters) so that the same schema runs on SQLite and PostgreSQL.
+Timestamps are stored in UTC.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import datetime, timezone
+from typing import Any, ClassVar
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    DateTime,
+    Float,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Text,
+    TypeDecorator,
+)
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+__all__ = [
+    "Base",
+    "Tenant",
+    "ApiKey",
+    "File",
+    "UploadSession",
+    "IdempotencyRecord",
+    "UsageCounter",
+    "new_id",
+    "utcnow",
+]
+
+
+def new_id() -> str:
+    return str(uuid.uuid4())
+
+
+def utcnow() -> datetime:
+    return datetime.now(timezone.utc)
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp that is always timezone-aware UTC in Python, whatever the database keeps."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            value = value.replace(tzinfo=timezone.utc)
+        return value.astimezone(timezone.utc)
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+class Base(DeclarativeBase):
+    type_annotation_map: ClassVar[dict[Any, Any]] = {
+        datetime: UTCDateTime,
+        dict[str, Any]: JSON,
+        list[Any]: JSON,
+    }
+
+
+class Tenant(Base):
+    __tablename__ = "tenants"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    name: Mapped[str] = mapped_column(String(100), unique=True)
+    tier: Mapped[str] = mapped_column(String(20))
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    key_id: Mapped[str] = mapped_column(String(8), unique=True)  # public part: scopix_<key_id>
+    secret_hash: Mapped[str] = mapped_column(String(64))  # sha256 of the whole key
+    name: Mapped[str] = mapped_column(String(255))
+    is_admin: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_used_at: Mapped[datetime | None] = mapped_column(default=None)
+    expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class UploadSession(Base):
+    __tablename__ = "upload_sessions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    status: Mapped[str] = mapped_column(String(16), default="processing")
+    total_files: Mapped[int] = mapped_column(Integer, default=0)
+    accepted_files: Mapped[int] = mapped_column(Integer, default=0)
+    rejected_files: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class File(Base):
+    __tablename__ = "files"
+    __table_args__ = (
+        Index("ix_files_tenant_hash", "tenant_id", "content_hash"),
+        Index("ix_files_tenant_created", "tenant_id", "created_at"),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    session_id: Mapped[str | None] = mapped_column(
+        ForeignKey("upload_sessions.id", ondelete="SET NULL"), default=None, index=True
+    )
+    filename: Mapped[str] = mapped_column(String(255))
+    title: Mapped[str | None] = mapped_column(String(255), default=None)
+    tags: Mapped[list[Any]] = mapped_column(default=list)
+    media_type: Mapped[str] = mapped_column(String(16))
+    content_type: Mapped[str] = mapped_column(String(100))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    content_hash: Mapped[str] = mapped_column(String(71))  # "sha256:<64 hex>"
+    object_key: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16), default="processing")
+    content_category: Mapped[str] = mapped_column(String(32), default="general")
+    folder_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    project_id: Mapped[str | None] = mapped_column(String(36), default=None)
+    # description (filled by the processing pipeline)
+    description_status: Mapped[str] = mapped_column(String(16), default="pending")
+    description: Mapped[str | None] = mapped_column(Text, default=None)
+    visible_text: Mapped[str | None] = mapped_column(Text, default=None)
+    text_regions: Mapped[list[Any] | None] = mapped_column(default=None)
+    confidence_score: Mapped[float | None] = mapped_column(Float, default=None)
+    description_error: Mapped[str | None] = mapped_column(Text, default=None)
+    description_error_type: Mapped[str | None] = mapped_column(String(32), default=None)
+    description_is_retryable: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    # image facts and renditions
+    width: Mapped[int | None] = mapped_column(Integer, default=None)
+    height: Mapped[int | None] = mapped_column(Integer, default=None)
+    format: Mapped[str | None] = mapped_column(String(16), default=None)
+    content_created_at: Mapped[datetime | None] = mapped_column(default=None)
+    blur_hash: Mapped[str | None] = mapped_column(String(100), default=None)
+    variant_status: Mapped[str] = mapped_column(String(16), default="pending")
+    # documents
+    page_count: Mapped[int | None] = mapped_column(Integer, default=None)
+    chunk_count: Mapped[int | None] = mapped_column(Integer, default=None)
+    text_extraction_status: Mapped[str | None] = mapped_column(String(16), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+    deleted_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+
+
+class IdempotencyRecord(Base):
+    """The first response to a POST with an ``Idempotency-Key``, replayed for 24 hours."""
+
+    __tablename__ = "idempotency_keys"
+
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    key: Mapped[str] = mapped_column(String(128), primary_key=True)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    status_code: Mapped[int | None] = mapped_column(Integer, default=None)  # None: in progress
+    body: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+
+
+class UsageCounter(Base):
+    """Accepted uploads per tenant and calendar month (``period`` = ``YYYY-MM``)."""
+
+    __tablename__ = "usage_counters"
+
+    tenant_id: Mapped[str] = mapped_column(
+        ForeignKey("tenants.id", ondelete="CASCADE"), primary_key=True
+    )
+    period: Mapped[str] = mapped_column(String(7), primary_key=True)
+    uploads: Mapped[int] = mapped_column(Integer, default=0)

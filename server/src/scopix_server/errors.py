@@ -1,0 +1,206 @@
+"""API errors and the one JSON envelope every error response uses.
+
+``{"error": {"code", "message", "details"}, "request_id"}``; a stack trace never leaves the server.
+Raise an ``APIError`` subclass anywhere in a request; the handlers installed by
+``install_error_handlers`` render it (and render framework errors the same way).
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Mapping
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+__all__ = [
+    "APIError",
+    "BadRequest",
+    "ValidationFailed",
+    "Unauthorized",
+    "Forbidden",
+    "QuotaExceeded",
+    "NotFound",
+    "Conflict",
+    "PayloadTooLarge",
+    "UnsupportedMediaType",
+    "RateLimited",
+    "ServiceUnavailable",
+    "error_response",
+    "install_error_handlers",
+]
+
+logger = logging.getLogger("scopix_server")
+
+
+class APIError(Exception):
+    """An error with its HTTP status and API code; ``details`` go to ``error.details``."""
+
+    status = 500
+    code = "SERVER_ERROR"
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        details: Mapping[str, Any] | None = None,
+        headers: Mapping[str, str] | None = None,
+        extra: Mapping[str, Any] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.message = message
+        self.details = dict(details or {})
+        self.headers = dict(headers or {})
+        self.extra = dict(extra or {})  # top-level body members, e.g. "suggestion"
+
+
+class BadRequest(APIError):
+    status, code = 400, "VALIDATION_ERROR"
+
+
+class ValidationFailed(APIError):
+    status, code = 422, "VALIDATION_ERROR"
+
+
+class Unauthorized(APIError):
+    status, code = 401, "AUTH_ERROR"
+
+
+class Forbidden(APIError):
+    status, code = 403, "PERMISSION_DENIED"
+
+
+class QuotaExceeded(APIError):
+    status, code = 403, "QUOTA_EXCEEDED"
+
+
+class NotFound(APIError):
+    status, code = 404, "NOT_FOUND"
+
+
+class Conflict(APIError):
+    status, code = 409, "CONFLICT"
+
+
+class PayloadTooLarge(APIError):
+    status, code = 413, "FILE_TOO_LARGE"
+
+    def __init__(self, message: str, *, code: str = "FILE_TOO_LARGE", **kwargs: Any) -> None:
+        kwargs.setdefault("extra", {"suggestion": {"endpoint": "/api/v2/files/direct-uploads"}})
+        super().__init__(message, **kwargs)
+        self.code = code
+
+
+class UnsupportedMediaType(APIError):
+    status, code = 415, "UNSUPPORTED_MEDIA_TYPE"
+
+
+class RateLimited(APIError):
+    status, code = 429, "RATE_LIMITED"
+
+
+class ServiceUnavailable(APIError):
+    status, code = 503, "SERVICE_UNAVAILABLE"
+
+
+def request_id_of(request: Request) -> str:
+    return str(getattr(request.state, "request_id", "") or "")
+
+
+def error_response(
+    request: Request,
+    status: int,
+    code: str,
+    message: str,
+    *,
+    details: Mapping[str, Any] | None = None,
+    headers: Mapping[str, str] | None = None,
+    extra: Mapping[str, Any] | None = None,
+) -> JSONResponse:
+    body: dict[str, Any] = {
+        "error": {"code": code, "message": message, "details": dict(details or {})},
+        "request_id": request_id_of(request),
+    }
+    body.update(extra or {})
+    return JSONResponse(body, status_code=status, headers=dict(headers or {}))
+
+
+_STATUS_CODES = {
+    400: "VALIDATION_ERROR",
+    401: "AUTH_ERROR",
+    403: "PERMISSION_DENIED",
+    404: "NOT_FOUND",
+    405: "METHOD_NOT_ALLOWED",
+    409: "CONFLICT",
+    413: "FILE_TOO_LARGE",
+    415: "UNSUPPORTED_MEDIA_TYPE",
+    422: "VALIDATION_ERROR",
+    429: "RATE_LIMITED",
+}
+
+
+def _field(location: tuple[Any, ...] | list[Any]) -> str:
+    parts = [str(p) for p in location if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or str(location[-1] if location else "request")
+
+
+def install_error_handlers(app: FastAPI) -> None:
+    @app.exception_handler(APIError)
+    async def api_error(request: Request, exc: APIError) -> JSONResponse:
+        return error_response(
+            request,
+            exc.status,
+            exc.code,
+            exc.message,
+            details=exc.details,
+            headers=exc.headers,
+            extra=exc.extra,
+        )
+
+    @app.exception_handler(RequestValidationError)
+    async def validation_error(request: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = [
+            {"field": _field(err.get("loc", ())), "message": str(err.get("msg", "invalid"))}
+            for err in exc.errors()
+        ]
+        first = errors[0] if errors else {"field": "request", "message": "invalid"}
+        return error_response(
+            request,
+            422,
+            "VALIDATION_ERROR",
+            f"{first['field']}: {first['message']}",
+            details={"errors": errors},
+        )
+
+    @app.exception_handler(StarletteHTTPException)
+    async def http_error(request: Request, exc: StarletteHTTPException) -> JSONResponse:
+        code = _STATUS_CODES.get(
+            exc.status_code, "SERVER_ERROR" if exc.status_code >= 500 else f"HTTP_{exc.status_code}"
+        )
+        message = exc.detail if isinstance(exc.detail, str) else "Request failed"
+        if exc.status_code == 404 and message == "Not Found":
+            message = f"No route {request.method} {request.url.path}"
+        if exc.status_code == 405:
+            message = f"{request.method} is not allowed on {request.url.path}"
+        return error_response(
+            request, exc.status_code, code, message, headers=getattr(exc, "headers", None)
+        )
+
+    @app.exception_handler(Exception)
+    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        logger.error(
+            "unhandled error in %s %s (request_id=%s)",
+            request.method,
+            request.url.path,
+            request_id_of(request),
+            exc_info=exc,
+        )
+        return error_response(
+            request,
+            500,
+            "SERVER_ERROR",
+            "Internal server error; quote the request_id when reporting it",
+        )

@@ -1,0 +1,193 @@
+"""Wire shapes of API.md (responses), separate from the database tables."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+__all__ = [
+    "ApiKeyCreate",
+    "ApiKeyCreated",
+    "ApiKeyInfo",
+    "ApiKeyList",
+    "BatchDeleteRequest",
+    "BatchDeleteResult",
+    "DeletedFile",
+    "Dimensions",
+    "FileDetails",
+    "FileList",
+    "FileStatus",
+    "FileSummary",
+    "FileUpdate",
+    "FileUpdated",
+    "QuotaCheck",
+    "UploadRecord",
+]
+
+CONTENT_CATEGORIES = (
+    "general", "blueprint", "ce_plan", "technical_diagram", "architectural_design",
+    "product_photo", "real_estate", "mining", "robotics", "artwork", "screenshot", "document",
+    "map", "pid", "pfd", "construction", "facility_assessment",
+)  # fmt: skip
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class UploadRecord(_Model):
+    image_id: str
+    filename: str
+    media_type: str
+    content_type: str
+    size_bytes: int
+    content_hash: str
+    object_key: str
+    status: Literal["processing", "completed", "skipped"]
+    description_status: str
+    skipped: bool = False
+    skipped_existing_image_id: str | None = None
+    thumbnail_url: str | None = None
+    created_at: datetime
+
+
+class Dimensions(_Model):
+    width: int
+    height: int
+
+
+class FileSummary(_Model):
+    id: str
+    filename: str
+    title: str | None
+    tags: list[str]
+    media_type: str
+    content_type: str
+    size_bytes: int
+    content_category: str
+    description_status: str
+    thumbnail_url: str | None
+    created_at: datetime
+    content_created_at: datetime | None
+
+
+class FileDetails(UploadRecord):
+    id: str
+    title: str | None
+    tags: list[str]
+    content_category: str
+    folder_id: str | None
+    project_id: str | None
+    description: str | None
+    visible_text: str | None
+    text_regions: list[dict[str, Any]] | None
+    confidence_score: float | None
+    description_error: str | None
+    description_error_type: str | None
+    description_is_retryable: bool | None
+    dimensions: Dimensions | None
+    format: str | None
+    content_created_at: datetime | None
+    blur_hash: str | None
+    variant_status: str
+    medium_url: str | None
+    full_url: str | None
+    original_url: str | None
+    page_count: int | None
+    chunk_count: int | None
+    text_extraction_status: str | None
+    updated_at: datetime
+
+
+class FileList(_Model):
+    items: list[FileSummary]
+    total_count: int
+    has_more: bool
+    limit: int
+    offset: int
+
+
+class FileStatus(_Model):
+    file_id: str
+    media_type: str
+    status: str
+    description_status: str
+    variant_status: str
+    text_extraction_status: str | None
+    page_count: int | None
+    chunk_count: int | None
+    description_error: str | None
+    description_error_type: str | None
+    description_is_retryable: bool | None
+    is_terminal: bool
+    updated_at: datetime
+
+
+class FileUpdate(_Model):
+    title: str | None = Field(None, max_length=255)
+    tags: list[str] | None = Field(None, max_length=40)
+
+
+class FileUpdated(_Model):
+    id: str
+    title: str | None
+    tags: list[str]
+    updated_at: datetime
+
+
+class DeletedFile(_Model):
+    id: str
+    deleted_at: datetime
+
+
+class BatchDeleteRequest(_Model):
+    file_ids: list[str] = Field(..., min_length=1, max_length=100)
+
+
+class BatchDeleteResult(_Model):
+    deleted: list[DeletedFile]
+    skipped: list[dict[str, str]]
+    failed: list[dict[str, str]]
+
+
+class QuotaCheck(_Model):
+    can_proceed: bool
+    requested: int
+    available: int
+    monthly_limit: int
+    current_usage: int
+    message: str | None
+    max_batch_size: int | None
+    prepaid_credits: int
+    max_concurrent_uploads: int | None
+
+
+class ApiKeyCreate(_Model):
+    name: str = Field(..., min_length=1, max_length=255)
+    admin: bool = False
+    expires_at: datetime | None = None
+
+
+class ApiKeyInfo(_Model):
+    id: str
+    name: str
+    key_prefix: str
+    is_admin: bool
+    is_active: bool
+    created_at: datetime
+    last_used_at: datetime | None
+    expires_at: datetime | None
+
+
+class ApiKeyCreated(ApiKeyInfo):
+    api_key: str
+
+
+class ApiKeyList(_Model):
+    items: list[ApiKeyInfo]
+    total_count: int
+    has_more: bool
+    limit: int
+    offset: int

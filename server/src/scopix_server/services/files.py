@@ -1,0 +1,215 @@
+"""Reading and changing files, always within one tenant, never showing deleted ones."""
+
+from __future__ import annotations
+
+import json
+import uuid
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Select, String, cast, func, or_, select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..db.models import File
+from ..errors import NotFound, ValidationFailed
+
+__all__ = [
+    "ListQuery",
+    "details",
+    "get_file",
+    "list_files",
+    "processing_status",
+    "summary",
+    "upload_record",
+]
+
+TERMINAL = {"completed", "failed", "skipped"}
+SORTABLE = {
+    "created_at": File.created_at,
+    "content_created_at": File.content_created_at,
+    "title": File.title,
+    "size_bytes": File.size_bytes,
+}
+
+
+def _not_found(file_id: str) -> NotFound:
+    return NotFound(
+        f"File {file_id} not found",
+        details={"resource_type": "file", "resource_id": file_id},
+    )
+
+
+async def get_file(session: AsyncSession, tenant_id: str, file_id: str) -> File:
+    """The live file ``file_id`` of this tenant, or 404 (ids of other tenants look missing)."""
+    try:
+        uuid.UUID(file_id)
+    except ValueError:
+        raise _not_found(file_id) from None
+    row = await session.scalar(
+        select(File).where(
+            File.id == file_id, File.tenant_id == tenant_id, File.deleted_at.is_(None)
+        )
+    )
+    if row is None:
+        raise _not_found(file_id)
+    return row
+
+
+def upload_record(row: File, *, skipped: bool = False) -> dict[str, Any]:
+    """API.md's upload record; for a skipped duplicate, ``row`` is the existing file."""
+    return {
+        "image_id": row.id,
+        "filename": row.filename,
+        "media_type": row.media_type,
+        "content_type": row.content_type,
+        "size_bytes": row.size_bytes,
+        "content_hash": row.content_hash,
+        "object_key": row.object_key,
+        "status": "skipped" if skipped else row.status,
+        "description_status": "skipped" if skipped else row.description_status,
+        "skipped": skipped,
+        "skipped_existing_image_id": row.id if skipped else None,
+        "thumbnail_url": None,
+        "created_at": row.created_at,
+    }
+
+
+def summary(row: File) -> dict[str, Any]:
+    return {
+        "id": row.id,
+        "filename": row.filename,
+        "title": row.title,
+        "tags": list(row.tags or []),
+        "media_type": row.media_type,
+        "content_type": row.content_type,
+        "size_bytes": row.size_bytes,
+        "content_category": row.content_category,
+        "description_status": row.description_status,
+        "thumbnail_url": None,
+        "created_at": row.created_at,
+        "content_created_at": row.content_created_at,
+    }
+
+
+def details(row: File, *, original_url: str | None) -> dict[str, Any]:
+    dimensions = {"width": row.width, "height": row.height} if row.width and row.height else None
+    return {
+        **upload_record(row),
+        "id": row.id,
+        "title": row.title,
+        "tags": list(row.tags or []),
+        "content_category": row.content_category,
+        "folder_id": row.folder_id,
+        "project_id": row.project_id,
+        "description": row.description,
+        "visible_text": row.visible_text,
+        "text_regions": row.text_regions,
+        "confidence_score": row.confidence_score,
+        "description_error": row.description_error,
+        "description_error_type": row.description_error_type,
+        "description_is_retryable": row.description_is_retryable,
+        "dimensions": dimensions,
+        "format": row.format,
+        "content_created_at": row.content_created_at,
+        "blur_hash": row.blur_hash,
+        "variant_status": row.variant_status,
+        "medium_url": None,
+        "full_url": None,
+        "original_url": original_url,
+        "page_count": row.page_count,
+        "chunk_count": row.chunk_count,
+        "text_extraction_status": row.text_extraction_status,
+        "updated_at": row.updated_at,
+    }
+
+
+def processing_status(row: File) -> dict[str, Any]:
+    steps = [row.description_status]
+    if row.media_type == "document" and row.text_extraction_status is not None:
+        steps.append(row.text_extraction_status)
+    return {
+        "file_id": row.id,
+        "media_type": row.media_type,
+        "status": row.status,
+        "description_status": row.description_status,
+        "variant_status": row.variant_status,
+        "text_extraction_status": row.text_extraction_status,
+        "page_count": row.page_count,
+        "chunk_count": row.chunk_count,
+        "description_error": row.description_error,
+        "description_error_type": row.description_error_type,
+        "description_is_retryable": row.description_is_retryable,
+        "is_terminal": all(step in TERMINAL for step in steps),
+        "updated_at": row.updated_at,
+    }
+
+
+@dataclass(frozen=True)
+class ListQuery:
+    search: str | None = None
+    search_mode: str = "all"
+    tags: tuple[str, ...] = ()
+    media_types: tuple[str, ...] = ()
+    folder_id: str | None = None
+    date_from: datetime | None = None
+    date_to: datetime | None = None
+    has_description: bool | None = None
+    ids: tuple[str, ...] = ()
+    sort_by: str = "created_at"
+    sort_order: str = "desc"
+    limit: int = 20
+    offset: int = 0
+
+
+def _escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _filtered(tenant_id: str, q: ListQuery) -> Select[File]:
+    query = select(File).where(File.tenant_id == tenant_id, File.deleted_at.is_(None))
+    if q.search:
+        pattern = f"%{_escape_like(q.search.lower())}%"
+        text_match = func.lower(func.coalesce(File.visible_text, "")).like(pattern, escape="\\")
+        meta_match = or_(
+            func.lower(File.filename).like(pattern, escape="\\"),
+            func.lower(func.coalesce(File.title, "")).like(pattern, escape="\\"),
+            func.lower(func.coalesce(File.description, "")).like(pattern, escape="\\"),
+        )
+        query = query.where(
+            text_match
+            if q.search_mode == "visible_text"
+            else meta_match
+            if q.search_mode == "metadata"
+            else or_(meta_match, text_match)
+        )
+    if q.media_types:
+        query = query.where(File.media_type.in_(q.media_types))
+    if q.folder_id:
+        query = query.where(File.folder_id == q.folder_id)
+    if q.date_from:
+        query = query.where(File.created_at >= q.date_from)
+    if q.date_to:
+        query = query.where(File.created_at <= q.date_to)
+    if q.has_description is True:
+        query = query.where(File.description_status == "completed")
+    elif q.has_description is False:
+        query = query.where(File.description_status != "completed")
+    if q.ids:
+        query = query.where(File.id.in_(q.ids))
+    for tag in q.tags:  # all must match: each tag's JSON token appears in the stored list
+        token = _escape_like(json.dumps(tag))
+        query = query.where(cast(File.tags, String).like(f"%{token}%", escape="\\"))
+    return query
+
+
+async def list_files(session: AsyncSession, tenant_id: str, q: ListQuery) -> tuple[list[File], int]:
+    """One page of files and the total count, filtered, sorted and paged in SQL."""
+    if q.sort_by not in SORTABLE:
+        raise ValidationFailed(f"sort_by must be one of {', '.join(SORTABLE)}")
+    query = _filtered(tenant_id, q)
+    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    column = SORTABLE[q.sort_by]
+    order = column.asc().nulls_last() if q.sort_order == "asc" else column.desc().nulls_last()
+    page = query.order_by(order, File.id).limit(q.limit).offset(q.offset)
+    return list(await session.scalars(page)), total

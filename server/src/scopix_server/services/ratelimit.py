@@ -1,0 +1,49 @@
+"""Requests per minute per API key (moving window), in memory or in Redis via ``limits``."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from limits import RateLimitItemPerSecond
+from limits.aio.strategies import MovingWindowRateLimiter
+from limits.storage import storage_from_string
+
+from .quota import UNLIMITED
+
+__all__ = ["RateLimiter", "Verdict"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    allowed: bool
+    limit: int
+    remaining: int
+    reset: int  # unix seconds when the window has room again
+
+    @property
+    def retry_after(self) -> int:
+        return max(1, self.reset - int(time.time()))
+
+    def headers(self) -> dict[str, str]:
+        return {
+            "X-RateLimit-Limit": str(self.limit),
+            "X-RateLimit-Remaining": str(self.remaining),
+            "X-RateLimit-Reset": str(self.reset),
+        }
+
+
+class RateLimiter:
+    def __init__(self, storage_url: str, *, period_seconds: int = 60) -> None:
+        url = storage_url if storage_url.startswith("async+") else f"async+{storage_url}"
+        self._limiter = MovingWindowRateLimiter(storage_from_string(url))
+        self._period = period_seconds
+
+    async def hit(self, key: str, per_minute: int | None) -> Verdict:
+        """Count one request against ``per_minute`` (per configured period; None: unlimited)."""
+        if per_minute is None:
+            return Verdict(True, UNLIMITED, UNLIMITED, int(time.time()) + self._period)
+        item = RateLimitItemPerSecond(per_minute, self._period)
+        allowed = await self._limiter.hit(item, key)
+        stats = await self._limiter.get_window_stats(item, key)
+        return Verdict(allowed, per_minute, stats.remaining, int(stats.reset_time) + 1)

@@ -1,0 +1,226 @@
+"""Turning a parsed upload (form fields + a stored part) into a file row, or a clear refusal."""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+import uuid
+from dataclasses import dataclass, field
+from pathlib import PurePosixPath
+
+import anyio
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ..api.multipart import FilePart
+from ..db.models import File, Tenant
+from ..errors import APIError, BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from ..schemas import CONTENT_CATEGORIES
+from .media import Refused, confirm_docx, sniff
+
+__all__ = ["Stored", "UploadOptions", "parse_options", "safe_filename", "store_file"]
+
+_TRUE = {"true", "1", "yes", "on"}
+_FALSE = {"false", "0", "no", "off"}
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass(frozen=True)
+class UploadOptions:
+    title: str | None = None
+    tags: list[str] = field(default_factory=list)
+    auto_describe: bool = True
+    skip_duplicates: bool = False
+    storage_target: str = "default"
+    folder_id: str | None = None
+    project_id: str | None = None
+    content_category: str = "general"
+    custom_schema_id: str | None = None
+
+
+def _single(fields: dict[str, list[str]], name: str, errors: list[dict[str, str]]) -> str | None:
+    values = fields.get(name)
+    if not values:
+        return None
+    if len(values) > 1:
+        errors.append({"field": name, "message": "given more than once"})
+    return values[0].strip()
+
+
+def _bool(value: str | None, name: str, default: bool, errors: list[dict[str, str]]) -> bool:
+    if value is None or value == "":
+        return default
+    lowered = value.lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    errors.append({"field": name, "message": f"expected true or false, got {value[:20]!r}"})
+    return default
+
+
+def _uuid(value: str | None, name: str, errors: list[dict[str, str]]) -> str | None:
+    if not value:
+        return None
+    try:
+        return str(uuid.UUID(value))
+    except ValueError:
+        errors.append({"field": name, "message": "must be a UUID"})
+        return None
+
+
+def parse_tags(raw: str | None, errors: list[dict[str, str]], name: str = "tags") -> list[str]:
+    if not raw:
+        return []
+    tags: list[str] = []
+    for tag in (t.strip() for t in raw.split(",")):
+        if tag and tag not in tags:
+            tags.append(tag)
+    if len(tags) > 40:
+        errors.append({"field": name, "message": f"at most 40 tags, got {len(tags)}"})
+    long = [t for t in tags if len(t) > 50]
+    if long:
+        errors.append(
+            {"field": name, "message": f"a tag is at most 50 characters: {long[0][:60]!r}"}
+        )
+    return tags
+
+
+def parse_options(fields: dict[str, list[str]]) -> UploadOptions:
+    """Validate the shared upload form fields; all problems are reported at once (422)."""
+    errors: list[dict[str, str]] = []
+    title = _single(fields, "title", errors) or None
+    if title is not None and len(title) > 255:
+        errors.append({"field": "title", "message": f"at most 255 characters, got {len(title)}"})
+    tags = parse_tags(_single(fields, "tags", errors), errors)
+    category = _single(fields, "content_category", errors) or "general"
+    if category not in CONTENT_CATEGORIES:
+        errors.append(
+            {"field": "content_category", "message": f"one of {', '.join(CONTENT_CATEGORIES)}"}
+        )
+    target = _single(fields, "storage_target", errors) or "default"
+    if target not in ("default", "custom"):
+        errors.append({"field": "storage_target", "message": "one of default, custom"})
+    options = UploadOptions(
+        title=title,
+        tags=tags,
+        auto_describe=_bool(
+            _single(fields, "auto_describe", errors), "auto_describe", True, errors
+        ),
+        skip_duplicates=_bool(
+            _single(fields, "skip_duplicates", errors), "skip_duplicates", False, errors
+        ),
+        storage_target=target,
+        folder_id=_uuid(_single(fields, "folder_id", errors), "folder_id", errors),
+        project_id=_uuid(_single(fields, "project_id", errors), "project_id", errors),
+        content_category=category,
+        custom_schema_id=_uuid(
+            _single(fields, "custom_schema_id", errors), "custom_schema_id", errors
+        ),
+    )
+    if errors:
+        first = errors[0]
+        raise ValidationFailed(f"{first['field']}: {first['message']}", details={"errors": errors})
+    if options.storage_target == "custom":
+        raise BadRequest(
+            "storage_target 'custom' needs the tenant's own S3 bucket, which is not configured "
+            "on this server; use 'default'"
+        )
+    return options
+
+
+def safe_filename(raw: str) -> str:
+    """A display name only: the last path component, no control characters, at most 255 chars."""
+    name = PurePosixPath(raw.replace("\\", "/")).name
+    name = _CONTROL.sub("", unicodedata.normalize("NFC", name)).strip()
+    if name in ("", ".", ".."):
+        return "upload"
+    if len(name) > 255:
+        stem, dot, ext = name.rpartition(".")
+        name = (stem[: 250 - len(ext)] + dot + ext) if dot and len(ext) <= 10 else name[:255]
+    return name
+
+
+@dataclass(frozen=True)
+class Stored:
+    """The outcome for one accepted part: a new row, or the existing file it duplicated."""
+
+    file: File
+    skipped: bool
+
+
+async def store_file(
+    session: AsyncSession,
+    tenant: Tenant,
+    part: FilePart,
+    options: UploadOptions,
+    *,
+    max_upload_bytes: int,
+    session_id: str | None = None,
+) -> Stored:
+    """Check one stored part and record it (flush, no commit). Raises ``APIError`` to refuse it.
+
+    On refusal the part's object is discarded by the caller (``StreamingForm.aclose``).
+    """
+    if part.too_large:
+        raise PayloadTooLarge(
+            f"{safe_filename(part.filename)!r} is over the {max_upload_bytes} byte limit of this "
+            "route; upload it with the direct upload flow",
+            details={"limit": max_upload_bytes, "filename": safe_filename(part.filename)},
+        )
+    try:
+        detected = sniff(bytes(part.head), part.filename)
+        if detected.needs_zip_check:
+
+            def check_zip() -> None:
+                with part.pending.open_written() as handle:
+                    confirm_docx(handle)
+
+            await anyio.to_thread.run_sync(check_zip)
+    except Refused as refusal:
+        raise UnsupportedMediaType(
+            f"{safe_filename(part.filename)!r} was refused: {refusal}",
+            details={"filename": safe_filename(part.filename), "reason": str(refusal)},
+        ) from None
+    content_hash = f"sha256:{part.pending.sha256}"
+    if options.skip_duplicates:
+        existing = await session.scalar(
+            select(File)
+            .where(
+                File.tenant_id == tenant.id,
+                File.content_hash == content_hash,
+                File.deleted_at.is_(None),
+            )
+            .order_by(File.created_at)
+            .limit(1)
+        )
+        if existing is not None:
+            await part.pending.abort()
+            return Stored(file=existing, skipped=True)
+    object_key = await part.pending.commit()
+    row = File(
+        tenant_id=tenant.id,
+        session_id=session_id,
+        filename=safe_filename(part.filename),
+        title=options.title,
+        tags=options.tags,
+        media_type=detected.media_type,
+        content_type=detected.content_type,
+        format=detected.format,
+        size_bytes=part.pending.size,
+        content_hash=content_hash,
+        object_key=object_key,
+        status="processing",
+        content_category=options.content_category,
+        folder_id=options.folder_id,
+        project_id=options.project_id,
+        description_status="pending" if options.auto_describe else "skipped",
+    )
+    session.add(row)
+    await session.flush()
+    return Stored(file=row, skipped=False)
+
+
+def refusal_of(error: APIError) -> dict[str, str]:
+    """The per-file error entry of a batch response."""
+    return {"code": error.code, "message": error.message}

@@ -1,0 +1,94 @@
+"""Server settings: one object, read from ``SCOPIX_SERVER_*`` environment variables.
+
+Explicit values (CLI flags, ``Settings(...)``) win over the environment, which wins over the
+defaults below. With no configuration at all the server runs on the embedded defaults: a SQLite
+database and a storage folder under ``./scopix-data``.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Literal
+
+from pydantic import Field, field_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+__all__ = ["Settings", "Tier"]
+
+MiB = 1024 * 1024
+GiB = 1024 * MiB
+
+Tier = Literal["free", "starter", "professional", "enterprise", "custom"]
+
+
+class Settings(BaseSettings):
+    """Every setting of ``scopix-server`` (environment prefix ``SCOPIX_SERVER_``)."""
+
+    model_config = SettingsConfigDict(env_prefix="SCOPIX_SERVER_", extra="ignore")
+
+    data_dir: Path = Field(
+        Path("scopix-data"),
+        description="Folder for the embedded database, the storage and the signing secret.",
+    )
+    database_url: str | None = Field(
+        None,
+        description="SQLAlchemy URL; default: sqlite+aiosqlite:///<data_dir>/scopix.db. "
+        "PostgreSQL: postgresql+asyncpg://user:pass@host/db.",
+    )
+    storage_url: str | None = Field(
+        None, description="Where file bytes go; default: file://<data_dir>/storage."
+    )
+    host: str = Field("127.0.0.1", description="Address `serve` listens on.")
+    port: int = Field(8000, ge=1, le=65535, description="Port `serve` listens on.")
+    public_url: str | None = Field(
+        None,
+        description="Base URL clients reach the server at (for links in responses); default: "
+        "taken from each request.",
+    )
+    signing_secret: str | None = Field(
+        None,
+        description="Secret for signed download URLs; default: generated once and kept in "
+        "<data_dir>/signing.key.",
+    )
+    max_upload_bytes: int = Field(
+        100 * MiB, ge=1, description="Largest file accepted by the streaming upload routes."
+    )
+    max_batch_bytes: int = Field(2 * GiB, ge=1, description="Largest batch upload request.")
+    max_field_bytes: int = Field(
+        64 * 1024, ge=1024, description="Largest non-file form field of an upload."
+    )
+    max_image_pixels: int = Field(
+        180_000_000, ge=1, description="Decoded images above this many pixels are refused."
+    )
+    default_tier: Tier = Field(
+        "custom", description="Tier of tenants created without --tier (custom: no caps)."
+    )
+    rate_limit_storage_url: str = Field(
+        "memory://", description="Rate-limit state: memory:// or redis://host:6379."
+    )
+    rate_limit_period_seconds: int = Field(
+        60, ge=1, description="Window of the per-tier request limits (they are per minute)."
+    )
+    signed_url_ttl_seconds: int = Field(
+        3600, ge=1, description="How long a signed download or variant URL stays valid."
+    )
+    retention_days: int = Field(
+        30, ge=0, description="Days a deleted file's bytes are kept before they are purged."
+    )
+    log_level: str = Field("info", description="Log level: debug, info, warning, error.")
+
+    @field_validator("log_level")
+    @classmethod
+    def _known_level(cls, value: str) -> str:
+        level = value.lower()
+        if level not in {"debug", "info", "warning", "error", "critical"}:
+            raise ValueError("log_level must be one of debug, info, warning, error, critical")
+        return level
+
+    @property
+    def resolved_database_url(self) -> str:
+        return self.database_url or f"sqlite+aiosqlite:///{self.data_dir.resolve() / 'scopix.db'}"
+
+    @property
+    def resolved_storage_url(self) -> str:
+        return self.storage_url or (self.data_dir.resolve() / "storage").as_uri()

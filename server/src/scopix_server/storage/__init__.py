@@ -1,0 +1,20 @@
+"""Object storage behind one protocol; chosen by ``SCOPIX_SERVER_STORAGE_URL``."""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+from urllib.request import url2pathname
+
+from .base import PendingObject, StorageBackend
+from .local import LocalStorage
+
+__all__ = ["LocalStorage", "PendingObject", "StorageBackend", "open_storage"]
+
+
+def open_storage(url: str) -> StorageBackend:
+    parts = urlsplit(url)
+    if parts.scheme == "file":
+        return LocalStorage(url2pathname(parts.path))
+    raise ValueError(
+        f"unsupported storage URL {url!r}: use file:///path (S3 storage comes with s3://bucket)"
+    )

@@ -1,0 +1,116 @@
+"""Helpers for the server tests: a live server on a loopback socket, keys, test files."""
+
+from __future__ import annotations
+
+import asyncio
+import socket
+import struct
+import threading
+import time
+import uuid
+import zlib
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+
+import uvicorn
+
+from scopix_server import Settings, create_app
+from scopix_server.db.migrate import upgrade
+from scopix_server.db.session import create_engine, create_sessionmaker
+from scopix_server.services.tenants import create_key, get_or_create_tenant
+
+
+@dataclass
+class LiveServer:
+    settings: Settings
+    base_url: str  # .../api/v2
+    root_url: str
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+def start_server(settings: Settings) -> LiveServer:
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    port = sock.getsockname()[1]
+    config = uvicorn.Config(create_app(settings), log_level="warning", lifespan="on")
+    server = uvicorn.Server(config)
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    deadline = time.monotonic() + 30
+    while not server.started:
+        if not thread.is_alive() or time.monotonic() > deadline:
+            raise RuntimeError("the test server did not start")
+        time.sleep(0.02)
+    root = f"http://127.0.0.1:{port}"
+    return LiveServer(settings, f"{root}/api/v2", root, server, thread)
+
+
+def make_key(
+    settings: Settings, tenant: str | None = None, *, tier: str | None = None, admin: bool = False
+) -> str:
+    """A new key for ``tenant`` (a fresh tenant by default)."""
+
+    async def run() -> str:
+        engine = create_engine(settings.resolved_database_url)
+        try:
+            await upgrade(engine)
+            async with create_sessionmaker(engine)() as session:
+                row = await get_or_create_tenant(
+                    session,
+                    tenant or f"t-{uuid.uuid4().hex[:12]}",
+                    tier=tier,
+                    default_tier=settings.default_tier,
+                )
+                created = await create_key(session, row, name="test", admin=admin)
+                await session.commit()
+                return created.key
+        finally:
+            await engine.dispose()
+
+    # its own thread and loop, so that async tests can call it too
+    with ThreadPoolExecutor(1) as pool:
+        return pool.submit(asyncio.run, run()).result()
+
+
+def png_bytes(width: int = 4, height: int = 4, rgb: tuple[int, int, int] = (255, 0, 0)) -> bytes:
+    """A valid PNG made here (no third-party media)."""
+    raw = b"".join(b"\x00" + bytes(rgb) * width for _ in range(height))
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        body = kind + data
+        return (
+            struct.pack(">I", len(data)) + body + struct.pack(">I", zlib.crc32(body) & 0xFFFFFFFF)
+        )
+
+    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )
+
+
+GIF_1X1 = (
+    b"GIF89a\x01\x00\x01\x00\x80\x00\x00\x00\x00\x00\xff\xff\xff!\xf9\x04\x01\x00\x00\x00\x00"
+    b",\x00\x00\x00\x00\x01\x00\x01\x00\x00\x02\x02D\x01\x00;"
+)
+JPEG_HEAD = b"\xff\xd8\xff\xe0\x00\x10JFIF\x00\x01\x01\x00\x00\x01\x00\x01\x00\x00"
+ELF = b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 56
+
+
+def stored_objects(settings: Settings) -> list[Path]:
+    root = settings.data_dir / "storage" / "objects"
+    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+
+
+def temp_files(settings: Settings) -> list[Path]:
+    root = settings.data_dir / "storage" / "tmp"
+    return [p for p in root.iterdir() if p.name.endswith(".part")] if root.exists() else []
