@@ -1,0 +1,218 @@
+"""The bad-input corpus: each gets its documented status and code; refused ones leave nothing."""
+
+from __future__ import annotations
+
+import io
+import socket
+import time
+import zipfile
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from scopix_server import Settings
+from server_support import (
+    ELF,
+    GIF_1X1,
+    JPEG_HEAD,
+    LiveServer,
+    make_key,
+    png_bytes,
+    start_server,
+    stored_objects,
+    temp_files,
+)
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    """A server with a 1 MiB upload cap, so that over-size uploads are quick to send."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("small"), max_upload_bytes=MiB)
+    server = start_server(settings)
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def api(small: LiveServer) -> Iterator[httpx.Client]:
+    key = make_key(small.settings)
+    with httpx.Client(base_url=small.base_url, headers={"Authorization": f"Bearer {key}"}) as c:
+        yield c
+
+
+def docx_bytes() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("[Content_Types].xml", "<Types/>")
+        archive.writestr("word/document.xml", "<w:document/>")
+    return buffer.getvalue()
+
+
+def zip_bytes() -> bytes:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        archive.writestr("notes.txt", "hello")
+    return buffer.getvalue()
+
+
+ACCEPTED = [
+    ("truncated.jpg", JPEG_HEAD + b"\x00" * 100, "image", "image/jpeg"),  # decoding is later
+    ("photo.jpg", png_bytes(), "image", "image/png"),  # the extension lies; the bytes decide
+    ("dot.gif", GIF_1X1, "image", "image/gif"),
+    ("notes.md", "# Title\n\nSome *text* — ünïcode.\n".encode(), "document", "text/markdown"),
+    ("report.docx", docx_bytes(), "document", (
+        "application/vnd.openxmlformats-officedocument.wordprocessingml.document")),
+    ("scan.pdf", b"%PDF-1.7\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n", "document",
+     "application/pdf"),
+]  # fmt: skip
+
+
+@pytest.mark.parametrize(("name", "data", "media_type", "content_type"), ACCEPTED)
+def test_accepted_by_content(
+    api: httpx.Client, name: str, data: bytes, media_type: str, content_type: str
+) -> None:
+    response = api.post("/files/upload", files={"file": (name, data, "application/octet-stream")})
+    assert response.status_code == 201, response.text
+    body = response.json()
+    assert (body["media_type"], body["content_type"]) == (media_type, content_type)
+    assert body["size_bytes"] == len(data)
+
+
+REFUSED = [
+    ("empty.png", b"", "the file is empty"),
+    ("photo.jpg", ELF, "ELF executable"),
+    ("setup.exe", b"MZ\x90\x00" + b"\x00" * 60, "Windows executable"),
+    ("run.sh", b"#!/bin/sh\nrm -rf /\n", "script"),
+    ("page.html", b"<!DOCTYPE html><html><script>alert(1)</script></html>", "markup"),
+    ("image.svg", b"<svg xmlns='http://www.w3.org/2000/svg'></svg>", "markup"),
+    ("archive.zip", zip_bytes(), "not a Word document"),
+    ("data.gz", b"\x1f\x8b\x08\x00" + b"\x00" * 20, "gzip"),
+    ("random.bin", bytes(range(256)) * 4, "binary"),
+]
+
+
+@pytest.mark.parametrize(("name", "data", "reason"), REFUSED)
+def test_refused_with_415_and_nothing_kept(
+    small: LiveServer, api: httpx.Client, name: str, data: bytes, reason: str
+) -> None:
+    before = len(stored_objects(small.settings))
+    response = api.post("/files/upload", files={"file": (name, data, "image/png")})
+    assert response.status_code == 415, response.text
+    error = response.json()["error"]
+    assert error["code"] == "UNSUPPORTED_MEDIA_TYPE"
+    assert reason in error["message"]
+    assert len(stored_objects(small.settings)) == before
+    assert temp_files(small.settings) == []
+    assert api.get("/files").json()["total_count"] == 0
+
+
+def test_path_traversal_filename_is_only_a_name(small: LiveServer, api: httpx.Client) -> None:
+    response = api.post(
+        "/files/upload", files={"file": ("../../../../etc/passwd.png", png_bytes())}
+    )
+    assert response.status_code == 201
+    assert response.json()["filename"] == "passwd.png"
+    objects_root = small.settings.data_dir / "storage" / "objects"
+    assert all(objects_root in p.parents for p in stored_objects(small.settings))
+    assert not (small.settings.data_dir / "etc").exists()
+
+
+def test_ten_thousand_character_title(api: httpx.Client) -> None:
+    response = api.post(
+        "/files/upload", files={"file": ("a.png", png_bytes())}, data={"title": "t" * 10_000}
+    )
+    assert response.status_code == 422
+    error = response.json()["error"]
+    assert error["code"] == "VALIDATION_ERROR"
+    assert error["details"]["errors"][0]["field"] == "title"
+    assert api.get("/files").json()["total_count"] == 0
+
+
+@pytest.mark.parametrize(
+    ("fields", "field"),
+    [
+        ({"tags": ",".join(f"t{i}" for i in range(41))}, "tags"),
+        ({"tags": "x" * 51}, "tags"),
+        ({"auto_describe": "maybe"}, "auto_describe"),
+        ({"content_category": "cats"}, "content_category"),
+        ({"folder_id": "not-a-uuid"}, "folder_id"),
+        ({"storage_target": "mars"}, "storage_target"),
+    ],
+)
+def test_bad_form_fields(api: httpx.Client, fields: dict[str, str], field: str) -> None:
+    response = api.post("/files/upload", files={"file": ("a.png", png_bytes())}, data=fields)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["details"]["errors"][0]["field"] == field
+
+
+def test_custom_storage_target_needs_configuration(api: httpx.Client) -> None:
+    response = api.post(
+        "/files/upload", files={"file": ("a.png", png_bytes())}, data={"storage_target": "custom"}
+    )
+    assert response.status_code == 400
+    assert "not configured" in response.json()["error"]["message"]
+
+
+def test_over_the_cap_is_413_with_the_direct_upload_suggestion(
+    small: LiveServer, api: httpx.Client
+) -> None:
+    big = png_bytes() + b"\x00" * (MiB + 10)
+    response = api.post("/files/upload", files={"file": ("big.png", big)})
+    assert response.status_code == 413
+    body = response.json()
+    assert body["error"]["code"] == "FILE_TOO_LARGE"
+    assert body["suggestion"] == {"endpoint": "/api/v2/files/direct-uploads"}
+    assert temp_files(small.settings) == [] and api.get("/files").json()["total_count"] == 0
+
+
+@pytest.mark.parametrize(
+    ("headers", "content", "status", "fragment"),
+    [
+        ({}, b"raw bytes", 415, "missing Content-Type"),
+        ({"Content-Type": "application/json"}, b"{}", 415, "multipart/form-data"),
+        ({"Content-Type": "multipart/form-data"}, b"x", 400, "boundary"),
+        ({"Content-Type": "multipart/form-data; boundary=XyZ"}, b"", 400, "truncated"),
+        ({"Content-Type": "multipart/form-data; boundary=XyZ"}, b"--XyZ\r\nnonsense", 400, ""),
+        (
+            {"Content-Type": "multipart/form-data; boundary=XyZ"},
+            b'--XyZ\r\nContent-Disposition: form-data; name="title"\r\n\r\nhi\r\n--XyZ--\r\n',
+            422,
+            "no file",
+        ),
+    ],
+)
+def test_malformed_requests(
+    small: LiveServer,
+    api: httpx.Client,
+    headers: dict[str, str],
+    content: bytes,
+    status: int,
+    fragment: str,
+) -> None:
+    response = api.post("/files/upload", content=content, headers=headers)
+    assert response.status_code == status, response.text
+    assert fragment in response.json()["error"]["message"]
+    assert temp_files(small.settings) == []
+
+
+def test_a_client_that_disconnects_mid_upload_leaves_nothing(
+    small: LiveServer, api: httpx.Client
+) -> None:
+    key = api.headers["Authorization"]
+    host, port = small.root_url.removeprefix("http://").split(":")
+    head = (
+        f"POST /api/v2/files/upload HTTP/1.1\r\nHost: {host}\r\nAuthorization: {key}\r\n"
+        "Content-Type: multipart/form-data; boundary=XyZ\r\nContent-Length: 900000\r\n\r\n"
+        '--XyZ\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n'
+    ).encode()
+    with socket.create_connection((host, int(port))) as conn:
+        conn.sendall(head + png_bytes() + b"\x00" * 200_000)
+        time.sleep(0.3)  # the server is now writing the part to a temporary file
+    deadline = time.monotonic() + 5
+    while temp_files(small.settings) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert temp_files(small.settings) == []
+    assert api.get("/files").json()["total_count"] == 0

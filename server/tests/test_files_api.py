@@ -1,0 +1,185 @@
+"""The files API: list filters, sorting and paging, change, soft delete, variants, signed URLs."""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Iterator
+
+import httpx
+import pytest
+
+from server_support import GIF_1X1, LiveServer, make_key, png_bytes
+
+
+@pytest.fixture
+def api(live: LiveServer) -> Iterator[httpx.Client]:
+    key = make_key(live.settings)
+    with httpx.Client(base_url=live.base_url, headers={"Authorization": f"Bearer {key}"}) as c:
+        yield c
+
+
+def upload(api: httpx.Client, name: str, data: bytes, **fields: str) -> dict:
+    response = api.post("/files/upload", files={"file": (name, data)}, data=fields)
+    assert response.status_code == 201, response.text
+    return response.json()
+
+
+@pytest.fixture
+def library(api: httpx.Client) -> dict[str, dict]:
+    files = {
+        "cat": upload(api, "cat.png", png_bytes(3, 3, (1, 1, 1)), title="Cat", tags="pet,cute"),
+        "dog": upload(api, "dog.png", png_bytes(5, 5, (2, 2, 2)), title="Dog", tags="pet"),
+        "doc": upload(api, "notes_100%.txt", b"meeting notes", title="Notes", tags="work"),
+        "gif": upload(api, "dot.gif", GIF_1X1, auto_describe="false"),
+    }
+    return files
+
+
+def ids(response: httpx.Response) -> list[str]:
+    assert response.status_code == 200, response.text
+    return [item["id"] for item in response.json()["items"]]
+
+
+def test_list_newest_first_with_paging(api: httpx.Client, library: dict[str, dict]) -> None:
+    newest_first = [library[k]["image_id"] for k in ("gif", "doc", "dog", "cat")]
+    assert ids(api.get("/files")) == newest_first
+    page = api.get("/files", params={"limit": 2, "offset": 1}).json()
+    assert [i["id"] for i in page["items"]] == newest_first[1:3]
+    assert (page["total_count"], page["has_more"], page["limit"], page["offset"]) == (4, True, 2, 1)
+    last = api.get("/files", params={"limit": 2, "offset": 2}).json()
+    assert last["has_more"] is False
+
+
+def test_filters(api: httpx.Client, library: dict[str, dict]) -> None:
+    cat, dog, doc = (library[k]["image_id"] for k in ("cat", "dog", "doc"))
+    assert set(ids(api.get("/files", params={"tags": "pet"}))) == {cat, dog}
+    assert ids(api.get("/files", params=[("tags", "pet"), ("tags", "cute")])) == [cat]
+    assert ids(api.get("/files", params={"tags": "pet,cute"})) == [cat]
+    assert ids(api.get("/files", params={"media_types": "document"})) == [doc]
+    assert ids(api.get("/files", params={"search": "DOG"})) == [dog]
+    assert ids(api.get("/files", params={"search": "100%"})) == [doc]  # % is literal
+    assert ids(api.get("/files", params={"search": "_"})) == [doc]  # so is _ (not "any")
+    assert ids(api.get("/files", params={"ids": f"{cat},{doc}", "sort_order": "asc"})) == [cat, doc]
+    assert ids(api.get("/files", params={"has_description": "true"})) == []
+    assert len(ids(api.get("/files", params={"has_description": "false"}))) == 4
+
+
+def test_sorting(api: httpx.Client, library: dict[str, dict]) -> None:
+    by_size = api.get("/files", params={"sort_by": "size_bytes", "sort_order": "asc"}).json()
+    sizes = [item["size_bytes"] for item in by_size["items"]]
+    assert sizes == sorted(sizes)
+    by_title = ids(api.get("/files", params={"sort_by": "title", "sort_order": "asc"}))
+    assert by_title[:3] == [library[k]["image_id"] for k in ("cat", "dog", "doc")]
+    assert by_title[-1] == library["gif"]["image_id"]  # no title: last
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"limit": 0},
+        {"limit": 101},
+        {"offset": -1},
+        {"sort_by": "colour"},
+        {"sort_order": "up"},
+        {"search_mode": "fuzzy"},
+        {"media_types": "hologram"},
+        {"ids": "not-a-uuid"},
+        {"folder_id": "x"},
+        {"date_from": "yesterday"},
+        {"has_description": "perhaps"},
+    ],
+)
+def test_bad_list_parameters_are_422(api: httpx.Client, params: dict) -> None:
+    response = api.get("/files", params=params)
+    assert response.status_code == 422, response.text
+    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+
+
+def test_too_many_ids(api: httpx.Client) -> None:
+    many = ",".join(str(uuid.uuid4()) for _ in range(501))
+    response = api.get("/files", params={"ids": many})
+    assert response.status_code == 422 and "500" in response.json()["error"]["message"]
+
+
+def test_update_title_and_tags(api: httpx.Client, library: dict[str, dict]) -> None:
+    file_id = library["cat"]["image_id"]
+    changed = api.patch(f"/files/{file_id}", json={"title": "Kitten", "tags": ["pet", "small"]})
+    assert changed.status_code == 200
+    assert changed.json()["title"] == "Kitten" and changed.json()["tags"] == ["pet", "small"]
+    assert api.get(f"/files/{file_id}").json()["tags"] == ["pet", "small"]
+    for bad in ({}, {"title": "x" * 256}, {"tags": ["a,b"]}, {"tags": ["x" * 51]}, {"color": 1}):
+        response = api.patch(f"/files/{file_id}", json=bad)
+        assert response.status_code == 422, (bad, response.text)
+    response = api.patch(
+        f"/files/{file_id}", content=b"{not json", headers={"Content-Type": "application/json"}
+    )
+    assert response.status_code == 422
+
+
+def test_soft_delete_hides_at_once(api: httpx.Client, library: dict[str, dict]) -> None:
+    file_id = library["dog"]["image_id"]
+    deleted = api.delete(f"/files/{file_id}")
+    assert deleted.status_code == 200 and deleted.json()["id"] == file_id
+    assert api.get(f"/files/{file_id}").status_code == 404
+    assert file_id not in ids(api.get("/files"))
+    assert api.delete(f"/files/{file_id}").status_code == 404
+
+
+def test_batch_delete(api: httpx.Client, library: dict[str, dict]) -> None:
+    cat, doc = library["cat"]["image_id"], library["doc"]["image_id"]
+    api.delete(f"/files/{doc}")
+    ghost = str(uuid.uuid4())
+    result = api.post("/files/batch-delete", json={"file_ids": [cat, doc, ghost, "bad"]}).json()
+    assert [d["id"] for d in result["deleted"]] == [cat]
+    assert result["skipped"] == [{"id": doc, "message": "already deleted"}]
+    assert {f["id"] for f in result["failed"]} == {ghost, "bad"}
+    too_many = api.post("/files/batch-delete", json={"file_ids": [ghost] * 101})
+    assert too_many.status_code == 422
+
+
+def test_original_variant_is_a_signed_redirect(
+    live: LiveServer, api: httpx.Client, library: dict[str, dict]
+) -> None:
+    file_id = library["cat"]["image_id"]
+    redirect = api.get(f"/files/{file_id}/variants/original")
+    assert redirect.status_code == 302
+    url = redirect.headers["location"]
+    with httpx.Client() as anonymous:  # no API key needed: the URL itself is the permission
+        fetched = anonymous.get(url)
+        assert fetched.status_code == 200 and fetched.content == png_bytes(3, 3, (1, 1, 1))
+        token = url.rsplit("/", 1)[1]
+        tampered = url.replace(token, token[:-2] + ("AA" if token[-2:] != "AA" else "BB"))
+        assert anonymous.get(tampered).status_code == 404
+    details = api.get(f"/files/{file_id}").json()
+    assert details["original_url"].startswith(live.root_url + "/api/v2/storage/objects/")
+    assert api.get(f"/files/{file_id}/variants/medium_750").status_code == 404
+    assert api.get(f"/files/{file_id}/variants/huge").status_code == 422
+
+
+def test_expired_signed_url(live: LiveServer, api: httpx.Client, library: dict[str, dict]) -> None:
+    from scopix_server.storage.signing import Signer, load_or_create_secret
+
+    signer = Signer(load_or_create_secret(live.settings.data_dir / "signing.key"))
+    details = api.get(f"/files/{library['cat']['image_id']}").json()
+    token = signer.token_for(details["object_key"], "", "image/png", ttl=-1)
+    with httpx.Client() as anonymous:
+        assert anonymous.get(f"{live.base_url}/storage/objects/{token}").status_code == 404
+    fresh = signer.token_for(details["object_key"], "", "image/png", ttl=60)
+    with httpx.Client() as anonymous:
+        assert anonymous.get(f"{live.base_url}/storage/objects/{fresh}").status_code == 200
+
+
+def test_status_for_documents_and_skipped_descriptions(
+    api: httpx.Client, library: dict[str, dict]
+) -> None:
+    gif = api.get(f"/files/{library['gif']['image_id']}/status").json()
+    assert gif["description_status"] == "skipped" and gif["is_terminal"] is True
+
+
+def test_unknown_routes_and_methods_use_the_envelope(api: httpx.Client) -> None:
+    missing = api.get("/nothing-here")
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "NOT_FOUND"
+    assert missing.json()["request_id"] == missing.headers["X-Request-ID"]
+    wrong = api.put("/files")
+    assert wrong.status_code == 405
+    assert wrong.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
