@@ -13,6 +13,9 @@ __all__ = [
     "ApiKeyInfo",
     "ApiKeyList",
     "BatchDeleteRequest",
+    "BatchUploadResult",
+    "SessionProgress",
+    "SessionResults",
     "BatchDeleteResult",
     "DeletedFile",
     "Dimensions",
@@ -187,6 +190,42 @@ class ApiKeyCreated(ApiKeyInfo):
 
 class ApiKeyList(_Model):
     items: list[ApiKeyInfo]
+    total_count: int
+    has_more: bool
+    limit: int
+    offset: int
+
+
+class RejectedFile(_Model):
+    filename: str
+    error: dict[str, str]
+
+
+class BatchUploadResult(_Model):
+    session_id: str
+    total_files: int
+    accepted_files: int
+    rejected_files: int
+    status: Literal["processing", "partial", "rejected", "completed"]
+    results: list[UploadRecord | RejectedFile]
+    status_url: str
+
+
+class SessionProgress(_Model):
+    session_id: str
+    status: Literal["pending", "processing", "completed", "failed", "cancelled"]
+    total_files: int
+    completed_files: int
+    failed_files: int
+    skipped_files: int
+    pending_files: int
+    progress_percentage: float
+    created_at: datetime
+    updated_at: datetime
+
+
+class SessionResults(_Model):
+    items: list[FileDetails]
     total_count: int
     has_more: bool
     limit: int

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Annotated
 
@@ -13,14 +14,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ..db.models import ApiKey, Tenant, utcnow
 from ..errors import Forbidden, RateLimited, Unauthorized
 from ..metrics import Metrics
-from ..services.ratelimit import RateLimiter
+from ..services.ratelimit import ConcurrencyLimiter, RateLimiter
 from ..services.tenants import authenticate
 from ..services.tiers import limits_for
 from ..settings import Settings
 from ..storage import StorageBackend
 from ..storage.signing import Signer
 
-__all__ = ["AppState", "Auth", "AuthDep", "SessionDep", "StateDep", "get_state"]
+__all__ = ["AppState", "Auth", "AuthDep", "SessionDep", "StateDep", "get_state", "upload_slot"]
 
 
 @dataclass
@@ -31,6 +32,7 @@ class AppState:
     signer: Signer
     limiter: RateLimiter
     metrics: Metrics
+    uploads_in_flight: ConcurrencyLimiter = field(default_factory=ConcurrencyLimiter)
 
 
 def get_state(request: Request) -> AppState:
@@ -83,8 +85,26 @@ async def require_auth(request: Request, session: SessionDep, state: StateDep) -
     now = utcnow()
     if key.last_used_at is None or now - key.last_used_at > _TOUCH_EVERY:
         key.last_used_at = now
-        await session.commit()
+    # End the transaction now: the connection goes back to the pool instead of being held
+    # while a long upload streams in (the loaded rows stay usable: expire_on_commit=False).
+    await session.commit()
     return Auth(key=key, tenant=tenant)
 
 
 AuthDep = Annotated[Auth, Depends(require_auth)]
+
+
+@asynccontextmanager
+async def upload_slot(state: AppState, auth: Auth) -> AsyncIterator[None]:
+    """Hold one of the key's concurrent-upload slots (tier limit) for the request's duration."""
+    limit = limits_for(auth.tenant.tier).concurrent_uploads
+    if not state.uploads_in_flight.try_acquire(auth.key.id, limit):
+        raise RateLimited(
+            f"at most {limit} uploads may run at once for this API key; wait for one to finish",
+            details={"concurrent_uploads": limit},
+            headers={"Retry-After": "1"},
+        )
+    try:
+        yield
+    finally:
+        state.uploads_in_flight.release(auth.key.id)

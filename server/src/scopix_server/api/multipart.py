@@ -102,7 +102,12 @@ class StreamingForm:
         )
 
     async def consume(self, body: AsyncIterator[bytes], *, max_body_bytes: int) -> None:
-        """Feed the whole body through the parser; raise the first problem found."""
+        """Feed the whole body through the parser; raise the first problem found.
+
+        After a problem the rest of the body is still read (and dropped), up to
+        ``max_body_bytes``, so that the client gets the error answer rather than a connection
+        closed under it while it is still sending.
+        """
         received = 0
         async for chunk in body:
             received += len(chunk)
@@ -112,12 +117,14 @@ class StreamingForm:
                     "for large files",
                     code="BATCH_TOO_LARGE" if len(self.files) > 1 else "FILE_TOO_LARGE",
                 )
+            if self._error is not None:
+                continue
             try:
                 self._parser.write(chunk)
             except MultipartParseError as error:
-                raise BadRequest(f"malformed multipart body: {error}") from None
-            if self._error is not None:
-                raise self._error
+                self._fail(BadRequest(f"malformed multipart body: {error}"))
+        if self._error is not None:
+            raise self._error
         if not self.complete:
             raise BadRequest("the multipart body ended before its closing boundary (truncated?)")
 

@@ -107,6 +107,7 @@ class UploadSession(Base):
     total_files: Mapped[int] = mapped_column(Integer, default=0)
     accepted_files: Mapped[int] = mapped_column(Integer, default=0)
     rejected_files: Mapped[int] = mapped_column(Integer, default=0)
+    skipped_files: Mapped[int] = mapped_column(Integer, default=0)  # duplicates not stored again
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

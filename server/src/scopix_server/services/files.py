@@ -56,11 +56,13 @@ async def get_file(session: AsyncSession, tenant_id: str, file_id: str) -> File:
     return row
 
 
-def upload_record(row: File, *, skipped: bool = False) -> dict[str, Any]:
+def upload_record(
+    row: File, *, skipped: bool = False, filename: str | None = None
+) -> dict[str, Any]:
     """API.md's upload record; for a skipped duplicate, ``row`` is the existing file."""
     return {
         "image_id": row.id,
-        "filename": row.filename,
+        "filename": filename or row.filename,
         "media_type": row.media_type,
         "content_type": row.content_type,
         "size_bytes": row.size_bytes,

@@ -11,7 +11,7 @@ from limits.storage import storage_from_string
 
 from .quota import UNLIMITED
 
-__all__ = ["RateLimiter", "Verdict"]
+__all__ = ["ConcurrencyLimiter", "RateLimiter", "Verdict"]
 
 
 @dataclass(frozen=True)
@@ -47,3 +47,24 @@ class RateLimiter:
         allowed = await self._limiter.hit(item, key)
         stats = await self._limiter.get_window_stats(item, key)
         return Verdict(allowed, per_minute, stats.remaining, int(stats.reset_time) + 1)
+
+
+class ConcurrencyLimiter:
+    """How many upload requests one API key has in flight (in this process)."""
+
+    def __init__(self) -> None:
+        self._in_flight: dict[str, int] = {}
+
+    def try_acquire(self, key: str, limit: int | None) -> bool:
+        current = self._in_flight.get(key, 0)
+        if limit is not None and current >= limit:
+            return False
+        self._in_flight[key] = current + 1
+        return True
+
+    def release(self, key: str) -> None:
+        remaining = self._in_flight.get(key, 1) - 1
+        if remaining > 0:
+            self._in_flight[key] = remaining
+        else:
+            self._in_flight.pop(key, None)

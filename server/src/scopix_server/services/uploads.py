@@ -147,6 +147,7 @@ class Stored:
 
     file: File
     skipped: bool
+    filename: str  # as the request named it (a skipped duplicate's row has its own name)
 
 
 async def store_file(
@@ -196,7 +197,7 @@ async def store_file(
         )
         if existing is not None:
             await part.pending.abort()
-            return Stored(file=existing, skipped=True)
+            return Stored(file=existing, skipped=True, filename=safe_filename(part.filename))
     object_key = await part.pending.commit()
     row = File(
         tenant_id=tenant.id,
@@ -218,7 +219,7 @@ async def store_file(
     )
     session.add(row)
     await session.flush()
-    return Stored(file=row, skipped=False)
+    return Stored(file=row, skipped=False, filename=row.filename)
 
 
 def refusal_of(error: APIError) -> dict[str, str]:

@@ -30,7 +30,7 @@ from ...services import files as file_service
 from ...services.idempotency import check_key, fingerprint, remember, replay
 from ...services.quota import check_quota, record_uploads
 from ...services.uploads import parse_options, parse_tags, store_file
-from ..deps import AppState, AuthDep, SessionDep, StateDep
+from ..deps import AppState, Auth, AuthDep, SessionDep, StateDep, upload_slot
 from ..multipart import StreamingForm, boundary_of
 
 __all__ = ["router"]
@@ -95,60 +95,42 @@ async def upload_file(
     )
     committed: list[str] = []
     try:
-        try:
-            await form.consume(request.stream(), max_body_bytes=2 * settings.max_upload_bytes + MiB)
-        except ClientDisconnect:
-            raise BadRequest("the client disconnected before the upload finished") from None
-        if not form.files:
-            raise ValidationFailed(
-                "no file: send it in the multipart field 'file'",
-                details={"errors": [{"field": "file", "message": "required"}]},
+        async with upload_slot(state, auth):
+            await consume_request(form, request, max_body_bytes=2 * settings.max_upload_bytes + MiB)
+            if not form.files:
+                raise ValidationFailed(
+                    "no file: send it in the multipart field 'file'",
+                    details={"errors": [{"field": "file", "message": "required"}]},
+                )
+            part = form.files[0]
+            options = parse_options(form.fields)
+            request_print = ""
+            if idempotency_key is not None:
+                request_print = fingerprint(
+                    "files.upload", form.fields, [part.pending.sha256, str(part.too_large)]
+                )
+                answer = await replay(session, auth.tenant.id, idempotency_key, request_print)
+                if answer is not None:
+                    return JSONResponse(answer[1], status_code=answer[0])
+            await check_quota(session, auth.tenant, 1)
+            stored = await store_file(
+                session, auth.tenant, part, options, max_upload_bytes=settings.max_upload_bytes
             )
-        part = form.files[0]
-        options = parse_options(form.fields)
-        request_print = ""
-        if idempotency_key is not None:
-            request_print = fingerprint(
-                "files.upload", form.fields, [part.pending.sha256, str(part.too_large)]
+            if not stored.skipped:
+                committed.append(stored.file.object_key)
+                await record_uploads(session, auth.tenant.id, 1)
+            body = UploadRecord.model_validate(
+                file_service.upload_record(
+                    stored.file, skipped=stored.skipped, filename=stored.filename
+                )
+            ).model_dump(mode="json")
+            answer = await commit_answer(
+                session, state, auth, idempotency_key, request_print, 201, body, committed
             )
-            stored_answer = await replay(session, auth.tenant.id, idempotency_key, request_print)
-            if stored_answer is not None:
-                return JSONResponse(stored_answer[1], status_code=stored_answer[0])
-        await check_quota(session, auth.tenant, 1)
-        stored = await store_file(
-            session,
-            auth.tenant,
-            part,
-            options,
-            max_upload_bytes=settings.max_upload_bytes,
-        )
-        if not stored.skipped:
-            committed.append(stored.file.object_key)
-            await record_uploads(session, auth.tenant.id, 1)
-        body = UploadRecord.model_validate(
-            file_service.upload_record(stored.file, skipped=stored.skipped)
-        ).model_dump(mode="json")
-        if idempotency_key is not None:
-            await remember(session, auth.tenant.id, idempotency_key, request_print, 201, body)
-        try:
-            await session.commit()
-        except IntegrityError:
-            # the same Idempotency-Key won a race in another request: answer as it did
-            await session.rollback()
-            await release_objects(state, session, committed)
-            committed.clear()
-            if idempotency_key is None:
-                raise
-            stored_answer = await replay(session, auth.tenant.id, idempotency_key, request_print)
-            if stored_answer is None:
-                raise
-            return JSONResponse(stored_answer[1], status_code=stored_answer[0])
-        committed.clear()
-        outcome = "skipped" if stored.skipped else "stored"
-        state.metrics.uploads.labels(outcome).inc()
-        if not stored.skipped:
-            state.metrics.uploaded_bytes.inc(stored.file.size_bytes)
-        return JSONResponse(body, status_code=201)
+            state.metrics.uploads.labels("skipped" if stored.skipped else "stored").inc()
+            if not stored.skipped:
+                state.metrics.uploaded_bytes.inc(stored.file.size_bytes)
+            return JSONResponse(answer[1], status_code=answer[0])
     except BaseException:
         await session.rollback()
         await release_objects(state, session, committed)
@@ -156,6 +138,48 @@ async def upload_file(
         raise
     finally:
         await form.aclose()
+
+
+async def consume_request(form: StreamingForm, request: Request, *, max_body_bytes: int) -> None:
+    try:
+        await form.consume(request.stream(), max_body_bytes=max_body_bytes)
+    except ClientDisconnect:
+        raise BadRequest("the client disconnected before the upload finished") from None
+
+
+async def commit_answer(
+    session: Any,
+    state: AppState,
+    auth: Auth,
+    idempotency_key: str | None,
+    request_print: str,
+    status_code: int,
+    body: dict[str, Any],
+    committed: list[str],
+) -> tuple[int, dict[str, Any]]:
+    """Commit the upload (and its idempotency record); the answer to send.
+
+    If another request with the same ``Idempotency-Key`` committed first, this one's objects are
+    released and that request's answer is returned instead.
+    """
+    if idempotency_key is not None:
+        await remember(session, auth.tenant.id, idempotency_key, request_print, status_code, body)
+    try:
+        await session.commit()
+    except IntegrityError:
+        await session.rollback()
+        await release_objects(state, session, committed)
+        committed.clear()
+        answer = (
+            await replay(session, auth.tenant.id, idempotency_key, request_print)
+            if idempotency_key is not None
+            else None
+        )
+        if answer is None:
+            raise
+        return answer
+    committed.clear()
+    return status_code, body
 
 
 def _csv(values: list[str] | None) -> tuple[str, ...]:
@@ -227,7 +251,7 @@ def _is_uuid(value: str) -> bool:
     return True
 
 
-def _signed_url(request: Request, state: AppState, row: File, *, download: bool) -> str:
+def signed_url(request: Request, state: AppState, row: File, *, download: bool) -> str:
     token = state.signer.token_for(
         row.object_key,
         row.filename if download else "",
@@ -243,7 +267,7 @@ async def get_file(
     file_id: str, request: Request, auth: AuthDep, session: SessionDep, state: StateDep
 ) -> dict[str, Any]:
     row = await file_service.get_file(session, auth.tenant.id, file_id)
-    return file_service.details(row, original_url=_signed_url(request, state, row, download=False))
+    return file_service.details(row, original_url=signed_url(request, state, row, download=False))
 
 
 @router.get("/files/{file_id}/status", response_model=FileStatus, summary="Processing status")
@@ -351,4 +375,4 @@ async def variant(
             "made by the processing pipeline; 'original' is always available",
             details={"resource_type": "variant", "resource_id": variant},
         )
-    return RedirectResponse(_signed_url(request, state, row, download=False), status_code=302)
+    return RedirectResponse(signed_url(request, state, row, download=False), status_code=302)

@@ -69,6 +69,7 @@ def upgrade() -> None:
         sa.Column("total_files", sa.Integer(), nullable=False),
         sa.Column("accepted_files", sa.Integer(), nullable=False),
         sa.Column("rejected_files", sa.Integer(), nullable=False),
+        sa.Column("skipped_files", sa.Integer(), nullable=False),
         sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
         sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
         sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
