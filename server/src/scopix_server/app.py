@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -17,6 +19,7 @@ from .errors import install_error_handlers
 from .metrics import Metrics
 from .middleware import RequestContextMiddleware
 from .services.ratelimit import RateLimiter
+from .services.retention import run_periodically
 from .settings import Settings
 from .storage import LocalStorage, open_storage
 from .storage.signing import Signer, load_or_create_secret
@@ -53,9 +56,21 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
             metrics=metrics,
         )
+        housekeeping = asyncio.create_task(
+            run_periodically(
+                app.state.scopix.sessions,
+                store,
+                retention_days=settings.retention_days,
+                interval_seconds=settings.purge_interval_seconds,
+            ),
+            name="scopix-housekeeping",
+        )
         try:
             yield
         finally:
+            housekeeping.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await housekeeping
             await engine.dispose()
 
     app = FastAPI(

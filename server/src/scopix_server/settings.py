@@ -75,6 +75,9 @@ class Settings(BaseSettings):
     retention_days: int = Field(
         30, ge=0, description="Days a deleted file's bytes are kept before they are purged."
     )
+    purge_interval_seconds: int = Field(
+        3600, ge=1, description="How often deleted files past retention are purged."
+    )
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
 
     @field_validator("log_level")

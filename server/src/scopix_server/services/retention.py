@@ -1,0 +1,96 @@
+"""Housekeeping: purge deleted files after the retention window, drop old idempotency records.
+
+A deleted file's row goes after ``retention_days``; its bytes go too unless another row (of the
+same tenant, with the same content) still uses the object.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import anyio
+from sqlalchemy import delete, func, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ..db.models import File, IdempotencyRecord, utcnow
+from ..storage import StorageBackend
+from .idempotency import WINDOW
+
+__all__ = ["PurgeReport", "purge", "run_periodically"]
+
+logger = logging.getLogger("scopix_server")
+
+
+@dataclass(frozen=True)
+class PurgeReport:
+    files: int
+    objects: int
+    idempotency_records: int
+
+
+async def purge(
+    sessions: async_sessionmaker[AsyncSession],
+    storage: StorageBackend,
+    *,
+    retention_days: int,
+    now: datetime | None = None,
+    batch_size: int = 500,
+) -> PurgeReport:
+    now = now or utcnow()
+    cutoff = now - timedelta(days=retention_days)
+    files = objects = 0
+    while True:
+        async with sessions() as session:
+            rows = list(
+                await session.scalars(
+                    select(File)
+                    .where(File.deleted_at.is_not(None), File.deleted_at <= cutoff)
+                    .limit(batch_size)
+                )
+            )
+            if not rows:
+                break
+            keys = {row.object_key for row in rows}
+            for row in rows:
+                await session.delete(row)
+            await session.commit()
+            files += len(rows)
+            for key in keys:
+                still_used = await session.scalar(
+                    select(func.count()).where(File.object_key == key)
+                )
+                if not still_used:
+                    await storage.delete(key)
+                    objects += 1
+    async with sessions() as session:
+        result = await session.execute(
+            delete(IdempotencyRecord).where(IdempotencyRecord.created_at < now - WINDOW)
+        )
+        await session.commit()
+        records = getattr(result, "rowcount", 0) or 0
+    return PurgeReport(files=files, objects=objects, idempotency_records=records)
+
+
+async def run_periodically(
+    sessions: async_sessionmaker[AsyncSession],
+    storage: StorageBackend,
+    *,
+    retention_days: int,
+    interval_seconds: float,
+) -> None:
+    """Purge now and then every ``interval_seconds`` until cancelled; failures are logged."""
+    while True:
+        try:
+            report = await purge(sessions, storage, retention_days=retention_days)
+            if report.files or report.idempotency_records:
+                logger.info(
+                    "purged %d deleted files (%d objects) and %d idempotency records",
+                    report.files,
+                    report.objects,
+                    report.idempotency_records,
+                )
+        except Exception:  # keep the schedule; the next run tries again
+            logger.exception("purge failed")
+        await anyio.sleep(interval_seconds)
