@@ -198,6 +198,27 @@ def test_malformed_requests(
     assert temp_files(small.settings) == []
 
 
+def test_non_latin1_part_headers_are_read_as_utf8(api: httpx.Client) -> None:
+    boundary = "b0und"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="\U000bf4aa"\r\n\r\nx\r\n'
+            f"--{boundary}\r\nContent-Disposition: form-data; "
+            'name="file"; filename="\u00e9t\u00e9.png"\r\n\r\n'
+        ).encode()
+        + png_bytes()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    response = api.post(
+        "/files/upload",
+        content=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    # the unknown field is ignored; the UTF-8 filename arrives intact
+    assert response.status_code == 201, response.text
+    assert response.json()["filename"] == "\u00e9t\u00e9.png"
+
+
 def test_a_client_that_disconnects_mid_upload_leaves_nothing(
     small: LiveServer, api: httpx.Client
 ) -> None:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -128,9 +128,14 @@ class FileStatus(_Model):
     updated_at: datetime
 
 
+Tag = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[^,]*$")]
+
+
 class FileUpdate(_Model):
+    """At least one of ``title`` and ``tags``."""
+
     title: str | None = Field(None, max_length=255)
-    tags: list[str] | None = Field(None, max_length=40)
+    tags: list[Tag] | None = Field(None, max_length=40)
 
 
 class FileUpdated(_Model):

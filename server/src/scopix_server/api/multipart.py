@@ -54,7 +54,7 @@ class FilePart:
 
 @dataclass
 class _Part:
-    headers: dict[str, str] = field(default_factory=dict)
+    headers: dict[str, bytes] = field(default_factory=dict)  # raw: any bytes may arrive
     name: str = ""
     file: FilePart | None = None
     value: bytearray = field(default_factory=bytearray)
@@ -150,13 +150,17 @@ class StreamingForm:
 
     def _on_header_end(self) -> None:
         name = self._header_field.decode("latin-1").strip().lower()
-        self._part.headers[name] = self._header_value.decode("utf-8", "replace").strip()
+        self._part.headers[name] = bytes(self._header_value).strip()
         self._header_field.clear()
         self._header_value.clear()
 
     def _on_headers_finished(self) -> None:
         part = self._part
-        disposition, options = parse_options_header(part.headers.get("content-disposition"))
+        try:
+            disposition, options = parse_options_header(part.headers.get("content-disposition"))
+        except (ValueError, UnicodeError):
+            self._fail(BadRequest("a multipart part with an unreadable Content-Disposition"))
+            return
         if disposition.lower() != b"form-data" or b"name" not in options:
             self._fail(BadRequest("a multipart part without Content-Disposition: form-data"))
             return
@@ -182,7 +186,7 @@ class StreamingForm:
             part.file = FilePart(
                 field_name=part.name,
                 filename=(filename or b"").decode("utf-8", "replace"),
-                declared_type=part.headers.get("content-type"),
+                declared_type=part.headers.get("content-type", b"").decode("latin-1") or None,
                 pending=self._begin_file(),
             )
             self.files.append(part.file)

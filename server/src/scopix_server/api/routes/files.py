@@ -38,7 +38,6 @@ __all__ = ["router"]
 router = APIRouter(tags=["files"])
 
 MiB = 1024 * 1024
-VARIANTS = ("original", "tiny_64", "small_256", "medium_750", "large_1024")
 
 
 async def release_objects(state: AppState, session: Any, keys: list[str]) -> None:
@@ -360,14 +359,12 @@ async def download(
 )
 async def variant(
     file_id: str,
-    variant: str,
+    variant: Literal["original", "tiny_64", "small_256", "medium_750", "large_1024"],
     request: Request,
     auth: AuthDep,
     session: SessionDep,
     state: StateDep,
 ) -> RedirectResponse:
-    if variant not in VARIANTS:
-        raise ValidationFailed(f"variant must be one of {', '.join(VARIANTS)}")
     row = await file_service.get_file(session, auth.tenant.id, file_id)
     if variant != "original":
         raise NotFound(

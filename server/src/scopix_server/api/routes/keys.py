@@ -52,7 +52,7 @@ async def list_(
     auth: AuthDep,
     session: SessionDep,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
     _admin(auth)
     rows = await list_keys(session, auth.tenant.id)

@@ -185,7 +185,7 @@ async def session_results(
     session: SessionDep,
     state: StateDep,
     limit: Annotated[int, Query(ge=1, le=500)] = 100,
-    offset: Annotated[int, Query(ge=0)] = 0,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
     upload = await session_service.get_session(session, auth.tenant.id, session_id)
     query = select(File).where(File.session_id == upload.id, File.deleted_at.is_(None))
