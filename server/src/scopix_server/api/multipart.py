@@ -14,7 +14,13 @@ from dataclasses import dataclass, field
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
-from ..errors import BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from ..errors import (
+    BadRequest,
+    PayloadTooLarge,
+    ServiceUnavailable,
+    UnsupportedMediaType,
+    ValidationFailed,
+)
 from ..services.media import HEAD_BYTES
 from ..storage import PendingObject
 
@@ -123,10 +129,19 @@ class StreamingForm:
                 self._parser.write(chunk)
             except MultipartParseError as error:
                 self._fail(BadRequest(f"malformed multipart body: {error}"))
+            if self._part.file is not None:
+                await self._part.file.pending.drain()
         if self._error is not None:
             raise self._error
         if not self.complete:
             raise BadRequest("the multipart body ended before its closing boundary (truncated?)")
+        try:
+            for part in self.files:
+                await part.pending.finish()
+        except OSError as error:
+            raise ServiceUnavailable(
+                f"storage could not take the upload ({error.strerror or error}); try again later"
+            ) from None
 
     async def aclose(self) -> None:
         """Discard every file that was not committed (idempotent)."""
@@ -197,7 +212,7 @@ class StreamingForm:
         if self._error is not None:
             return
         part = self._part
-        chunk = data[start:end]
+        chunk = memoryview(data)[start:end]  # no copy: bytes are immutable, views are safe
         if part.file is None:
             if len(part.value) + len(chunk) > self._max_field_bytes:
                 self._fail(

@@ -13,18 +13,24 @@ class PendingObject(Protocol):
 
     size: int
 
-    def write(self, chunk: bytes) -> None:
-        """Append bytes (and hash them)."""
+    def write(self, chunk: bytes | memoryview) -> None:
+        """Append bytes (and hash them); may hand the work to a background writer."""
+
+    async def drain(self) -> None:
+        """Wait while too much written data is still queued (backpressure for the reader)."""
+
+    async def finish(self) -> None:
+        """Wait until everything written is stored and hashed; no more writes after this."""
 
     @property
     def sha256(self) -> str:
-        """Hex SHA-256 of everything written so far."""
+        """Hex SHA-256 of the whole object (after ``finish``)."""
 
     def open_written(self) -> BinaryIO:
-        """Read back what was written (e.g. to inspect a container format)."""
+        """Read back what was written, after ``finish`` (e.g. to inspect a container format)."""
 
     async def commit(self) -> str:
-        """Make the object durable under its content-addressed key and return that key."""
+        """Finish, make the object durable under its content-addressed key, return the key."""
 
     async def abort(self) -> None:
         """Discard everything written; safe to call more than once and after a commit."""

@@ -10,6 +10,8 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import os
+import queue
+import threading
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -29,30 +31,95 @@ def _fsync_dir(path: Path) -> None:
 
 
 class _LocalPending:
+    """Writes a stream to a temporary file and hashes it.
+
+    Writing stays in the caller's thread (a copy into the page cache, as cheap as it gets), but
+    past ``INLINE_BYTES`` hashing moves to a helper thread so that it overlaps with receiving the
+    next bytes (hashlib releases the GIL). ``drain()`` keeps the unhashed backlog under
+    ``MAX_BACKLOG`` bytes; the chunks are immutable ``bytes``, so sharing them is safe.
+    """
+
+    INLINE_BYTES = 1024 * 1024
+    MAX_BACKLOG = 8 * 1024 * 1024
+
     def __init__(self, storage: LocalStorage, tenant_id: str) -> None:
         self._storage = storage
         self._tenant_id = tenant_id
         self._temp = storage.tmp_dir / f"{uuid.uuid4().hex}.part"
-        self._file: BinaryIO | None = open(self._temp, "wb")  # noqa: SIM115 - closed in commit/abort
+        self._file: BinaryIO | None = open(self._temp, "wb")  # noqa: SIM115 - closed in finish/abort
         self._hash = hashlib.sha256()
         self.size = 0
         self._done = False
+        self._finished = False
+        self._thread: threading.Thread | None = None
+        self._queue: queue.SimpleQueue[bytes | memoryview | None] = queue.SimpleQueue()
+        self._backlog = 0
+        self._room = threading.Condition()
+        self._error: BaseException | None = None
 
-    def write(self, chunk: bytes) -> None:
-        if self._file is None:
-            raise RuntimeError("object already committed or aborted")
-        self._file.write(chunk)
-        self._hash.update(chunk)
+    # --- writing ---
+
+    def write(self, chunk: bytes | memoryview) -> None:
+        if self._file is None or self._finished:
+            raise RuntimeError("object already finished, committed or aborted")
+        if self._error is not None:
+            raise self._error
         self.size += len(chunk)
+        self._file.write(chunk)
+        if self._thread is None and self.size <= self.INLINE_BYTES:
+            self._hash.update(chunk)
+            return
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._hash_queue, daemon=True)
+            self._thread.start()
+        with self._room:
+            self._backlog += len(chunk)
+        self._queue.put(chunk)
+
+    def _hash_queue(self) -> None:
+        while (chunk := self._queue.get()) is not None:
+            if self._error is None:
+                try:
+                    self._hash.update(chunk)
+                except BaseException as error:  # reported to the request by write/finish
+                    self._error = error
+            with self._room:
+                self._backlog -= len(chunk)
+                self._room.notify_all()
+
+    def _wait_for_room(self) -> None:
+        with self._room:
+            self._room.wait_for(lambda: self._backlog <= self.MAX_BACKLOG // 2)
+
+    async def drain(self) -> None:
+        if self._backlog > self.MAX_BACKLOG:
+            await anyio.to_thread.run_sync(self._wait_for_room)
+
+    async def finish(self) -> None:
+        if self._finished:
+            return
+        self._finished = True
+        if self._thread is not None:
+            self._queue.put(None)
+            await anyio.to_thread.run_sync(self._thread.join)
+            self._thread = None
+        if self._error is not None:
+            raise self._error
 
     @property
     def sha256(self) -> str:
+        if not self._finished:
+            raise RuntimeError("call finish() before reading the hash")
         return self._hash.hexdigest()
 
     def open_written(self) -> BinaryIO:
+        if not self._finished:
+            raise RuntimeError("call finish() before reading the object back")
         if self._file is not None:
             self._file.flush()
         return open(self._temp, "rb")
+
+    # --- outcome ---
 
     def _commit_sync(self) -> str:
         assert self._file is not None
@@ -60,7 +127,7 @@ class _LocalPending:
         os.fsync(self._file.fileno())
         self._file.close()
         self._file = None
-        digest = self.sha256
+        digest = self._hash.hexdigest()
         key = f"{self._tenant_id}/{digest[:2]}/{digest[2:4]}/{digest}"
         target = self._storage.path_of(key)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -70,9 +137,15 @@ class _LocalPending:
         return key
 
     async def commit(self) -> str:
+        await self.finish()
         return await anyio.to_thread.run_sync(self._commit_sync)
 
     async def abort(self) -> None:
+        if self._thread is not None:  # stop the writer before the file goes away
+            self._finished = True
+            self._queue.put(None)
+            await anyio.to_thread.run_sync(self._thread.join)
+            self._thread = None
         if self._file is not None:
             self._file.close()
             self._file = None
