@@ -71,6 +71,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await housekeeping
+            await app.state.scopix.limiter.aclose()
             await engine.dispose()
 
     app = FastAPI(

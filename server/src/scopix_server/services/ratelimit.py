@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit
 
 from limits import RateLimitItemPerSecond
 from limits.aio.strategies import MovingWindowRateLimiter
+from limits.errors import ConfigurationError
 from limits.storage import storage_from_string
 
 from .quota import UNLIMITED
@@ -36,8 +38,25 @@ class Verdict:
 class RateLimiter:
     def __init__(self, storage_url: str, *, period_seconds: int = 60) -> None:
         url = storage_url if storage_url.startswith("async+") else f"async+{storage_url}"
-        self._limiter = MovingWindowRateLimiter(storage_from_string(url))
+        options = {"implementation": "redispy"} if urlsplit(url).scheme.endswith("redis") else {}
+        try:
+            storage = storage_from_string(url, **options)
+        except ConfigurationError as error:
+            hint = (
+                " (install it with: pip install 'scopix-server[redis]')" if "redis" in url else ""
+            )
+            setting = "SCOPIX_SERVER_RATE_LIMIT_STORAGE_URL"
+            raise ValueError(f"{setting}={storage_url!r} cannot be used: {error}{hint}") from None
+        self._storage = storage
+        self._limiter = MovingWindowRateLimiter(storage)
         self._period = period_seconds
+
+    async def aclose(self) -> None:
+        """Close the connections of a Redis store (``limits`` itself offers no way to)."""
+        client = getattr(getattr(self._storage, "bridge", None), "storage", None)
+        close = getattr(client, "aclose", None)
+        if close is not None:
+            await close()
 
     async def hit(self, key: str, per_minute: int | None) -> Verdict:
         """Count one request against ``per_minute`` (per configured period; None: unlimited)."""
