@@ -114,3 +114,58 @@ def stored_objects(settings: Settings) -> list[Path]:
 def temp_files(settings: Settings) -> list[Path]:
     root = settings.data_dir / "storage" / "tmp"
     return [p for p in root.iterdir() if p.name.endswith(".part")] if root.exists() else []
+
+
+@dataclass
+class Postgres:
+    url: str  # SQLAlchemy URL of an empty database
+    root: Path
+    pg_ctl: Path
+
+    def stop(self) -> None:
+        import shutil
+        import subprocess
+
+        subprocess.run(
+            ["su", "postgres", "-c", f"{self.pg_ctl} -D {self.root}/data -m immediate -w stop"],
+            check=False,
+            capture_output=True,
+        )
+        shutil.rmtree(self.root, ignore_errors=True)
+
+
+def start_postgres() -> Postgres:
+    """A throwaway PostgreSQL cluster on a free loopback port (needs root, to run as postgres)."""
+    import glob
+    import os
+    import shutil
+    import subprocess
+    import tempfile
+
+    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
+    if not found or shutil.which("su") is None or os.geteuid() != 0:
+        raise RuntimeError(
+            "PostgreSQL tests need the postgresql package and root (to run it as postgres): "
+            "run scripts/services"
+        )
+    bin_dir = Path(found[-1]).parent
+    # outside pytest's temporary folders, whose parents the postgres user cannot enter
+    root = Path(tempfile.mkdtemp(prefix="scopix-pg-"))
+    shutil.chown(root, "postgres", "postgres")
+    data_dir = root / "data"
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+
+    def as_postgres(command: str) -> None:
+        done = subprocess.run(["su", "postgres", "-c", command], capture_output=True, text=True)
+        if done.returncode != 0:
+            raise RuntimeError(f"{command!r} failed: {done.stderr.strip() or done.stdout}")
+
+    as_postgres(f"{bin_dir}/initdb -D {data_dir} -A trust -U postgres -E UTF8")
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+    as_postgres(f"{bin_dir}/pg_ctl -D {data_dir} -l {root}/log.txt -o '{options}' -w start")
+    as_postgres(f"{bin_dir}/createdb -h 127.0.0.1 -p {port} -U postgres scopix")
+    return Postgres(
+        f"postgresql+asyncpg://postgres@127.0.0.1:{port}/scopix", root, bin_dir / "pg_ctl"
+    )
