@@ -9,12 +9,10 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
-from starlette.requests import ClientDisconnect
+from sqlalchemy import select
 
 from ...db.models import File, utcnow
-from ...errors import BadRequest, NotFound, ValidationFailed
+from ...errors import NotFound, ValidationFailed
 from ...schemas import (
     BatchDeleteRequest,
     BatchDeleteResult,
@@ -27,10 +25,11 @@ from ...schemas import (
     UploadRecord,
 )
 from ...services import files as file_service
-from ...services.idempotency import check_key, fingerprint, remember, replay
+from ...services.idempotency import check_key, fingerprint, replay
 from ...services.quota import check_quota, record_uploads
 from ...services.uploads import parse_options, parse_tags, store_file
-from ..deps import AppState, Auth, AuthDep, SessionDep, StateDep, upload_slot
+from ..deps import AuthDep, SessionDep, StateDep, upload_slot
+from ..ingest import commit_answer, consume_request, release_objects, signed_url
 from ..multipart import StreamingForm, boundary_of
 
 __all__ = ["router"]
@@ -38,14 +37,6 @@ __all__ = ["router"]
 router = APIRouter(tags=["files"])
 
 MiB = 1024 * 1024
-
-
-async def release_objects(state: AppState, session: Any, keys: list[str]) -> None:
-    """Delete committed objects that no file row references (after a failed transaction)."""
-    for key in keys:
-        used = await session.scalar(select(func.count()).where(File.object_key == key))
-        if not used:
-            await state.storage.delete(key)
 
 
 @router.post(
@@ -139,48 +130,6 @@ async def upload_file(
         await form.aclose()
 
 
-async def consume_request(form: StreamingForm, request: Request, *, max_body_bytes: int) -> None:
-    try:
-        await form.consume(request.stream(), max_body_bytes=max_body_bytes)
-    except ClientDisconnect:
-        raise BadRequest("the client disconnected before the upload finished") from None
-
-
-async def commit_answer(
-    session: Any,
-    state: AppState,
-    auth: Auth,
-    idempotency_key: str | None,
-    request_print: str,
-    status_code: int,
-    body: dict[str, Any],
-    committed: list[str],
-) -> tuple[int, dict[str, Any]]:
-    """Commit the upload (and its idempotency record); the answer to send.
-
-    If another request with the same ``Idempotency-Key`` committed first, this one's objects are
-    released and that request's answer is returned instead.
-    """
-    if idempotency_key is not None:
-        await remember(session, auth.tenant.id, idempotency_key, request_print, status_code, body)
-    try:
-        await session.commit()
-    except IntegrityError:
-        await session.rollback()
-        await release_objects(state, session, committed)
-        committed.clear()
-        answer = (
-            await replay(session, auth.tenant.id, idempotency_key, request_print)
-            if idempotency_key is not None
-            else None
-        )
-        if answer is None:
-            raise
-        return answer
-    committed.clear()
-    return status_code, body
-
-
 def _csv(values: list[str] | None) -> tuple[str, ...]:
     """Accept both repeated parameters (?tags=a&tags=b) and comma lists (?tags=a,b)."""
     out: list[str] = []
@@ -248,17 +197,6 @@ def _is_uuid(value: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def signed_url(request: Request, state: AppState, row: File, *, download: bool) -> str:
-    token = state.signer.token_for(
-        row.object_key,
-        row.filename if download else "",
-        row.content_type,
-        state.settings.signed_url_ttl_seconds,
-    )
-    base = state.settings.public_url or str(request.base_url).rstrip("/")
-    return f"{base.rstrip('/')}/api/v2/storage/objects/{token}"
 
 
 @router.get("/files/{file_id}", response_model=FileDetails, summary="File details")

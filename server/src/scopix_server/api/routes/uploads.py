@@ -18,8 +18,8 @@ from ...services.quota import check_quota, quota_info, record_uploads
 from ...services.tiers import limits_for
 from ...services.uploads import parse_options, refusal_of, safe_filename, store_file
 from ..deps import AuthDep, SessionDep, StateDep, upload_slot
+from ..ingest import commit_answer, consume_request, release_objects, signed_url
 from ..multipart import StreamingForm, boundary_of
-from .files import commit_answer, consume_request, release_objects, signed_url
 
 __all__ = ["router"]
 
