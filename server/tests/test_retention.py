@@ -53,3 +53,41 @@ def test_purge_after_the_retention_window(live: LiveServer) -> None:
         download = api.get(f"/files/{second['image_id']}/download")
         assert download.status_code == 200 and download.content == shared
         assert purged_objects >= 1
+
+
+def test_orphan_objects_are_swept_after_the_grace_period(live: LiveServer) -> None:
+    """Bytes left by a crash between storing and recording are removed, and only those."""
+    import os
+    import time
+
+    from scopix_server.services.retention import ORPHAN_GRACE, sweep_orphans
+
+    key = make_key(live.settings)
+    with httpx.Client(base_url=live.base_url, headers={"Authorization": f"Bearer {key}"}) as api:
+        kept = api.post("/files/upload", files={"file": ("k.png", png_bytes(9, 9, (5, 6, 7)))})
+        kept_key = kept.json()["object_key"]
+    objects = live.settings.data_dir / "storage" / "objects"
+    old = time.time() - ORPHAN_GRACE.total_seconds() - 60
+    crash_leftover = objects / "tenant-x" / "ab" / "cd" / ("abcd" + "0" * 60)
+    crash_leftover.parent.mkdir(parents=True, exist_ok=True)
+    crash_leftover.write_bytes(b"orphan")
+    os.utime(crash_leftover, (old, old))
+    fresh_leftover = crash_leftover.with_name("abcd" + "1" * 60)  # maybe an upload in flight
+    fresh_leftover.write_bytes(b"in flight")
+    os.utime(objects / kept_key, (old, old))  # old, but a row uses it
+
+    async def go() -> int:
+        engine = create_engine(live.settings.resolved_database_url)
+        try:
+            return await sweep_orphans(
+                create_sessionmaker(engine),
+                open_storage(live.settings.resolved_storage_url),
+                grace=ORPHAN_GRACE,
+            )
+        finally:
+            await engine.dispose()
+
+    assert asyncio.run(go()) == 1
+    assert not crash_leftover.exists()
+    assert fresh_leftover.exists()
+    assert (objects / kept_key).exists()

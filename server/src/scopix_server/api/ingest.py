@@ -22,10 +22,11 @@ __all__ = ["commit_answer", "consume_request", "release_objects", "signed_url"]
 async def release_objects(state: AppState, session: AsyncSession, keys: list[str]) -> None:
     """Delete committed objects that no file row references (after a failed transaction).
 
-    Known gap: objects are content-addressed per tenant, so if the same tenant uploads the same
-    bytes twice at the same moment and one request fails between the other's object commit and
-    its row insert, this can remove the object the other is about to reference. A periodic sweep
-    of orphans (objects with no row for a while) would close it; it is not done yet.
+    Objects are content-addressed per tenant, so if the same tenant uploads the same bytes twice
+    at the same moment and one request fails between the other's object commit and its row
+    insert, this can remove an object the other is about to reference (a narrow window that needs
+    a database failure). Bytes left behind by crashes are the periodic orphan sweep's job
+    (``services.retention.sweep_orphans``).
     """
     for key in keys:
         used = await session.scalar(select(func.count()).where(File.object_key == key))

@@ -1,7 +1,10 @@
-"""Housekeeping: purge deleted files after the retention window, drop old idempotency records.
+"""Housekeeping: purge deleted files after the retention window, drop old idempotency records,
+and sweep orphan objects.
 
 A deleted file's row goes after ``retention_days``; its bytes go too unless another row (of the
-same tenant, with the same content) still uses the object.
+same tenant, with the same content) still uses the object. An orphan is an object that no row
+references (a crash between storing the bytes and recording the row leaves one); it is removed
+once it is older than ``ORPHAN_GRACE``, which is far longer than any upload takes to record.
 """
 
 from __future__ import annotations
@@ -18,9 +21,12 @@ from ..db.models import File, IdempotencyRecord, utcnow
 from ..storage import StorageBackend
 from .idempotency import WINDOW
 
-__all__ = ["PurgeReport", "purge", "run_periodically"]
+__all__ = ["ORPHAN_GRACE", "PurgeReport", "purge", "run_periodically", "sweep_orphans"]
 
 logger = logging.getLogger("scopix_server")
+
+
+ORPHAN_GRACE = timedelta(hours=1)
 
 
 @dataclass(frozen=True)
@@ -28,6 +34,7 @@ class PurgeReport:
     files: int
     objects: int
     idempotency_records: int
+    orphans: int = 0
 
 
 async def purge(
@@ -70,7 +77,41 @@ async def purge(
         )
         await session.commit()
         records = getattr(result, "rowcount", 0) or 0
-    return PurgeReport(files=files, objects=objects, idempotency_records=records)
+    orphans = await sweep_orphans(sessions, storage, grace=ORPHAN_GRACE, batch_size=batch_size)
+    return PurgeReport(files=files, objects=objects, idempotency_records=records, orphans=orphans)
+
+
+async def sweep_orphans(
+    sessions: async_sessionmaker[AsyncSession],
+    storage: StorageBackend,
+    *,
+    grace: timedelta,
+    batch_size: int = 500,
+) -> int:
+    """Delete objects older than ``grace`` that no file row (live or deleted) references."""
+    removed = 0
+    batch: list[str] = []
+
+    async def flush() -> int:
+        async with sessions() as session:
+            used = set(
+                await session.scalars(
+                    select(File.object_key).where(File.object_key.in_(batch)).distinct()
+                )
+            )
+        unused = [key for key in batch if key not in used]
+        for key in unused:
+            await storage.delete(key)
+        batch.clear()
+        return len(unused)
+
+    async for key in storage.keys_older_than(grace.total_seconds()):
+        batch.append(key)
+        if len(batch) >= batch_size:
+            removed += await flush()
+    if batch:
+        removed += await flush()
+    return removed
 
 
 async def run_periodically(
@@ -84,12 +125,13 @@ async def run_periodically(
     while True:
         try:
             report = await purge(sessions, storage, retention_days=retention_days)
-            if report.files or report.idempotency_records:
+            if report.files or report.idempotency_records or report.orphans:
                 logger.info(
-                    "purged %d deleted files (%d objects) and %d idempotency records",
+                    "purged %d deleted files (%d objects), %d idempotency records, %d orphans",
                     report.files,
                     report.objects,
                     report.idempotency_records,
+                    report.orphans,
                 )
         except Exception:  # keep the schedule; the next run tries again
             logger.exception("purge failed")

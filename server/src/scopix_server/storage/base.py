@@ -46,5 +46,9 @@ class StorageBackend(Protocol):
 
     async def delete(self, key: str) -> None: ...
 
+    def keys_older_than(self, seconds: float) -> AsyncIterator[str]:
+        """Keys of committed objects last written more than ``seconds`` ago (for orphan sweeps)."""
+        ...
+
     async def check(self) -> None:
         """Raise if the storage cannot be written to (used by ``/ready``)."""

@@ -12,6 +12,7 @@ import hashlib
 import os
 import queue
 import threading
+import time
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -192,6 +193,22 @@ class LocalStorage:
                 self.path_of(key).unlink()
 
         await anyio.to_thread.run_sync(remove)
+
+    async def keys_older_than(self, seconds: float) -> AsyncIterator[str]:
+        cutoff = time.time() - seconds
+
+        def scan() -> list[str]:
+            found = []
+            for path in self.objects_dir.rglob("*"):
+                try:
+                    if path.is_file() and path.stat().st_mtime < cutoff:
+                        found.append(path.relative_to(self.objects_dir).as_posix())
+                except FileNotFoundError:  # removed while we looked
+                    continue
+            return found
+
+        for key in await anyio.to_thread.run_sync(scan):
+            yield key
 
     async def check(self) -> None:
         def probe() -> None:
