@@ -22,9 +22,10 @@ from ..errors import (
     ValidationFailed,
 )
 from ..services.media import HEAD_BYTES
+from ..services.uploads import FilePart
 from ..storage import PendingObject
 
-__all__ = ["FilePart", "StreamingForm", "boundary_of"]
+__all__ = ["StreamingForm", "boundary_of"]
 
 
 def boundary_of(content_type: str | None) -> bytes:
@@ -45,17 +46,6 @@ def boundary_of(content_type: str | None) -> bytes:
     if not boundary or len(boundary) > 70:
         raise BadRequest("multipart/form-data without a valid boundary parameter")
     return boundary
-
-
-@dataclass
-class FilePart:
-    field_name: str
-    filename: str
-    declared_type: str | None
-    pending: PendingObject
-    head: bytearray = field(default_factory=bytearray)
-    size: int = 0
-    too_large: bool = False
 
 
 @dataclass

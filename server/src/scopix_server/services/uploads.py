@@ -12,17 +12,37 @@ import anyio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..api.multipart import FilePart
 from ..db.models import File, Tenant
 from ..errors import APIError, BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from ..schemas import CONTENT_CATEGORIES
+from ..storage import PendingObject
 from .media import Refused, confirm_docx, sniff
 
-__all__ = ["Stored", "UploadOptions", "parse_options", "safe_filename", "store_file"]
+__all__ = [
+    "FilePart",
+    "Stored",
+    "UploadOptions",
+    "parse_options",
+    "safe_filename",
+    "store_file",
+]
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
 _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+
+
+@dataclass
+class FilePart:
+    """One file of a multipart upload, as it is being stored (see ``api.multipart``)."""
+
+    field_name: str
+    filename: str
+    declared_type: str | None
+    pending: PendingObject
+    head: bytearray = field(default_factory=bytearray)
+    size: int = 0
+    too_large: bool = False
 
 
 @dataclass(frozen=True)
