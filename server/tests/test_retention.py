@@ -91,3 +91,20 @@ def test_orphan_objects_are_swept_after_the_grace_period(live: LiveServer) -> No
     assert not crash_leftover.exists()
     assert fresh_leftover.exists()
     assert (objects / kept_key).exists()
+
+
+def test_only_idle_temporary_files_are_leftovers(tmp_path) -> None:
+    import os
+    import time
+
+    from scopix_server.storage import LocalStorage
+
+    storage = LocalStorage(tmp_path / "storage")
+    idle = storage.tmp_dir / "old.part"
+    idle.write_bytes(b"interrupted")
+    old = time.time() - 3600
+    os.utime(idle, (old, old))
+    busy = storage.tmp_dir / "busy.part"  # another process is writing this one right now
+    busy.write_bytes(b"in flight")
+    assert storage.clean_temporary() == 1
+    assert not idle.exists() and busy.exists()

@@ -45,6 +45,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             leftovers = store.clean_temporary()
             if leftovers:
                 logger.info("removed %d partial uploads left by an earlier stop", leftovers)
+            # (the periodic purge repeats this, for leftovers of a crash without a restart)
         secret = settings.signing_secret or load_or_create_secret(settings.data_dir / "signing.key")
         app.state.scopix = AppState(
             settings=settings,

@@ -218,11 +218,17 @@ class LocalStorage:
 
         await anyio.to_thread.run_sync(probe)
 
-    def clean_temporary(self) -> int:
-        """Remove leftovers of writes that a crash interrupted; returns how many."""
+    def clean_temporary(self, idle_seconds: float = 15 * 60) -> int:
+        """Remove leftovers of interrupted writes; returns how many.
+
+        A file being written is touched by every chunk, so only files idle for ``idle_seconds``
+        are leftovers; another server process sharing the folder keeps its uploads in flight.
+        """
+        cutoff = time.time() - idle_seconds
         removed = 0
         for leftover in self.tmp_dir.glob("*.part"):
             with contextlib.suppress(FileNotFoundError):
-                leftover.unlink()
-                removed += 1
+                if leftover.stat().st_mtime < cutoff:
+                    leftover.unlink()
+                    removed += 1
         return removed
