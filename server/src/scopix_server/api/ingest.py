@@ -12,11 +12,43 @@ from starlette.requests import ClientDisconnect
 
 from ..db.models import File
 from ..errors import BadRequest
+from ..schemas import CONTENT_CATEGORIES
 from ..services.idempotency import remember, replay
 from .deps import AppState, Auth
 from .multipart import StreamingForm
 
-__all__ = ["commit_answer", "consume_request", "release_objects", "signed_url"]
+__all__ = [
+    "commit_answer",
+    "consume_request",
+    "release_objects",
+    "signed_url",
+    "upload_request_body",
+]
+
+# The form fields shared by the upload routes (API.md §3), for the OpenAPI document.
+_UPLOAD_OPTIONS: dict[str, Any] = {
+    "title": {"type": "string", "maxLength": 255},
+    "tags": {"type": "string", "description": "comma-separated, at most 40 tags of 50 chars"},
+    "auto_describe": {"type": "boolean", "default": True},
+    "skip_duplicates": {"type": "boolean", "default": False},
+    "storage_target": {"type": "string", "enum": ["default", "custom"]},
+    "folder_id": {"type": "string", "format": "uuid"},
+    "project_id": {"type": "string", "format": "uuid"},
+    "content_category": {"type": "string", "enum": list(CONTENT_CATEGORIES)},
+    "custom_schema_id": {"type": "string", "format": "uuid"},
+}
+
+
+def upload_request_body(file_field: str, file_schema: dict[str, Any]) -> dict[str, Any]:
+    """``openapi_extra`` describing a multipart upload body (the route parses it by hand)."""
+    schema = {
+        "type": "object",
+        "required": [file_field],
+        "properties": {file_field: file_schema, **_UPLOAD_OPTIONS},
+    }
+    return {
+        "requestBody": {"required": True, "content": {"multipart/form-data": {"schema": schema}}}
+    }
 
 
 async def release_objects(state: AppState, session: AsyncSession, keys: list[str]) -> None:

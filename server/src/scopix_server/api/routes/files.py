@@ -29,7 +29,13 @@ from ...services.idempotency import check_key, fingerprint, replay
 from ...services.quota import check_quota, record_uploads
 from ...services.uploads import parse_options, parse_tags, store_file
 from ..deps import AuthDep, SessionDep, StateDep, upload_slot
-from ..ingest import commit_answer, consume_request, release_objects, signed_url
+from ..ingest import (
+    commit_answer,
+    consume_request,
+    release_objects,
+    signed_url,
+    upload_request_body,
+)
 from ..multipart import StreamingForm, boundary_of
 
 __all__ = ["router"]
@@ -44,31 +50,7 @@ MiB = 1024 * 1024
     status_code=201,
     response_model=UploadRecord,
     summary="Upload one file (multipart/form-data, streamed to storage)",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["file"],
-                        "properties": {
-                            "file": {"type": "string", "format": "binary"},
-                            "title": {"type": "string", "maxLength": 255},
-                            "tags": {"type": "string", "description": "comma-separated"},
-                            "auto_describe": {"type": "boolean", "default": True},
-                            "skip_duplicates": {"type": "boolean", "default": False},
-                            "storage_target": {"type": "string", "enum": ["default", "custom"]},
-                            "folder_id": {"type": "string", "format": "uuid"},
-                            "project_id": {"type": "string", "format": "uuid"},
-                            "content_category": {"type": "string", "default": "general"},
-                            "custom_schema_id": {"type": "string", "format": "uuid"},
-                        },
-                    }
-                }
-            },
-        }
-    },
+    openapi_extra=upload_request_body("file", {"type": "string", "format": "binary"}),
 )
 async def upload_file(
     request: Request, auth: AuthDep, session: SessionDep, state: StateDep

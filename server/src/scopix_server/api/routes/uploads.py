@@ -18,7 +18,13 @@ from ...services.quota import check_quota, quota_info, record_uploads
 from ...services.tiers import limits_for
 from ...services.uploads import parse_options, refusal_of, safe_filename, store_file
 from ..deps import AuthDep, SessionDep, StateDep, upload_slot
-from ..ingest import commit_answer, consume_request, release_objects, signed_url
+from ..ingest import (
+    commit_answer,
+    consume_request,
+    release_objects,
+    signed_url,
+    upload_request_body,
+)
 from ..multipart import StreamingForm, boundary_of
 
 __all__ = ["router"]
@@ -42,29 +48,9 @@ async def quota_check(
     status_code=201,
     response_model=BatchUploadResult,
     summary="Upload several files in one request (repeated 'files' fields)",
-    openapi_extra={
-        "requestBody": {
-            "required": True,
-            "content": {
-                "multipart/form-data": {
-                    "schema": {
-                        "type": "object",
-                        "required": ["files"],
-                        "properties": {
-                            "files": {
-                                "type": "array",
-                                "items": {"type": "string", "format": "binary"},
-                            },
-                            "tags": {"type": "string"},
-                            "auto_describe": {"type": "boolean"},
-                            "skip_duplicates": {"type": "boolean"},
-                            "content_category": {"type": "string"},
-                        },
-                    }
-                }
-            },
-        }
-    },
+    openapi_extra=upload_request_body(
+        "files", {"type": "array", "items": {"type": "string", "format": "binary"}}
+    ),
 )
 async def upload_batch(
     request: Request, auth: AuthDep, session: SessionDep, state: StateDep
