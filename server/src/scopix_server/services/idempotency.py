@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..db.models import IdempotencyRecord, utcnow
 from ..errors import Conflict, ValidationFailed
 
-__all__ = ["check_key", "fingerprint", "remember", "replay"]
+__all__ = ["check_key", "fingerprint", "remember", "replay", "seen"]
 
 WINDOW = timedelta(hours=24)
 _KEY = re.compile(r"^[A-Za-z0-9_.-]{1,128}$")
@@ -87,3 +87,9 @@ async def remember(
         record.status_code = status_code
         record.body = body
         record.created_at = utcnow()
+
+
+async def seen(session: AsyncSession, tenant_id: str, key: str) -> bool:
+    """Whether this key was used (by any request) within the window."""
+    record = await session.get(IdempotencyRecord, (tenant_id, key))
+    return record is not None and record.created_at >= utcnow() - WINDOW

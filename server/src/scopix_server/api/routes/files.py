@@ -37,6 +37,7 @@ from ..ingest import (
     upload_request_body,
 )
 from ..multipart import StreamingForm, boundary_of
+from ..replay import replayed
 
 __all__ = ["router"]
 
@@ -226,8 +227,13 @@ async def delete_file(file_id: str, auth: AuthDep, session: SessionDep) -> dict[
 
 @router.post("/files/batch-delete", response_model=BatchDeleteResult, summary="Delete many")
 async def batch_delete(
-    request_body: BatchDeleteRequest, auth: AuthDep, session: SessionDep
-) -> dict[str, Any]:
+    request_body: BatchDeleteRequest, request: Request, auth: AuthDep, session: SessionDep
+) -> Any:
+    replay = await replayed(
+        request, session, auth, "files.batch_delete", request_body.model_dump(mode="json")
+    )
+    if replay.answer is not None:
+        return replay.answer
     deleted: list[dict[str, Any]] = []
     skipped: list[dict[str, str]] = []
     failed: list[dict[str, str]] = []
@@ -246,8 +252,12 @@ async def batch_delete(
         else:
             row.deleted_at = now
             deleted.append({"id": file_id, "deleted_at": now})
+    body = BatchDeleteResult.model_validate(
+        {"deleted": deleted, "skipped": skipped, "failed": failed}
+    ).model_dump(mode="json")
+    await replay.remember(session, auth, 200, body)
     await session.commit()
-    return {"deleted": deleted, "skipped": skipped, "failed": failed}
+    return body
 
 
 def _content_disposition(filename: str) -> str:

@@ -4,13 +4,15 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Query
+from fastapi import APIRouter, Query, Request
 
 from ...db.models import ApiKey, utcnow
-from ...errors import Forbidden, NotFound, ValidationFailed
+from ...errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ...schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyInfo, ApiKeyList
+from ...services import idempotency
 from ...services.tenants import create_key, list_keys, revoke_key
 from ..deps import Auth, AuthDep, SessionDep
+from ..replay import replayed
 
 __all__ = ["router"]
 
@@ -37,12 +39,24 @@ def key_info(row: ApiKey) -> dict[str, Any]:
 
 
 @router.post("/api-keys", status_code=201, response_model=ApiKeyCreated, summary="Create a key")
-async def create(body: ApiKeyCreate, auth: AuthDep, session: SessionDep) -> dict[str, Any]:
+async def create(
+    body: ApiKeyCreate, request: Request, auth: AuthDep, session: SessionDep
+) -> dict[str, Any]:
     _admin(auth)
+    # Never replayed: the answer holds the key in clear, which is stored nowhere. A repeat creates
+    # nothing and says where to look instead.
+    replay = await replayed(request, session, auth, "api_keys.create", body.model_dump(mode="json"))
+    if replay.key is not None and await idempotency.seen(session, auth.tenant.id, replay.key):
+        raise Conflict(
+            "a key was already created with this Idempotency-Key; it is shown only once, so "
+            "list the keys (GET /api-keys) to find it, or revoke it and create another",
+            details={"idempotency_key": replay.key},
+        )
     if body.expires_at is not None and body.expires_at <= utcnow():
         raise ValidationFailed("expires_at must be in the future")
     created = await create_key(session, auth.tenant, name=body.name, admin=body.admin)
     created.row.expires_at = body.expires_at
+    await replay.remember(session, auth, 201, {"id": created.row.id, "note": "key not kept"})
     await session.commit()
     return {**key_info(created.row), "api_key": created.key}
 

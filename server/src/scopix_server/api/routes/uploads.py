@@ -26,6 +26,7 @@ from ..ingest import (
     upload_request_body,
 )
 from ..multipart import StreamingForm, boundary_of
+from ..replay import replayed
 
 __all__ = ["router"]
 
@@ -197,8 +198,18 @@ async def session_results(
     response_model=SessionProgress,
     summary="Cancel what a batch has not started yet",
 )
-async def cancel_session(session_id: str, auth: AuthDep, session: SessionDep) -> Any:
+async def cancel_session(
+    session_id: str, request: Request, auth: AuthDep, session: SessionDep
+) -> Any:
+    replay = await replayed(request, session, auth, "sessions.cancel", {"id": session_id})
+    if replay.answer is not None:
+        return replay.answer
     upload = await session_service.get_session(session, auth.tenant.id, session_id)
     await session_service.cancel(session, upload)
+    await session.flush()
+    body = SessionProgress.model_validate(
+        await session_service.progress(session, upload)
+    ).model_dump(mode="json")
+    await replay.remember(session, auth, 200, body)
     await session.commit()
-    return await session_service.progress(session, upload)
+    return body
