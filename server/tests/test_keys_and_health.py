@@ -132,3 +132,25 @@ def test_openapi_document(live: LiveServer) -> None:
         assert path in paths, path
     upload = paths["/api/v2/files/upload"]["post"]
     assert "multipart/form-data" in upload["requestBody"]["content"]
+
+
+def test_failed_authentications_are_limited_per_address(tmp_path: Path) -> None:
+    from scopix_server import Settings
+    from server_support import start_server
+
+    server = start_server(Settings(data_dir=tmp_path, auth_failures_per_minute=5))
+    try:
+        good = make_key(server.settings)
+        with httpx.Client(base_url=server.base_url) as anonymous:
+            statuses = [
+                anonymous.get("/files", headers={"Authorization": "Bearer scopix_nope"}).status_code
+                for _ in range(6)
+            ]
+            assert statuses == [401] * 5 + [429]
+            limited = anonymous.get("/files")
+            assert limited.status_code == 429 and "Retry-After" in limited.headers
+            # a valid key is not held back by the failures of others
+            ok = anonymous.get("/files", headers={"Authorization": f"Bearer {good}"})
+            assert ok.status_code == 200
+    finally:
+        server.stop()

@@ -66,6 +66,9 @@ class Settings(BaseSettings):
     rate_limit_storage_url: str = Field(
         "memory://", description="Rate-limit state: memory:// or redis://host:6379."
     )
+    auth_failures_per_minute: int = Field(
+        60, ge=1, description="Failed authentications allowed per client address and minute."
+    )
     rate_limit_period_seconds: int = Field(
         60, ge=1, description="Window of the per-tier request limits (they are per minute)."
     )

@@ -60,16 +60,36 @@ class Auth:
 _TOUCH_EVERY = timedelta(minutes=1)  # how stale last_used_at may get (saves a write per call)
 
 
+async def _refuse(request: Request, state: AppState, error: Unauthorized) -> Unauthorized:
+    """Count a failed authentication against the client's address; too many become a 429."""
+    client = request.client.host if request.client else "unknown"
+    verdict = await state.limiter.hit(
+        f"auth-fail:{client}", state.settings.auth_failures_per_minute
+    )
+    if not verdict.allowed:
+        raise RateLimited(
+            "too many failed authentications from this address; wait before trying again",
+            headers={"Retry-After": str(verdict.retry_after)},
+        )
+    return error
+
+
 async def require_auth(request: Request, session: SessionDep, state: StateDep) -> Auth:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if not header:
-        raise Unauthorized("missing Authorization header: send 'Authorization: Bearer scopix_...'")
+        raise await _refuse(
+            request,
+            state,
+            Unauthorized("missing Authorization header: send 'Authorization: Bearer scopix_...'"),
+        )
     if scheme.lower() != "bearer" or not token.strip():
-        raise Unauthorized("the Authorization header must be 'Bearer scopix_...'")
+        raise await _refuse(
+            request, state, Unauthorized("the Authorization header must be 'Bearer scopix_...'")
+        )
     found = await authenticate(session, token.strip())
     if found is None:
-        raise Unauthorized("invalid, revoked or expired API key")
+        raise await _refuse(request, state, Unauthorized("invalid, revoked or expired API key"))
     key, tenant = found
     claimed = request.headers.get("x-tenant-id")
     if claimed is not None and claimed not in (tenant.id, tenant.name):
