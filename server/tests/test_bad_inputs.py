@@ -237,3 +237,22 @@ def test_a_client_that_disconnects_mid_upload_leaves_nothing(
         time.sleep(0.05)
     assert temp_files(small.settings) == []
     assert api.get("/files").json()["total_count"] == 0
+
+
+def test_a_full_disk_is_a_503_and_leaves_nothing(
+    small: LiveServer, api: httpx.Client, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scopix_server.storage import local
+
+    def no_space(self: object, chunk: bytes) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(local._LocalPending, "write", no_space)
+    response = api.post("/files/upload", files={"file": ("a.png", png_bytes())})
+    assert response.status_code == 503, response.text
+    error = response.json()["error"]
+    assert error["code"] == "SERVICE_UNAVAILABLE"
+    assert "No space left on device" in error["message"]
+    monkeypatch.undo()
+    assert temp_files(small.settings) == []
+    assert api.get("/files").json()["total_count"] == 0

@@ -119,6 +119,8 @@ class StreamingForm:
                 self._parser.write(chunk)
             except MultipartParseError as error:
                 self._fail(BadRequest(f"malformed multipart body: {error}"))
+            except OSError as error:  # the storage could not write (disk full, I/O error)
+                self._fail(_storage_unavailable(error))
             if self._part.file is not None:
                 await self._part.file.pending.drain()
         if self._error is not None:
@@ -129,9 +131,7 @@ class StreamingForm:
             for part in self.files:
                 await part.pending.finish()
         except OSError as error:
-            raise ServiceUnavailable(
-                f"storage could not take the upload ({error.strerror or error}); try again later"
-            ) from None
+            raise _storage_unavailable(error) from None
 
     async def aclose(self) -> None:
         """Discard every file that was not committed (idempotent)."""
@@ -232,3 +232,9 @@ class StreamingForm:
 
     def _on_end(self) -> None:
         self.complete = True
+
+
+def _storage_unavailable(error: OSError) -> ServiceUnavailable:
+    return ServiceUnavailable(
+        f"storage could not take the upload ({error.strerror or error}); try again later"
+    )
