@@ -183,3 +183,13 @@ def test_unknown_routes_and_methods_use_the_envelope(api: httpx.Client) -> None:
     wrong = api.put("/files")
     assert wrong.status_code == 405
     assert wrong.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
+
+
+def test_missing_bytes_are_a_clear_503(
+    live: LiveServer, api: httpx.Client, library: dict[str, dict]
+) -> None:
+    record = library["doc"]
+    (live.settings.data_dir / "storage" / "objects" / record["object_key"]).unlink()
+    response = api.get(f"/files/{record['image_id']}/download")
+    assert response.status_code == 503
+    assert response.json()["error"]["code"] == "SERVICE_UNAVAILABLE"

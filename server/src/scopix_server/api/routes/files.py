@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
@@ -12,7 +13,7 @@ from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from sqlalchemy import select
 
 from ...db.models import File, utcnow
-from ...errors import NotFound, ValidationFailed
+from ...errors import NotFound, ServiceUnavailable, ValidationFailed
 from ...schemas import (
     BatchDeleteRequest,
     BatchDeleteResult,
@@ -40,6 +41,8 @@ from ..multipart import StreamingForm, boundary_of
 from ..replay import replayed
 
 __all__ = ["router"]
+
+logger = logging.getLogger("scopix_server")
 
 router = APIRouter(tags=["files"])
 
@@ -270,6 +273,14 @@ async def download(
     file_id: str, auth: AuthDep, session: SessionDep, state: StateDep
 ) -> StreamingResponse:
     row = await file_service.get_file(session, auth.tenant.id, file_id)
+    if not await state.storage.exists(row.object_key):
+        # checked before streaming: once the headers are out, a failure is only a cut connection
+        logger.error("stored bytes missing for file %s (object %s)", row.id, row.object_key)
+        raise ServiceUnavailable(
+            f"the stored bytes of file {file_id} cannot be read right now; the operator has been "
+            "told (server log)",
+            details={"resource_type": "file", "resource_id": file_id},
+        )
     return StreamingResponse(
         state.storage.read(row.object_key),
         media_type=row.content_type,
