@@ -145,3 +145,18 @@ def test_concurrent_upload_limit(live: LiveServer) -> None:
                 break
             assert time.monotonic() < deadline, "upload slots were not released"
             time.sleep(0.2)
+
+
+def stored_uploads_metric(live: LiveServer) -> float:
+    text = httpx.get(f"{live.root_url}/metrics").text
+    for line in text.splitlines():
+        if line.startswith('scopix_uploads_total{outcome="stored"}'):
+            return float(line.split()[-1])
+    return 0.0
+
+
+def test_batch_uploads_are_counted_in_the_metrics(live: LiveServer, api: httpx.Client) -> None:
+    before = stored_uploads_metric(live)
+    body = batch(api, [("m1.png", png_bytes(2, 3)), ("m2.png", png_bytes(3, 2)), ("x", ELF)])
+    assert body.json()["accepted_files"] == 2
+    assert stored_uploads_metric(live) == before + 2

@@ -1,29 +1,28 @@
-"""Plumbing shared by the upload routes: reading the body, committing, cleaning up."""
+"""Plumbing shared by the upload routes: receiving the body, committing, cleaning up."""
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from dataclasses import dataclass, field
 from typing import Any
 
 from fastapi import Request
+from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import ClientDisconnect
 
 from ..db.models import File
-from ..errors import BadRequest
+from ..errors import BadRequest, ValidationFailed
 from ..schemas import CONTENT_CATEGORIES
-from ..services.idempotency import remember, replay
-from .deps import AppState, Auth
-from .multipart import StreamingForm
+from ..services.idempotency import check_key, fingerprint, remember, replay
+from ..services.uploads import Stored, UploadOptions, parse_options
+from .deps import AppState, Auth, upload_slot
+from .multipart import StreamingForm, boundary_of
 
-__all__ = [
-    "commit_answer",
-    "consume_request",
-    "release_objects",
-    "signed_url",
-    "upload_request_body",
-]
+__all__ = ["Upload", "receive_upload", "release_objects", "signed_url", "upload_request_body"]
 
 # The form fields shared by the upload routes (API.md §3), for the OpenAPI document.
 _UPLOAD_OPTIONS: dict[str, Any] = {
@@ -73,39 +72,118 @@ async def consume_request(form: StreamingForm, request: Request, *, max_body_byt
         raise BadRequest("the client disconnected before the upload finished") from None
 
 
-async def commit_answer(
+@dataclass
+class Upload:
+    """One multipart upload request, received and checked, while a route records it."""
+
+    form: StreamingForm
+    options: UploadOptions
+    idempotency_key: str | None
+    fingerprint: str
+    replayed: JSONResponse | None  # the stored answer when this request was already made
+    stored: list[Stored] = field(default_factory=list)
+
+    @property
+    def new_objects(self) -> list[str]:
+        """Objects this request stored (released again if it fails)."""
+        return [s.file.object_key for s in self.stored if not s.skipped]
+
+    def keep(self, stored: Stored) -> None:
+        self.stored.append(stored)
+
+    async def commit(
+        self,
+        session: AsyncSession,
+        state: AppState,
+        auth: Auth,
+        status_code: int,
+        body: dict[str, Any],
+    ) -> JSONResponse:
+        """Commit what was recorded (with the idempotency record) and answer.
+
+        If another request with the same ``Idempotency-Key`` committed first, this one's objects
+        are released and that request's answer is returned instead.
+        """
+        if self.idempotency_key is not None:
+            await remember(
+                session, auth.tenant.id, self.idempotency_key, self.fingerprint, status_code, body
+            )
+        try:
+            await session.commit()
+        except IntegrityError:
+            await session.rollback()
+            await release_objects(state, session, self.new_objects)
+            answer = (
+                await replay(session, auth.tenant.id, self.idempotency_key, self.fingerprint)
+                if self.idempotency_key is not None
+                else None
+            )
+            self.stored.clear()
+            if answer is None:
+                raise
+            return JSONResponse(answer[1], status_code=answer[0])
+        for stored in self.stored:
+            state.metrics.uploads.labels("skipped" if stored.skipped else "stored").inc()
+            if not stored.skipped:
+                state.metrics.uploaded_bytes.inc(stored.file.size_bytes)
+        self.stored.clear()  # committed: nothing to release any more
+        return JSONResponse(body, status_code=status_code)
+
+
+@asynccontextmanager
+async def receive_upload(
+    request: Request,
     session: AsyncSession,
     state: AppState,
     auth: Auth,
-    idempotency_key: str | None,
-    request_print: str,
-    status_code: int,
-    body: dict[str, Any],
-    committed: list[str],
-) -> tuple[int, dict[str, Any]]:
-    """Commit the upload (and its idempotency record); the answer to send.
+    *,
+    route: str,
+    file_field: str,
+    max_files: int,
+    max_body_bytes: int,
+) -> AsyncIterator[Upload]:
+    """Receive a multipart upload: stream it to storage, check its fields, look up a replay.
 
-    If another request with the same ``Idempotency-Key`` committed first, this one's objects are
-    released and that request's answer is returned instead.
+    Holds one of the key's upload slots throughout. Whatever the route raises, the transaction is
+    rolled back, objects it stored are released and uncommitted ones discarded.
     """
-    if idempotency_key is not None:
-        await remember(session, auth.tenant.id, idempotency_key, request_print, status_code, body)
+    settings = state.settings
+    idempotency_key = check_key(request.headers.get("idempotency-key"))
+    form = StreamingForm(
+        boundary_of(request.headers.get("content-type")),
+        begin_file=lambda: state.storage.begin(auth.tenant.id),
+        file_fields=frozenset({file_field}),
+        max_file_bytes=settings.max_upload_bytes,
+        max_files=max_files,
+        max_field_bytes=settings.max_field_bytes,
+    )
+    upload: Upload | None = None
     try:
-        await session.commit()
-    except IntegrityError:
+        async with upload_slot(state, auth):
+            await consume_request(form, request, max_body_bytes=max_body_bytes)
+            if not form.files:
+                raise ValidationFailed(
+                    f"no file: send it in the multipart field '{file_field}'",
+                    details={"errors": [{"field": file_field, "message": "required"}]},
+                )
+            options = parse_options(form.fields)
+            request_print, replayed = "", None
+            if idempotency_key is not None:
+                hashes = [f"{p.pending.sha256}:{p.too_large}" for p in form.files]
+                request_print = fingerprint(route, form.fields, hashes)
+                answer = await replay(session, auth.tenant.id, idempotency_key, request_print)
+                if answer is not None:
+                    replayed = JSONResponse(answer[1], status_code=answer[0])
+            upload = Upload(form, options, idempotency_key, request_print, replayed)
+            yield upload
+    except BaseException:
         await session.rollback()
-        await release_objects(state, session, committed)
-        committed.clear()
-        answer = (
-            await replay(session, auth.tenant.id, idempotency_key, request_print)
-            if idempotency_key is not None
-            else None
-        )
-        if answer is None:
-            raise
-        return answer
-    committed.clear()
-    return status_code, body
+        if upload is not None:
+            await release_objects(state, session, upload.new_objects)
+        state.metrics.uploads.labels("refused").inc()
+        raise
+    finally:
+        await form.aclose()
 
 
 def signed_url(request: Request, state: AppState, row: File, *, download: bool) -> str:

@@ -26,18 +26,14 @@ from ...schemas import (
     UploadRecord,
 )
 from ...services import files as file_service
-from ...services.idempotency import check_key, fingerprint, replay
 from ...services.quota import check_quota, record_uploads
-from ...services.uploads import parse_options, parse_tags, store_file
-from ..deps import AuthDep, SessionDep, StateDep, upload_slot
+from ...services.uploads import parse_tags, store_file
+from ..deps import AuthDep, SessionDep, StateDep
 from ..ingest import (
-    commit_answer,
-    consume_request,
-    release_objects,
+    receive_upload,
     signed_url,
     upload_request_body,
 )
-from ..multipart import StreamingForm, boundary_of
 from ..replay import replayed
 
 __all__ = ["router"]
@@ -59,61 +55,32 @@ MiB = 1024 * 1024
 async def upload_file(
     request: Request, auth: AuthDep, session: SessionDep, state: StateDep
 ) -> JSONResponse:
-    settings = state.settings
-    idempotency_key = check_key(request.headers.get("idempotency-key"))
-    form = StreamingForm(
-        boundary_of(request.headers.get("content-type")),
-        begin_file=lambda: state.storage.begin(auth.tenant.id),
-        file_fields=frozenset({"file"}),
-        max_file_bytes=settings.max_upload_bytes,
+    max_bytes = state.settings.max_upload_bytes
+    async with receive_upload(
+        request,
+        session,
+        state,
+        auth,
+        route="files.upload",
+        file_field="file",
         max_files=1,
-        max_field_bytes=settings.max_field_bytes,
-    )
-    committed: list[str] = []
-    try:
-        async with upload_slot(state, auth):
-            await consume_request(form, request, max_body_bytes=2 * settings.max_upload_bytes + MiB)
-            if not form.files:
-                raise ValidationFailed(
-                    "no file: send it in the multipart field 'file'",
-                    details={"errors": [{"field": "file", "message": "required"}]},
-                )
-            part = form.files[0]
-            options = parse_options(form.fields)
-            request_print = ""
-            if idempotency_key is not None:
-                request_print = fingerprint(
-                    "files.upload", form.fields, [part.pending.sha256, str(part.too_large)]
-                )
-                answer = await replay(session, auth.tenant.id, idempotency_key, request_print)
-                if answer is not None:
-                    return JSONResponse(answer[1], status_code=answer[0])
-            await check_quota(session, auth.tenant, 1)
-            stored = await store_file(
-                session, auth.tenant, part, options, max_upload_bytes=settings.max_upload_bytes
+        max_body_bytes=2 * max_bytes + MiB,  # room to drain an over-size file and say 413
+    ) as upload:
+        if upload.replayed is not None:
+            return upload.replayed
+        await check_quota(session, auth.tenant, 1)
+        stored = await store_file(
+            session, auth.tenant, upload.form.files[0], upload.options, max_upload_bytes=max_bytes
+        )
+        upload.keep(stored)
+        if not stored.skipped:
+            await record_uploads(session, auth.tenant.id, 1)
+        body = UploadRecord.model_validate(
+            file_service.upload_record(
+                stored.file, skipped=stored.skipped, filename=stored.filename
             )
-            if not stored.skipped:
-                committed.append(stored.file.object_key)
-                await record_uploads(session, auth.tenant.id, 1)
-            body = UploadRecord.model_validate(
-                file_service.upload_record(
-                    stored.file, skipped=stored.skipped, filename=stored.filename
-                )
-            ).model_dump(mode="json")
-            answer = await commit_answer(
-                session, state, auth, idempotency_key, request_print, 201, body, committed
-            )
-            state.metrics.uploads.labels("skipped" if stored.skipped else "stored").inc()
-            if not stored.skipped:
-                state.metrics.uploaded_bytes.inc(stored.file.size_bytes)
-            return JSONResponse(answer[1], status_code=answer[0])
-    except BaseException:
-        await session.rollback()
-        await release_objects(state, session, committed)
-        state.metrics.uploads.labels("refused").inc()
-        raise
-    finally:
-        await form.aclose()
+        ).model_dump(mode="json")
+        return await upload.commit(session, state, auth, 201, body)
 
 
 def _csv(values: list[str] | None) -> tuple[str, ...]:

@@ -9,23 +9,19 @@ from fastapi.responses import JSONResponse
 from sqlalchemy import func, select
 
 from ...db.models import File, UploadSession
-from ...errors import APIError, ValidationFailed
+from ...errors import APIError
 from ...schemas import BatchUploadResult, QuotaCheck, SessionProgress, SessionResults
 from ...services import files as file_service
 from ...services import sessions as session_service
-from ...services.idempotency import check_key, fingerprint, replay
 from ...services.quota import check_quota, quota_info, record_uploads
 from ...services.tiers import limits_for
-from ...services.uploads import parse_options, refusal_of, safe_filename, store_file
-from ..deps import AuthDep, SessionDep, StateDep, upload_slot
+from ...services.uploads import refusal_of, safe_filename, store_file
+from ..deps import AuthDep, SessionDep, StateDep
 from ..ingest import (
-    commit_answer,
-    consume_request,
-    release_objects,
+    receive_upload,
     signed_url,
     upload_request_body,
 )
-from ..multipart import StreamingForm, boundary_of
 from ..replay import replayed
 
 __all__ = ["router"]
@@ -57,99 +53,76 @@ async def upload_batch(
     request: Request, auth: AuthDep, session: SessionDep, state: StateDep
 ) -> JSONResponse:
     settings = state.settings
-    idempotency_key = check_key(request.headers.get("idempotency-key"))
-    max_files = limits_for(auth.tenant.tier).max_batch_size or MAX_BATCH_FILES
-    form = StreamingForm(
-        boundary_of(request.headers.get("content-type")),
-        begin_file=lambda: state.storage.begin(auth.tenant.id),
-        file_fields=frozenset({"files"}),
-        max_file_bytes=settings.max_upload_bytes,
-        max_files=max_files,
-        max_field_bytes=settings.max_field_bytes,
-    )
-    committed: list[str] = []
-    try:
-        async with upload_slot(state, auth):
-            await consume_request(form, request, max_body_bytes=settings.max_batch_bytes)
-            if not form.files:
-                raise ValidationFailed(
-                    "no files: send each one in a multipart field named 'files'",
-                    details={"errors": [{"field": "files", "message": "required"}]},
+    async with receive_upload(
+        request,
+        session,
+        state,
+        auth,
+        route="files.upload.batch",
+        file_field="files",
+        max_files=limits_for(auth.tenant.tier).max_batch_size or MAX_BATCH_FILES,
+        max_body_bytes=settings.max_batch_bytes,
+    ) as upload:
+        if upload.replayed is not None:
+            return upload.replayed
+        parts = upload.form.files
+        await check_quota(session, auth.tenant, len(parts))  # a batch is refused whole
+        batch = UploadSession(tenant_id=auth.tenant.id, total_files=len(parts))
+        session.add(batch)
+        await session.flush()
+        results: list[dict[str, Any]] = []
+        for part in parts:
+            try:
+                stored = await store_file(
+                    session,
+                    auth.tenant,
+                    part,
+                    upload.options,
+                    max_upload_bytes=settings.max_upload_bytes,
+                    session_id=batch.id,
                 )
-            options = parse_options(form.fields)
-            request_print = ""
-            if idempotency_key is not None:
-                hashes = [f"{p.pending.sha256}:{p.too_large}" for p in form.files]
-                request_print = fingerprint("files.upload.batch", form.fields, hashes)
-                answer = await replay(session, auth.tenant.id, idempotency_key, request_print)
-                if answer is not None:
-                    return JSONResponse(answer[1], status_code=answer[0])
-            await check_quota(session, auth.tenant, len(form.files))  # refused whole
-            upload = UploadSession(tenant_id=auth.tenant.id, total_files=len(form.files))
-            session.add(upload)
-            await session.flush()
-            results: list[dict[str, Any]] = []
-            for part in form.files:
-                try:
-                    stored = await store_file(
-                        session,
-                        auth.tenant,
-                        part,
-                        options,
-                        max_upload_bytes=settings.max_upload_bytes,
-                        session_id=upload.id,
-                    )
-                except APIError as refusal:
-                    await part.pending.abort()
-                    upload.rejected_files += 1
-                    results.append(
-                        {"filename": safe_filename(part.filename), "error": refusal_of(refusal)}
-                    )
-                    continue
-                if stored.skipped:
-                    upload.skipped_files += 1
-                else:
-                    upload.accepted_files += 1
-                    committed.append(stored.file.object_key)
+            except APIError as refusal:  # one bad file never sinks the others
+                await part.pending.abort()
+                batch.rejected_files += 1
                 results.append(
-                    file_service.upload_record(
-                        stored.file, skipped=stored.skipped, filename=stored.filename
-                    )
+                    {"filename": safe_filename(part.filename), "error": refusal_of(refusal)}
                 )
-            await record_uploads(session, auth.tenant.id, upload.accepted_files)
-            accepted = upload.accepted_files + upload.skipped_files
-            still_working = any(r.get("status") == "processing" for r in results)
-            status = (
-                "rejected"
-                if accepted == 0
-                else "partial"
-                if upload.rejected_files
-                else "processing"
-                if still_working
-                else "completed"
+                continue
+            upload.keep(stored)
+            if stored.skipped:
+                batch.skipped_files += 1
+            else:
+                batch.accepted_files += 1
+            results.append(
+                file_service.upload_record(
+                    stored.file, skipped=stored.skipped, filename=stored.filename
+                )
             )
-            upload.status = "failed" if accepted == 0 else "processing"
-            body = BatchUploadResult.model_validate(
-                {
-                    "session_id": upload.id,
-                    "total_files": upload.total_files,
-                    "accepted_files": accepted,
-                    "rejected_files": upload.rejected_files,
-                    "status": status,
-                    "results": results,
-                    "status_url": f"/api/v2/uploads/sessions/{upload.id}",
-                }
-            ).model_dump(mode="json")
-            answer = await commit_answer(
-                session, state, auth, idempotency_key, request_print, 201, body, committed
-            )
-            return JSONResponse(answer[1], status_code=answer[0])
-    except BaseException:
-        await session.rollback()
-        await release_objects(state, session, committed)
-        raise
-    finally:
-        await form.aclose()
+        await record_uploads(session, auth.tenant.id, batch.accepted_files)
+        accepted = batch.accepted_files + batch.skipped_files
+        still_working = any(r.get("status") == "processing" for r in results)
+        status = (
+            "rejected"
+            if accepted == 0
+            else "partial"
+            if batch.rejected_files
+            else "processing"
+            if still_working
+            else "completed"
+        )
+        batch.status = "failed" if accepted == 0 else "processing"
+        body = BatchUploadResult.model_validate(
+            {
+                "session_id": batch.id,
+                "total_files": batch.total_files,
+                "accepted_files": accepted,
+                "rejected_files": batch.rejected_files,
+                "status": status,
+                "results": results,
+                "status_url": f"/api/v2/uploads/sessions/{batch.id}",
+            }
+        ).model_dump(mode="json")
+        return await upload.commit(session, state, auth, 201, body)
 
 
 @router.get(
