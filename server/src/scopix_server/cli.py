@@ -11,6 +11,7 @@ from typing import Any, TypeVar
 import click
 
 from ._version import __version__
+from .auth.keys import key_prefix
 from .settings import Settings
 
 __all__ = ["main"]
@@ -149,7 +150,7 @@ def keys_list(data_dir: Path | None, tenant: str | None) -> None:
     for key, owner in rows:
         state = "revoked" if key.revoked_at else "active"
         click.echo(
-            f"scopix_{key.key_id:<10} {owner.name[:20]:<20} {owner.tier:<13} "
+            f"{key_prefix(key.key_id):<17} {owner.name[:20]:<20} {owner.tier:<13} "
             f"{'yes' if key.is_admin else 'no':<6} {state:<8} {key.name}"
         )
 
@@ -163,7 +164,7 @@ def keys_revoke(data_dir: Path | None, key: str) -> None:
 
     async def work(session: Any) -> str:
         row = await revoke_key(session, key)
-        return f"scopix_{row.key_id}"
+        return key_prefix(row.key_id)
 
     try:
         prefix = _with_session(_settings(data_dir), work)

@@ -189,9 +189,7 @@ class StreamingForm:
                 )
                 return
             part.file = FilePart(
-                field_name=part.name,
                 filename=(filename or b"").decode("utf-8", "replace"),
-                declared_type=part.headers.get("content-type", b"").decode("latin-1") or None,
                 pending=self._begin_file(),
             )
             self.files.append(part.file)

@@ -13,7 +13,7 @@ import secrets
 import string
 from dataclasses import dataclass
 
-__all__ = ["GeneratedKey", "generate_key", "hash_key", "parse_key", "verify_key"]
+__all__ = ["GeneratedKey", "generate_key", "hash_key", "key_prefix", "parse_key", "verify_key"]
 
 _ALNUM = string.ascii_letters + string.digits
 _KEY = re.compile(r"^scopix_([A-Za-z0-9]{8})_([A-Za-z0-9_-]{32,128})$")
@@ -25,9 +25,10 @@ class GeneratedKey:
     key_id: str
     secret_hash: str
 
-    @property
-    def key_prefix(self) -> str:
-        return f"scopix_{self.key_id}"
+
+def key_prefix(key_id: str) -> str:
+    """The public, displayable part of a key: ``scopix_<key id>``."""
+    return f"scopix_{key_id}"
 
 
 def hash_key(key: str) -> str:
@@ -36,7 +37,7 @@ def hash_key(key: str) -> str:
 
 def generate_key() -> GeneratedKey:
     key_id = "".join(secrets.choice(_ALNUM) for _ in range(8))
-    key = f"scopix_{key_id}_{secrets.token_urlsafe(32)}"
+    key = f"{key_prefix(key_id)}_{secrets.token_urlsafe(32)}"
     return GeneratedKey(key=key, key_id=key_id, secret_hash=hash_key(key))
 
 

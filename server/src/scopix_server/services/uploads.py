@@ -36,9 +36,7 @@ _CONTROL = re.compile(r"[\x00-\x1f\x7f]")
 class FilePart:
     """One file of a multipart upload, as it is being stored (see ``api.multipart``)."""
 
-    field_name: str
-    filename: str
-    declared_type: str | None
+    filename: str  # as sent; the declared Content-Type is ignored (the bytes decide)
     pending: PendingObject
     head: bytearray = field(default_factory=bytearray)
     size: int = 0

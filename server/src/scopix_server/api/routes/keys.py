@@ -6,6 +6,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
 
+from ...auth.keys import key_prefix
 from ...db.models import ApiKey, utcnow
 from ...errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ...schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyInfo, ApiKeyList
@@ -29,7 +30,7 @@ def key_info(row: ApiKey) -> dict[str, Any]:
     return {
         "id": row.id,
         "name": row.name,
-        "key_prefix": f"scopix_{row.key_id}",
+        "key_prefix": key_prefix(row.key_id),
         "is_admin": row.is_admin,
         "is_active": row.revoked_at is None and (row.expires_at is None or row.expires_at > now),
         "created_at": row.created_at,
