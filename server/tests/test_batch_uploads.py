@@ -99,7 +99,8 @@ def test_more_files_than_the_tier_allows_is_refused_whole(live: LiveServer) -> N
 def test_a_batch_over_the_quota_is_refused_whole(live: LiveServer) -> None:
     with api_for(live, tier="free") as api:
         for i in range(8):
-            assert api.post("/files/upload", files={"file": (f"{i}.gif", GIF_1X1)}).status_code
+            response = api.post("/files/upload", files={"file": (f"{i}.gif", GIF_1X1)})
+            assert response.status_code == 201, response.text
         response = batch(api, [(f"{i}.png", png_bytes(2, 2, (0, i, 0))) for i in range(3)])
         assert response.status_code == 403
         error = response.json()["error"]

@@ -154,3 +154,14 @@ def test_failed_authentications_are_limited_per_address(tmp_path: Path) -> None:
             assert ok.status_code == 200
     finally:
         server.stop()
+
+
+def test_api_keys_are_paged(admin: httpx.Client) -> None:
+    for i in range(3):
+        assert admin.post("/api-keys", json={"name": f"k{i}"}).status_code == 201
+    first = admin.get("/api-keys", params={"limit": 2}).json()
+    assert len(first["items"]) == 2 and first["total_count"] == 4 and first["has_more"] is True
+    rest = admin.get("/api-keys", params={"limit": 2, "offset": 2}).json()
+    assert len(rest["items"]) == 2 and rest["has_more"] is False
+    names = [k["name"] for k in first["items"] + rest["items"]]
+    assert names[1:] == ["k0", "k1", "k2"]  # oldest first, the admin key itself first

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth.keys import generate_key, parse_key, verify_key
@@ -67,11 +67,14 @@ async def create_key(
     return CreatedKey(row=row, tenant=tenant, key=generated.key)
 
 
-async def list_keys(session: AsyncSession, tenant_id: str | None = None) -> list[ApiKey]:
-    query = select(ApiKey).order_by(ApiKey.created_at)
-    if tenant_id is not None:
-        query = query.where(ApiKey.tenant_id == tenant_id)
-    return list(await session.scalars(query))
+async def list_keys(
+    session: AsyncSession, tenant_id: str, *, limit: int, offset: int
+) -> tuple[list[ApiKey], int]:
+    """One page of a tenant's keys, oldest first, and how many there are."""
+    query = select(ApiKey).where(ApiKey.tenant_id == tenant_id)
+    total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
+    page = query.order_by(ApiKey.created_at, ApiKey.id).limit(limit).offset(offset)
+    return list(await session.scalars(page)), total
 
 
 async def revoke_key(session: AsyncSession, ref: str, *, tenant_id: str | None = None) -> ApiKey:

@@ -70,12 +70,11 @@ async def list_(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
     _admin(auth)
-    rows = await list_keys(session, auth.tenant.id)
-    page = rows[offset : offset + limit]
+    page, total = await list_keys(session, auth.tenant.id, limit=limit, offset=offset)
     return {
         "items": [key_info(row) for row in page],
-        "total_count": len(rows),
-        "has_more": offset + len(page) < len(rows),
+        "total_count": total,
+        "has_more": offset + len(page) < total,
         "limit": limit,
         "offset": offset,
     }
