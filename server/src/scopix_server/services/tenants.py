@@ -96,13 +96,18 @@ async def authenticate(session: AsyncSession, key: str) -> tuple[ApiKey, Tenant]
     key_id = parse_key(key)
     if key_id is None:
         return None
-    row = await session.scalar(select(ApiKey).where(ApiKey.key_id == key_id))
-    if row is None or not verify_key(key, row.secret_hash) or row.revoked_at is not None:
+    found = (
+        await session.execute(
+            select(ApiKey, Tenant)
+            .join(Tenant, Tenant.id == ApiKey.tenant_id)
+            .where(ApiKey.key_id == key_id)
+        )
+    ).first()  # one round trip for both, on every request
+    if found is None:
         return None
-    now = utcnow()
-    if row.expires_at is not None and row.expires_at <= now:
+    row, tenant = found
+    if not verify_key(key, row.secret_hash) or row.revoked_at is not None:
         return None
-    tenant = await session.get(Tenant, row.tenant_id)
-    if tenant is None:
+    if row.expires_at is not None and row.expires_at <= utcnow():
         return None
     return row, tenant
