@@ -26,8 +26,12 @@ def _no_ambient_config(monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture(scope="session")
 def live(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """One server for the tests that do not need special settings (each uses its own tenant)."""
-    settings = Settings(data_dir=Path(tmp_path_factory.mktemp("scopix-data")))
+    """One server for the tests that do not need special settings (each uses its own tenant).
+
+    It serves the API only (``workers=0``): its files stay queued, so that tests of the API
+    see stable states. The pipeline's tests start servers with workers.
+    """
+    settings = Settings(data_dir=Path(tmp_path_factory.mktemp("scopix-data")), workers=0)
     server = start_server(settings)
     yield server
     server.stop()

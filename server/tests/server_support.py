@@ -12,7 +12,9 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
+import httpx
 import uvicorn
 
 from scopix_server import Settings, create_app
@@ -107,8 +109,13 @@ ELF = b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 56
 
 
 def stored_objects(settings: Settings) -> list[Path]:
+    """Stored originals (what the pipeline derives from them lives apart, under derived/)."""
     root = settings.data_dir / "storage" / "objects"
-    return [p for p in root.rglob("*") if p.is_file()] if root.exists() else []
+    if not root.exists():
+        return []
+    return [
+        p for p in root.rglob("*") if p.is_file() and "derived" not in p.relative_to(root).parts[:1]
+    ]
 
 
 def temp_files(settings: Settings) -> list[Path]:
@@ -169,3 +176,29 @@ def start_postgres() -> Postgres:
     return Postgres(
         f"postgresql+asyncpg://postgres@127.0.0.1:{port}/scopix", root, bin_dir / "pg_ctl"
     )
+
+
+async def wait_until_terminal(client: Any, file_id: str, timeout: float = 90.0) -> dict[str, Any]:
+    """Poll ``/files/{id}/status`` (through a ``scopix.Scopix``) until the pipeline is done."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status: dict[str, Any] = (await client.request("GET", f"/files/{file_id}/status")).json()
+        if status["is_terminal"]:
+            return status
+        if time.monotonic() > deadline:
+            raise AssertionError(f"file {file_id} not processed within {timeout} s: {status}")
+        await asyncio.sleep(0.05)
+
+
+def wait_until_terminal_sync(
+    client: httpx.Client, file_id: str, timeout: float = 90.0
+) -> dict[str, Any]:
+    """The same through a plain ``httpx.Client`` whose base URL is the API root."""
+    deadline = time.monotonic() + timeout
+    while True:
+        status: dict[str, Any] = client.get(f"/files/{file_id}/status").json()
+        if status["is_terminal"]:
+            return status
+        if time.monotonic() > deadline:
+            raise AssertionError(f"file {file_id} not processed within {timeout} s: {status}")
+        time.sleep(0.05)

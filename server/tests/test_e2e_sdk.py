@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from pathlib import Path
 
 import httpx
 import pytest
@@ -22,7 +23,15 @@ from scopix import (
     ValidationError,
 )
 from scopix_server import Settings
-from server_support import ELF, GIF_1X1, LiveServer, make_key, png_bytes, start_server
+from server_support import (
+    ELF,
+    GIF_1X1,
+    LiveServer,
+    make_key,
+    png_bytes,
+    start_server,
+    wait_until_terminal,
+)
 
 pytestmark = pytest.mark.anyio
 
@@ -43,15 +52,31 @@ async def test_upload_then_read_back(live: LiveServer, key: str) -> None:
         result = await upload(c, data, "red.png", title="Red square", tags="red, square")
         assert result.filename == "red.png"
         assert result.media_type == "image" and result.status == "processing"
-        assert result.description_status is DescriptionStatus.PENDING
+        assert result.description_status is DescriptionStatus.QUEUED  # its job is committed
         details = (await c.request("GET", f"/files/{result.file_id}")).json()
-        assert details["title"] == "Red square" and details["tags"] == ["red", "square"]
+        assert details["title"] == "Red square" and details["user_tags"] == ["red", "square"]
+        assert details["tags"][:2] == ["red", "square"]  # the description's tags come after
         assert details["content_type"] == "image/png" and details["size_bytes"] == len(data)
         downloaded = await c.request("GET", f"/files/{result.file_id}/download")
         assert downloaded.content == data
         assert 'filename="red.png"' in downloaded.headers["content-disposition"]
         status = (await c.request("GET", f"/files/{result.file_id}/status")).json()
-        assert status["is_terminal"] is False and status["description_status"] == "pending"
+        assert status["is_terminal"] is False and status["description_status"] == "queued"
+
+
+async def test_upload_then_processed(tmp_path: Path) -> None:
+    server = start_server(Settings(data_dir=tmp_path, workers=1))
+    try:
+        async with client(server, make_key(server.settings)) as c:
+            result = await upload(c, png_bytes(300, 200, (0, 90, 200)), "blue.png", tags="mine")
+            status = await wait_until_terminal(c, result.file_id)
+            details = (await c.request("GET", f"/files/{result.file_id}")).json()
+    finally:
+        server.stop()
+    assert status["status"] == "completed" and status["description_status"] == "completed"
+    assert status["variant_status"] == "completed" and status["is_terminal"] is True
+    assert details["tags"][0] == "mine" and "blue" in details["tags"]
+    assert "blue" in details["description"] and details["thumbnail_url"]
 
 
 async def test_auto_describe_off_is_skipped(live: LiveServer, key: str) -> None:

@@ -8,6 +8,7 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio
 from fastapi import FastAPI
 
 from ._version import __version__
@@ -16,8 +17,10 @@ from .api.routes import files, health, keys, storage, uploads
 from .db.migrate import upgrade
 from .db.session import create_engine, create_sessionmaker
 from .errors import install_error_handlers
+from .jobs import DatabaseQueue, Pipeline, WorkerPool
 from .metrics import Metrics
 from .middleware import RequestContextMiddleware
+from .providers import build_providers
 from .services.ratelimit import RateLimiter
 from .services.retention import run_periodically
 from .settings import Settings
@@ -47,16 +50,33 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 logger.info("removed %d partial uploads left by an earlier stop", leftovers)
             # (the periodic purge repeats this, for leftovers of a crash without a restart)
         secret = settings.signing_secret or load_or_create_secret(settings.data_dir / "signing.key")
+        sessions = create_sessionmaker(engine)
+        queue = DatabaseQueue(sessions, lease_seconds=settings.job_lease_seconds)
         app.state.scopix = AppState(
             settings=settings,
-            sessions=create_sessionmaker(engine),
+            sessions=sessions,
             storage=store,
             signer=Signer(secret),
             limiter=RateLimiter(
                 settings.rate_limit_storage_url, period_seconds=settings.rate_limit_period_seconds
             ),
             metrics=metrics,
+            jobs=queue,
         )
+        workers = WorkerPool(
+            queue,
+            Pipeline(
+                sessions=sessions,
+                storage=store,
+                settings=settings,
+                providers=build_providers(settings),
+                threads=anyio.CapacityLimiter(max(1, settings.resolved_workers)),
+            ).run,
+            size=settings.resolved_workers,
+            lease_seconds=settings.job_lease_seconds,
+            poll_seconds=settings.job_poll_seconds,
+        )
+        workers.start()
         housekeeping = asyncio.create_task(
             run_periodically(
                 app.state.scopix.sessions,
@@ -69,6 +89,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            await workers.stop()
             housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await housekeeping

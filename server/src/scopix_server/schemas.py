@@ -17,6 +17,8 @@ __all__ = [
     "SessionProgress",
     "SessionResults",
     "BatchDeleteResult",
+    "ChunkItem",
+    "ChunkList",
     "DeletedFile",
     "Dimensions",
     "FileDetails",
@@ -48,7 +50,7 @@ class UploadRecord(_Model):
     size_bytes: int
     content_hash: str
     object_key: str
-    status: Literal["processing", "completed", "skipped"]
+    status: Literal["processing", "completed", "failed", "skipped"]
     description_status: str
     skipped: bool = False
     skipped_existing_image_id: str | None = None
@@ -79,7 +81,11 @@ class FileSummary(_Model):
 class FileDetails(UploadRecord):
     id: str
     title: str | None
-    tags: list[str]
+    tags: list[str]  # the user's, then the description's
+    user_tags: list[str]
+    key_elements: list[str] | None
+    analysis_level: str | None
+    provider_count: int | None
     content_category: str
     folder_id: str | None
     project_id: str | None
@@ -106,6 +112,20 @@ class FileDetails(UploadRecord):
 
 class FileList(_Model):
     items: list[FileSummary]
+    total_count: int
+    has_more: bool
+    limit: int
+    offset: int
+
+
+class ChunkItem(_Model):
+    index: int
+    text: str
+    page_numbers: list[int]
+
+
+class ChunkList(_Model):
+    items: list[ChunkItem]
     total_count: int
     has_more: bool
     limit: int

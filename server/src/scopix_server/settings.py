@@ -7,6 +7,7 @@ database and a storage folder under ``./scopix-data``.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Literal
 
@@ -19,6 +20,7 @@ MiB = 1024 * 1024
 GiB = 1024 * MiB
 
 Tier = Literal["free", "starter", "professional", "enterprise", "custom"]
+PROVIDERS = ("basic",)  # description providers this server has
 
 
 class Settings(BaseSettings):
@@ -82,6 +84,43 @@ class Settings(BaseSettings):
         3600, ge=1, description="How often deleted files past retention are purged."
     )
     log_level: str = Field("info", description="Log level: debug, info, warning, error.")
+    workers: int | None = Field(
+        None,
+        ge=0,
+        description="Processing workers started with `serve` (default: the CPU count; 0: this "
+        "process only serves the API and leaves the jobs to other processes).",
+    )
+    job_lease_seconds: float = Field(
+        30.0,
+        gt=0,
+        description="How long a worker owns a job before another may take it over (renewed "
+        "while the job runs, so only a dead worker's jobs run again).",
+    )
+    job_max_attempts: int = Field(
+        3, ge=1, description="Attempts of a job before the file is marked failed."
+    )
+    job_retry_delay_seconds: float = Field(
+        5.0,
+        ge=0,
+        description="Delay before the first retry of a retryable failure; doubles each time.",
+    )
+    job_poll_seconds: float = Field(
+        1.0, gt=0, description="How often idle workers look for jobs queued by other processes."
+    )
+    max_document_text_bytes: int = Field(
+        500 * MiB,
+        ge=1,
+        description="Documents larger than this are stored, but their text is not extracted "
+        "(text_extraction_status failed).",
+    )
+    ocr_enabled: bool = Field(
+        True, description="Read the text in images and scanned pages (RapidOCR, offline)."
+    )
+    description_providers: str = Field(
+        "basic",
+        description="Comma-separated description providers, run together: basic (offline, "
+        "the default).",
+    )
 
     @field_validator("log_level")
     @classmethod
@@ -90,6 +129,22 @@ class Settings(BaseSettings):
         if level not in {"debug", "info", "warning", "error", "critical"}:
             raise ValueError("log_level must be one of debug, info, warning, error, critical")
         return level
+
+    @field_validator("description_providers")
+    @classmethod
+    def _known_providers(cls, value: str) -> str:
+        names = [name.strip().lower() for name in value.split(",") if name.strip()]
+        unknown = sorted(set(names) - set(PROVIDERS))
+        if not names or unknown:
+            raise ValueError(
+                f"description_providers must list one or more of {', '.join(PROVIDERS)}"
+                + (f" (unknown: {', '.join(unknown)})" if unknown else "")
+            )
+        return ",".join(dict.fromkeys(names))
+
+    @property
+    def resolved_workers(self) -> int:
+        return (os.cpu_count() or 1) if self.workers is None else self.workers
 
     @property
     def resolved_database_url(self) -> str:

@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..db.models import ApiKey, Tenant, utcnow
 from ..errors import Forbidden, RateLimited, Unauthorized
+from ..jobs import JobQueue
 from ..metrics import Metrics
 from ..services.ratelimit import ConcurrencyLimiter, RateLimiter
 from ..services.tenants import authenticate
@@ -32,6 +33,7 @@ class AppState:
     signer: Signer
     limiter: RateLimiter
     metrics: Metrics
+    jobs: JobQueue
     uploads_in_flight: ConcurrencyLimiter = field(default_factory=ConcurrencyLimiter)
 
 

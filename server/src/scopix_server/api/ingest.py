@@ -16,13 +16,22 @@ from starlette.requests import ClientDisconnect
 
 from ..db.models import File
 from ..errors import BadRequest, ValidationFailed
+from ..jobs.steps.variants import CONTENT_TYPE as VARIANT_CONTENT_TYPE
+from ..jobs.steps.variants import THUMBNAIL
 from ..schemas import CONTENT_CATEGORIES
 from ..services.idempotency import check_key, fingerprint, remember, replay
 from ..services.uploads import Stored, UploadOptions, parse_options
 from .deps import AppState, Auth, upload_slot
 from .multipart import StreamingForm, boundary_of
 
-__all__ = ["Upload", "receive_upload", "release_objects", "signed_url", "upload_request_body"]
+__all__ = [
+    "Upload",
+    "file_urls",
+    "receive_upload",
+    "release_objects",
+    "signed_url",
+    "upload_request_body",
+]
 
 # The form fields shared by the upload routes (API.md §3), for the OpenAPI document.
 _UPLOAD_OPTIONS: dict[str, Any] = {
@@ -108,6 +117,15 @@ class Upload:
             await remember(
                 session, auth.tenant.id, self.idempotency_key, self.fingerprint, status_code, body
             )
+        new_files = [s.file for s in self.stored if not s.skipped]
+        for row in new_files:  # in this transaction: no file is ever committed without its job
+            await state.jobs.enqueue(
+                session,
+                tenant_id=auth.tenant.id,
+                file_id=row.id,
+                kind="process",
+                max_attempts=state.settings.job_max_attempts,
+            )
         try:
             await session.commit()
         except IntegrityError:
@@ -127,6 +145,8 @@ class Upload:
             if not stored.skipped:
                 state.metrics.uploaded_bytes.inc(stored.file.size_bytes)
         self.stored.clear()  # committed: nothing to release any more
+        if new_files:
+            state.jobs.notify()
         return JSONResponse(body, status_code=status_code)
 
 
@@ -186,12 +206,31 @@ async def receive_upload(
         await form.aclose()
 
 
-def signed_url(request: Request, state: AppState, row: File, *, download: bool) -> str:
+def signed_url(
+    request: Request, state: AppState, row: File, *, download: bool, variant: str = "original"
+) -> str | None:
+    """A signed, expiring URL of the original or of a variant (``None``: no such variant yet)."""
+    key: str | None = row.object_key
+    content_type = row.content_type
+    if variant != "original":
+        key, content_type = (row.variants or {}).get(variant), VARIANT_CONTENT_TYPE
+    if key is None:
+        return None
     token = state.signer.token_for(
-        row.object_key,
+        key,
         row.filename if download else "",
-        row.content_type,
+        content_type,
         state.settings.signed_url_ttl_seconds,
     )
     base = state.settings.public_url or str(request.base_url).rstrip("/")
     return f"{base.rstrip('/')}/api/v2/storage/objects/{token}"
+
+
+def file_urls(request: Request, state: AppState, row: File) -> dict[str, str | None]:
+    """The URL fields of a file's details (variants appear once the pipeline made them)."""
+    return {
+        "thumbnail_url": signed_url(request, state, row, download=False, variant=THUMBNAIL),
+        "medium_url": signed_url(request, state, row, download=False, variant="medium_750"),
+        "full_url": signed_url(request, state, row, download=False, variant="large_1024"),
+        "original_url": signed_url(request, state, row, download=False),
+    }

@@ -33,6 +33,8 @@ __all__ = [
     "File",
     "UploadSession",
     "IdempotencyRecord",
+    "Job",
+    "Chunk",
     "UsageCounter",
     "new_id",
     "utcnow",
@@ -156,9 +158,56 @@ class File(Base):
     page_count: Mapped[int | None] = mapped_column(Integer, default=None)
     chunk_count: Mapped[int | None] = mapped_column(Integer, default=None)
     text_extraction_status: Mapped[str | None] = mapped_column(String(16), default=None)
+    text_key: Mapped[str | None] = mapped_column(String(255), default=None)  # extracted text
+    # what the pipeline found (tags above are the user's; ai_tags are the description's)
+    ai_tags: Mapped[list[Any] | None] = mapped_column(default=None)
+    key_elements: Mapped[list[Any] | None] = mapped_column(default=None)
+    analysis_level: Mapped[str | None] = mapped_column(String(16), default=None)
+    provider_count: Mapped[int | None] = mapped_column(Integer, default=None)
+    variants: Mapped[dict[str, Any] | None] = mapped_column(default=None)  # name -> object key
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
+
+
+class Job(Base):
+    """A unit of background work on one file, leased by one worker at a time.
+
+    ``state``: ``queued`` (waits for ``run_after``), ``running`` (leased until
+    ``lease_expires_at``; an expired lease means its worker died, and the job runs again),
+    ``done`` or ``failed``.
+    """
+
+    __tablename__ = "jobs"
+    __table_args__ = (Index("ix_jobs_state_run_after", "state", "run_after"),)
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    file_id: Mapped[str] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"), index=True)
+    kind: Mapped[str] = mapped_column(String(16))  # process | describe
+    state: Mapped[str] = mapped_column(String(16), default="queued")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    max_attempts: Mapped[int] = mapped_column(Integer, default=3)
+    run_after: Mapped[datetime] = mapped_column(default=utcnow)
+    locked_by: Mapped[str | None] = mapped_column(String(64), default=None)
+    lease_expires_at: Mapped[datetime | None] = mapped_column(default=None)
+    last_error: Mapped[str | None] = mapped_column(Text, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class Chunk(Base):
+    """A piece of a document's text (about 1,000 characters, overlapping its neighbours)."""
+
+    __tablename__ = "chunks"
+
+    file_id: Mapped[str] = mapped_column(
+        ForeignKey("files.id", ondelete="CASCADE"), primary_key=True
+    )
+    index: Mapped[int] = mapped_column(Integer, primary_key=True)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    text: Mapped[str] = mapped_column(Text)
+    page_numbers: Mapped[list[Any]] = mapped_column(default=list)
 
 
 class IdempotencyRecord(Base):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import uuid
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ from ..errors import NotFound, ValidationFailed
 
 __all__ = [
     "ListQuery",
+    "all_tags",
     "details",
     "get_file",
     "list_files",
@@ -77,30 +79,40 @@ def upload_record(
     }
 
 
-def summary(row: File) -> dict[str, Any]:
+def all_tags(row: File) -> list[str]:
+    """The user's tags, then the description's (each once)."""
+    return list(dict.fromkeys([*(row.tags or []), *(row.ai_tags or [])]))
+
+
+def summary(row: File, *, thumbnail_url: str | None = None) -> dict[str, Any]:
     return {
         "id": row.id,
         "filename": row.filename,
         "title": row.title,
-        "tags": list(row.tags or []),
+        "tags": all_tags(row),
         "media_type": row.media_type,
         "content_type": row.content_type,
         "size_bytes": row.size_bytes,
         "content_category": row.content_category,
         "description_status": row.description_status,
-        "thumbnail_url": None,
+        "thumbnail_url": thumbnail_url,
         "created_at": row.created_at,
         "content_created_at": row.content_created_at,
     }
 
 
-def details(row: File, *, original_url: str | None) -> dict[str, Any]:
+def details(row: File, *, urls: Mapping[str, str | None]) -> dict[str, Any]:
+    """Everything about a file; ``urls``: thumbnail_url, medium_url, full_url, original_url."""
     dimensions = {"width": row.width, "height": row.height} if row.width and row.height else None
     return {
         **upload_record(row),
         "id": row.id,
         "title": row.title,
-        "tags": list(row.tags or []),
+        "tags": all_tags(row),
+        "user_tags": list(row.tags or []),
+        "key_elements": row.key_elements,
+        "analysis_level": row.analysis_level,
+        "provider_count": row.provider_count,
         "content_category": row.content_category,
         "folder_id": row.folder_id,
         "project_id": row.project_id,
@@ -116,9 +128,10 @@ def details(row: File, *, original_url: str | None) -> dict[str, Any]:
         "content_created_at": row.content_created_at,
         "blur_hash": row.blur_hash,
         "variant_status": row.variant_status,
-        "medium_url": None,
-        "full_url": None,
-        "original_url": original_url,
+        "thumbnail_url": urls.get("thumbnail_url"),
+        "medium_url": urls.get("medium_url"),
+        "full_url": urls.get("full_url"),
+        "original_url": urls.get("original_url"),
         "page_count": row.page_count,
         "chunk_count": row.chunk_count,
         "text_extraction_status": row.text_extraction_status,
@@ -127,8 +140,8 @@ def details(row: File, *, original_url: str | None) -> dict[str, Any]:
 
 
 def processing_status(row: File) -> dict[str, Any]:
-    steps = [row.description_status]
-    if row.media_type == "document" and row.text_extraction_status is not None:
+    steps = [row.status, row.description_status, row.variant_status]
+    if row.text_extraction_status is not None:
         steps.append(row.text_extraction_status)
     return {
         "file_id": row.id,
@@ -199,9 +212,14 @@ def _filtered(tenant_id: str, q: ListQuery) -> Select[File]:
         query = query.where(File.description_status != "completed")
     if q.ids:
         query = query.where(File.id.in_(q.ids))
-    for tag in q.tags:  # all must match: each tag's JSON token appears in the stored list
-        token = _escape_like(json.dumps(tag))
-        query = query.where(cast(File.tags, String).like(f"%{token}%", escape="\\"))
+    for tag in q.tags:  # all must match: each tag's JSON token appears in one of the lists
+        token = f"%{_escape_like(json.dumps(tag))}%"
+        query = query.where(
+            or_(
+                cast(File.tags, String).like(token, escape="\\"),
+                cast(File.ai_tags, String).like(token, escape="\\"),
+            )
+        )
     return query
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..db.models import File, IdempotencyRecord, utcnow
-from ..storage import LocalStorage, StorageBackend
+from ..storage import LocalStorage, StorageBackend, file_of_derived
 from .idempotency import WINDOW
 
 __all__ = ["ORPHAN_GRACE", "PurgeReport", "purge", "run_periodically", "sweep_orphans"]
@@ -60,10 +60,13 @@ async def purge(
             if not rows:
                 break
             keys = {row.object_key for row in rows}
+            derived = [key for row in rows for key in _derived_keys(row)]
             for row in rows:
                 await session.delete(row)
             await session.commit()
             files += len(rows)
+            for key in derived:  # a file's own renditions and text go with it
+                await storage.delete(key)
             for key in keys:
                 still_used = await session.scalar(
                     select(func.count()).where(File.object_key == key)
@@ -83,6 +86,10 @@ async def purge(
     return PurgeReport(files=files, objects=objects, idempotency_records=records, orphans=orphans)
 
 
+def _derived_keys(row: File) -> list[str]:
+    return [*(row.variants or {}).values(), *([row.text_key] if row.text_key else [])]
+
+
 async def sweep_orphans(
     sessions: async_sessionmaker[AsyncSession],
     storage: StorageBackend,
@@ -90,18 +97,29 @@ async def sweep_orphans(
     grace: timedelta,
     batch_size: int = 500,
 ) -> int:
-    """Delete objects older than ``grace`` that no file row (live or deleted) references."""
+    """Delete objects older than ``grace`` that no file row (live or deleted) references.
+
+    An original is used while a row names it; a derived object (variant, text) while the file
+    it was made for still has a row.
+    """
     removed = 0
     batch: list[str] = []
 
     async def flush() -> int:
+        owners = {key: file_of_derived(key) for key in batch}
         async with sessions() as session:
             used = set(
                 await session.scalars(
                     select(File.object_key).where(File.object_key.in_(batch)).distinct()
                 )
             )
-        unused = [key for key in batch if key not in used]
+            wanted = {owner for owner in owners.values() if owner}
+            alive = set(await session.scalars(select(File.id).where(File.id.in_(wanted))))
+        unused = [
+            key
+            for key in batch
+            if key not in used and (owners[key] is None or owners[key] not in alive)
+        ]
         for key in unused:
             await storage.delete(key)
         batch.clear()

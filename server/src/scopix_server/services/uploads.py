@@ -233,7 +233,8 @@ async def store_file(
         content_category=options.content_category,
         folder_id=options.folder_id,
         project_id=options.project_id,
-        description_status="pending" if options.auto_describe else "skipped",
+        # its job is enqueued in the same transaction (api/ingest.Upload.commit)
+        description_status="queued" if options.auto_describe else "skipped",
     )
     session.add(row)
     await session.flush()

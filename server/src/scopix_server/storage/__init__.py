@@ -5,10 +5,18 @@ from __future__ import annotations
 from urllib.parse import urlsplit
 from urllib.request import url2pathname
 
-from .base import PendingObject, StorageBackend
+from .base import DERIVED_PREFIX, PendingObject, StorageBackend, derived_key, file_of_derived
 from .local import LocalStorage
 
-__all__ = ["LocalStorage", "PendingObject", "StorageBackend", "open_storage"]
+__all__ = [
+    "DERIVED_PREFIX",
+    "LocalStorage",
+    "PendingObject",
+    "StorageBackend",
+    "derived_key",
+    "file_of_derived",
+    "open_storage",
+]
 
 
 def open_storage(url: str) -> StorageBackend:

@@ -3,9 +3,24 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
+from contextlib import AbstractAsyncContextManager
+from pathlib import Path
 from typing import BinaryIO, Protocol, runtime_checkable
 
-__all__ = ["PendingObject", "StorageBackend"]
+__all__ = ["DERIVED_PREFIX", "PendingObject", "StorageBackend", "derived_key", "file_of_derived"]
+
+DERIVED_PREFIX = "derived/"
+
+
+def derived_key(tenant_id: str, file_id: str, name: str) -> str:
+    """Where what the pipeline makes of a file lives: one folder per file, not shared."""
+    return f"{DERIVED_PREFIX}{tenant_id}/{file_id}/{name}"
+
+
+def file_of_derived(key: str) -> str | None:
+    """The file id a derived object belongs to (``None`` for originals)."""
+    parts = key.split("/")
+    return parts[2] if key.startswith(DERIVED_PREFIX) and len(parts) == 4 else None
 
 
 class PendingObject(Protocol):
@@ -43,6 +58,14 @@ class StorageBackend(Protocol):
     def read(self, key: str, *, chunk_size: int = 1024 * 1024) -> AsyncIterator[bytes]: ...
 
     async def exists(self, key: str) -> bool: ...
+
+    def local_copy(self, key: str) -> AbstractAsyncContextManager[Path]:
+        """A local file with the object's bytes while the context lasts (for decoders)."""
+        ...
+
+    async def put(self, key: str, data: bytes) -> None:
+        """Store a small derived object (a variant, extracted text) under ``key``, atomically."""
+        ...
 
     async def delete(self, key: str) -> None: ...
 

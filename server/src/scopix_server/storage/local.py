@@ -201,6 +201,32 @@ class LocalStorage:
     async def exists(self, key: str) -> bool:
         return await anyio.to_thread.run_sync(self.path_of(key).is_file)
 
+    @contextlib.asynccontextmanager
+    async def local_copy(self, key: str) -> AsyncIterator[Path]:
+        path = self.path_of(key)
+        if not await anyio.to_thread.run_sync(path.is_file):
+            raise FileNotFoundError(f"object {key} is missing from the storage")
+        yield path  # already local: no copy
+
+    async def put(self, key: str, data: bytes) -> None:
+        target = self.path_of(key)
+
+        def write() -> None:
+            temp = self.tmp_dir / f"{uuid.uuid4().hex}.part"
+            try:
+                with open(temp, "wb") as out:
+                    out.write(data)
+                    out.flush()
+                    os.fsync(out.fileno())
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(temp, target)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    temp.unlink()
+            _fsync_dir(target.parent)
+
+        await anyio.to_thread.run_sync(write)
+
     async def size(self, key: str) -> int:
         stat = await anyio.to_thread.run_sync(self.path_of(key).stat)
         return stat.st_size

@@ -12,11 +12,13 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
 from sqlalchemy import select
 
-from ...db.models import File, utcnow
-from ...errors import NotFound, ServiceUnavailable, ValidationFailed
+from ...db.models import Chunk, File, utcnow
+from ...errors import BadRequest, Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from ...jobs.steps.variants import THUMBNAIL
 from ...schemas import (
     BatchDeleteRequest,
     BatchDeleteResult,
+    ChunkList,
     DeletedFile,
     FileDetails,
     FileList,
@@ -30,6 +32,7 @@ from ...services.quota import check_quota, record_uploads
 from ...services.uploads import parse_tags, store_file
 from ..deps import AuthDep, SessionDep, StateDep
 from ..ingest import (
+    file_urls,
     receive_upload,
     signed_url,
     upload_request_body,
@@ -93,8 +96,10 @@ def _csv(values: list[str] | None) -> tuple[str, ...]:
 
 @router.get("/files", response_model=FileList, summary="List files with filters")
 async def list_files(
+    request: Request,
     auth: AuthDep,
     session: SessionDep,
+    state: StateDep,
     search: Annotated[str | None, Query(max_length=500)] = None,
     search_mode: Literal["all", "metadata", "visible_text"] = "all",
     tags: Annotated[list[str] | None, Query()] = None,
@@ -136,7 +141,13 @@ async def list_files(
     )
     rows, total = await file_service.list_files(session, auth.tenant.id, query)
     return {
-        "items": [file_service.summary(row) for row in rows],
+        "items": [
+            file_service.summary(
+                row,
+                thumbnail_url=signed_url(request, state, row, download=False, variant=THUMBNAIL),
+            )
+            for row in rows
+        ],
         "total_count": total,
         "has_more": offset + len(rows) < total,
         "limit": limit,
@@ -157,7 +168,7 @@ async def get_file(
     file_id: str, request: Request, auth: AuthDep, session: SessionDep, state: StateDep
 ) -> dict[str, Any]:
     row = await file_service.get_file(session, auth.tenant.id, file_id)
-    return file_service.details(row, original_url=signed_url(request, state, row, download=False))
+    return file_service.details(row, urls=file_urls(request, state, row))
 
 
 @router.get("/files/{file_id}/status", response_model=FileStatus, summary="Processing status")
@@ -274,10 +285,113 @@ async def variant(
     state: StateDep,
 ) -> RedirectResponse:
     row = await file_service.get_file(session, auth.tenant.id, file_id)
-    if variant != "original":
+    url = signed_url(request, state, row, download=False, variant=variant)
+    if url is None:
+        if row.variant_status in ("pending", "processing"):
+            reason = "is not made yet: the file is still being processed (see /status)"
+        elif row.variant_status == "failed":
+            reason = "could not be made: processing this file failed (see /status)"
+        else:
+            reason = f"does not exist for {row.media_type} files"
         raise NotFound(
-            f"variant {variant!r} of file {file_id} does not exist yet: resized variants are "
-            "made by the processing pipeline; 'original' is always available",
+            f"variant {variant!r} of file {file_id} {reason}; 'original' is always available",
             details={"resource_type": "variant", "resource_id": variant},
         )
-    return RedirectResponse(signed_url(request, state, row, download=False), status_code=302)
+    return RedirectResponse(url, status_code=302)
+
+
+def _document(row: File, what: str) -> None:
+    if row.media_type != "document":
+        raise BadRequest(
+            f"{what} exists for documents only; file {row.id} is a {row.media_type}",
+            details={"media_type": row.media_type},
+        )
+    if row.text_extraction_status != "completed":
+        raise NotFound(
+            f"the text of file {row.id} is not available: text extraction is "
+            f"{row.text_extraction_status or 'pending'} (see /status)",
+            details={"resource_type": "text", "resource_id": row.id},
+        )
+
+
+@router.get("/files/{file_id}/text", summary="A document's full text")
+async def document_text(
+    file_id: str, auth: AuthDep, session: SessionDep, state: StateDep
+) -> StreamingResponse:
+    row = await file_service.get_file(session, auth.tenant.id, file_id)
+    _document(row, "text")
+    assert row.text_key is not None
+    if not await state.storage.exists(row.text_key):
+        raise ServiceUnavailable(f"the extracted text of file {file_id} cannot be read right now")
+    return StreamingResponse(
+        state.storage.read(row.text_key), media_type="text/plain; charset=utf-8"
+    )
+
+
+@router.get("/files/{file_id}/chunks", response_model=ChunkList, summary="A document's chunks")
+async def document_chunks(
+    file_id: str,
+    auth: AuthDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=500)] = 100,
+    offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
+) -> dict[str, Any]:
+    row = await file_service.get_file(session, auth.tenant.id, file_id)
+    _document(row, "chunks")
+    chunks = list(
+        await session.scalars(
+            select(Chunk)
+            .where(Chunk.file_id == row.id, Chunk.tenant_id == auth.tenant.id)
+            .order_by(Chunk.index)
+            .limit(limit)
+            .offset(offset)
+        )
+    )
+    total = row.chunk_count or 0
+    return {
+        "items": [
+            {"index": c.index, "text": c.text, "page_numbers": list(c.page_numbers)} for c in chunks
+        ],
+        "total_count": total,
+        "has_more": offset + len(chunks) < total,
+        "limit": limit,
+        "offset": offset,
+    }
+
+
+@router.post(
+    "/files/{file_id}/describe",
+    response_model=FileStatus,
+    status_code=202,
+    summary="Describe the file again",
+)
+async def describe_again(
+    file_id: str, request: Request, auth: AuthDep, session: SessionDep, state: StateDep
+) -> Any:
+    replay = await replayed(request, session, auth, "files.describe", {"file_id": file_id})
+    if replay.answer is not None:
+        return replay.answer
+    row = await file_service.get_file(session, auth.tenant.id, file_id)
+    if row.media_type not in ("image", "document"):
+        raise BadRequest(f"{row.media_type} files are not described (yet)")
+    if row.description_status in ("queued", "processing"):
+        raise Conflict(
+            f"file {file_id} is being described already ({row.description_status}); wait for "
+            "/status to be terminal"
+        )
+    row.description_status = "queued"
+    row.description_error = row.description_error_type = None
+    row.description_is_retryable = None
+    row.updated_at = utcnow()
+    await state.jobs.enqueue(
+        session,
+        tenant_id=auth.tenant.id,
+        file_id=row.id,
+        kind="describe",
+        max_attempts=state.settings.job_max_attempts,
+    )
+    body = FileStatus.model_validate(file_service.processing_status(row)).model_dump(mode="json")
+    await replay.remember(session, auth, 202, body)
+    await session.commit()
+    state.jobs.notify()
+    return JSONResponse(body, status_code=202)

@@ -18,8 +18,8 @@ from ...services.tiers import limits_for
 from ...services.uploads import refusal_of, safe_filename, store_file
 from ..deps import AuthDep, SessionDep, StateDep
 from ..ingest import (
+    file_urls,
     receive_upload,
-    signed_url,
     upload_request_body,
 )
 from ..replay import replayed
@@ -153,10 +153,7 @@ async def session_results(
     rows = list(
         await session.scalars(query.order_by(File.created_at, File.id).limit(limit).offset(offset))
     )
-    items = [
-        file_service.details(row, original_url=signed_url(request, state, row, download=False))
-        for row in rows
-    ]
+    items = [file_service.details(row, urls=file_urls(request, state, row)) for row in rows]
     return {
         "items": items,
         "total_count": total,

@@ -1,0 +1,85 @@
+"""pipeline jobs chunks and results
+
+Revision ID: 0002
+Revises: 0001
+Create Date: 2026-11-22 00:31:12.781200
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0002"
+down_revision = "0001"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    op.create_table(
+        "chunks",
+        sa.Column("file_id", sa.String(length=36), nullable=False),
+        sa.Column("index", sa.Integer(), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("text", sa.Text(), nullable=False),
+        sa.Column("page_numbers", sa.JSON(), nullable=False),
+        sa.ForeignKeyConstraint(["file_id"], ["files.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("file_id", "index"),
+    )
+    with op.batch_alter_table("chunks", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_chunks_tenant_id"), ["tenant_id"], unique=False)
+
+    op.create_table(
+        "jobs",
+        sa.Column("id", sa.String(length=36), nullable=False),
+        sa.Column("tenant_id", sa.String(length=36), nullable=False),
+        sa.Column("file_id", sa.String(length=36), nullable=False),
+        sa.Column("kind", sa.String(length=16), nullable=False),
+        sa.Column("state", sa.String(length=16), nullable=False),
+        sa.Column("attempts", sa.Integer(), nullable=False),
+        sa.Column("max_attempts", sa.Integer(), nullable=False),
+        sa.Column("run_after", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("locked_by", sa.String(length=64), nullable=True),
+        sa.Column("lease_expires_at", sa.DateTime(timezone=True), nullable=True),
+        sa.Column("last_error", sa.Text(), nullable=True),
+        sa.Column("created_at", sa.DateTime(timezone=True), nullable=False),
+        sa.Column("updated_at", sa.DateTime(timezone=True), nullable=False),
+        sa.ForeignKeyConstraint(["file_id"], ["files.id"], ondelete="CASCADE"),
+        sa.ForeignKeyConstraint(["tenant_id"], ["tenants.id"], ondelete="CASCADE"),
+        sa.PrimaryKeyConstraint("id"),
+    )
+    with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.create_index(batch_op.f("ix_jobs_file_id"), ["file_id"], unique=False)
+        batch_op.create_index("ix_jobs_state_run_after", ["state", "run_after"], unique=False)
+        batch_op.create_index(batch_op.f("ix_jobs_tenant_id"), ["tenant_id"], unique=False)
+
+    with op.batch_alter_table("files", schema=None) as batch_op:
+        batch_op.add_column(sa.Column("text_key", sa.String(length=255), nullable=True))
+        batch_op.add_column(sa.Column("ai_tags", sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column("key_elements", sa.JSON(), nullable=True))
+        batch_op.add_column(sa.Column("analysis_level", sa.String(length=16), nullable=True))
+        batch_op.add_column(sa.Column("provider_count", sa.Integer(), nullable=True))
+        batch_op.add_column(sa.Column("variants", sa.JSON(), nullable=True))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("files", schema=None) as batch_op:
+        batch_op.drop_column("variants")
+        batch_op.drop_column("provider_count")
+        batch_op.drop_column("analysis_level")
+        batch_op.drop_column("key_elements")
+        batch_op.drop_column("ai_tags")
+        batch_op.drop_column("text_key")
+
+    with op.batch_alter_table("jobs", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_jobs_tenant_id"))
+        batch_op.drop_index("ix_jobs_state_run_after")
+        batch_op.drop_index(batch_op.f("ix_jobs_file_id"))
+
+    op.drop_table("jobs")
+    with op.batch_alter_table("chunks", schema=None) as batch_op:
+        batch_op.drop_index(batch_op.f("ix_chunks_tenant_id"))
+
+    op.drop_table("chunks")

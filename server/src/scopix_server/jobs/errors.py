@@ -1,0 +1,32 @@
+"""How a pipeline step fails: a message for the user, a type, and whether a retry can help.
+
+The types are API.md §5's ``description_error_type`` values: ``timeout``, ``rate_limit`` and
+``vlm_error`` are retryable; ``validation`` and ``resource_limit`` are permanent; ``unknown`` is
+not retried (a bug does not fix itself by running again).
+"""
+
+from __future__ import annotations
+
+__all__ = ["RETRYABLE", "StepError"]
+
+RETRYABLE = frozenset({"timeout", "rate_limit", "vlm_error"})
+ERROR_TYPES = RETRYABLE | {"validation", "resource_limit", "unknown"}
+
+
+class StepError(Exception):
+    """A classified failure of one step (the message is shown to the file's owner)."""
+
+    def __init__(self, message: str, error_type: str = "unknown", *, step: str = "") -> None:
+        if error_type not in ERROR_TYPES:
+            raise ValueError(f"unknown error type {error_type!r}")
+        super().__init__(message)
+        self.message = message
+        self.error_type = error_type
+        self.step = step
+
+    @property
+    def retryable(self) -> bool:
+        return self.error_type in RETRYABLE
+
+    def __str__(self) -> str:
+        return f"{self.step}: {self.message}" if self.step else self.message

@@ -1,0 +1,335 @@
+"""The processing pipeline: runs the steps of one job and records every outcome on the file.
+
+Blocking work (decoding, resizing, OCR, text extraction) runs in worker threads, limited by
+``CapacityLimiter``, so the API stays responsive. A step that fails says whether a retry can
+help (``StepError``); the pipeline writes the error onto the file, and answers the worker with
+``retry`` (with a delay) or ``done``. Running a job again is safe: steps that completed are not
+redone, and stored objects are content-addressed.
+"""
+
+from __future__ import annotations
+
+import functools
+import logging
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, TypeVar
+
+import anyio
+from PIL import Image
+from sqlalchemy import delete, select
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+
+from ..db.models import Chunk, File, utcnow
+from ..providers import DescribeInput, Description, DescriptionProvider
+from ..settings import Settings
+from ..storage import StorageBackend, derived_key
+from .errors import StepError
+from .queue import ClaimedJob
+from .steps.documents import chunk_pages, extract_document
+from .steps.images import load_image
+from .steps.ocr import OcrResult, read_text
+from .steps.variants import blur_hash, render_variants
+
+__all__ = ["Outcome", "Pipeline"]
+
+logger = logging.getLogger("scopix_server.pipeline")
+T = TypeVar("T")
+
+VISIBLE_TEXT_CHARS = 100_000  # of a document's text, kept on the file for search
+DESCRIBE_TEXT_CHARS = 20_000  # of a document's text, handed to the description providers
+
+
+@dataclass(frozen=True)
+class Outcome:
+    retry_after: float | None = None  # seconds; None: the job is over
+    failed: str | None = None  # the reason, when the file ended failed
+
+
+class Pipeline:
+    def __init__(
+        self,
+        *,
+        sessions: async_sessionmaker[AsyncSession],
+        storage: StorageBackend,
+        settings: Settings,
+        providers: list[DescriptionProvider],
+        threads: anyio.CapacityLimiter,
+    ) -> None:
+        self._sessions = sessions
+        self._storage = storage
+        self._settings = settings
+        self._providers = providers
+        self._threads = threads
+
+    async def _thread(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        return await anyio.to_thread.run_sync(
+            functools.partial(func, *args, **kwargs), limiter=self._threads
+        )
+
+    async def _load(self, job: ClaimedJob) -> File | None:
+        async with self._sessions() as session:
+            return await session.scalar(
+                select(File).where(
+                    File.id == job.file_id,
+                    File.tenant_id == job.tenant_id,
+                    File.deleted_at.is_(None),
+                )
+            )
+
+    async def _save(self, row: File, **values: Any) -> None:
+        """Write ``values`` to the file (and to ``row``, which the steps keep reading)."""
+        for name, value in values.items():
+            setattr(row, name, value)
+        async with self._sessions() as session:
+            stored = await session.get(File, row.id)
+            if stored is None or stored.deleted_at is not None:
+                return  # deleted meanwhile: nothing to record
+            for name, value in values.items():
+                setattr(stored, name, value)
+            stored.updated_at = utcnow()
+            await session.commit()
+
+    # --- the job ---
+
+    async def run(self, job: ClaimedJob) -> Outcome:
+        row = await self._load(job)
+        if row is None:
+            return Outcome()  # deleted before its turn
+        try:
+            if job.attempts > job.max_attempts:  # leases ran out that often: its worker died
+                raise StepError(
+                    f"processing stopped {job.attempts - 1} times without finishing (the "
+                    "worker crashed or was killed on this file)",
+                    "unknown",
+                )
+            if job.kind == "describe":
+                await self._describe_again(row)
+            else:
+                await self._process(row)
+            return Outcome()
+        except StepError as error:
+            if error.retryable and job.attempts < job.max_attempts:
+                delay = self._settings.job_retry_delay_seconds * 2 ** (job.attempts - 1)
+                await self._record_retry(row, error)
+                return Outcome(retry_after=delay)
+            await self._record_failure(row, error)
+            return Outcome(failed=str(error))
+        except Exception as error:
+            logger.exception("job %s on file %s failed", job.id, job.file_id)
+            failure = StepError(f"internal error ({type(error).__name__})", "unknown")
+            await self._record_failure(row, failure)
+            return Outcome(failed=str(failure))
+
+    async def _record_retry(self, row: File, error: StepError) -> None:
+        await self._save(
+            row,
+            description_status="queued" if row.description_status != "skipped" else "skipped",
+            description_error=error.message,
+            description_error_type=error.error_type,
+            description_is_retryable=True,
+        )
+
+    async def _record_failure(self, row: File, error: StepError) -> None:
+        values: dict[str, Any] = {}
+        if row.description_status not in ("completed", "skipped"):
+            values.update(
+                description_status="failed",
+                description_error=error.message,
+                description_error_type=error.error_type,
+                description_is_retryable=error.retryable,
+            )
+        if row.variant_status not in ("completed", "skipped"):
+            values["variant_status"] = "failed"
+        if row.text_extraction_status not in (None, "completed"):
+            values["text_extraction_status"] = "failed"
+        unusable = (
+            values.get("variant_status") == "failed"
+            or values.get("text_extraction_status") == "failed"
+        )
+        values["status"] = "failed" if unusable else "completed"
+        await self._save(row, **values)
+
+    # --- processing ---
+
+    async def _process(self, row: File) -> None:
+        describing = row.description_status != "skipped"
+        starting: dict[str, Any] = {"status": "processing"}
+        if describing:
+            starting["description_status"] = "processing"
+        if row.media_type == "document" and row.text_extraction_status != "completed":
+            starting["text_extraction_status"] = "processing"
+        if row.media_type in ("image", "document") and row.variant_status != "completed":
+            starting["variant_status"] = "processing"
+        await self._save(row, **starting)
+        if row.media_type == "image":
+            await self._image(row, describing=describing)
+        elif row.media_type == "document":
+            await self._document(row, describing=describing)
+        else:  # video: stored; descriptions of sampled frames are a later capability
+            await self._save(
+                row, status="completed", variant_status="skipped", description_status="skipped"
+            )
+
+    async def _store_variants(self, row: File, image: Image.Image) -> None:
+        rendered = await self._thread(render_variants, image)
+        placeholder = await self._thread(blur_hash, image)
+        keys = {}
+        for name, data in rendered.items():
+            keys[name] = derived_key(row.tenant_id, row.id, f"{name}.webp")
+            await self._storage.put(keys[name], data)
+        await self._save(row, variants=keys, blur_hash=placeholder, variant_status="completed")
+
+    async def _image(self, row: File, *, describing: bool) -> None:
+        started = time.monotonic()
+        async with self._storage.local_copy(row.object_key) as path:
+            image, facts = await self._thread(
+                load_image, path, max_pixels=self._settings.max_image_pixels
+            )
+        await self._save(
+            row,
+            width=facts.width,
+            height=facts.height,
+            content_created_at=facts.content_created_at or row.content_created_at,
+        )
+        if row.variant_status != "completed":
+            await self._store_variants(row, image)
+        if describing:
+            ocr = await self._ocr(row, image)
+            item = DescribeInput(
+                media_type="image",
+                filename=row.filename,
+                content_category=row.content_category,
+                image=image,
+                facts=facts,
+                visible_text=ocr.text,
+                text_regions=ocr.regions,
+            )
+            await self._record_description(row, await self._describe(item), started)
+        await self._save(row, status="completed")
+
+    async def _ocr(self, row: File, image: Image.Image) -> OcrResult:
+        if row.visible_text is not None:  # read on an earlier attempt
+            return OcrResult(text=row.visible_text, regions=list(row.text_regions or []))
+        if not self._settings.ocr_enabled:
+            return OcrResult(text="", regions=[])
+        result = await self._thread(read_text, image)
+        await self._save(row, visible_text=result.text, text_regions=result.regions)
+        return result
+
+    async def _document(self, row: File, *, describing: bool) -> None:
+        started = time.monotonic()
+        limit = self._settings.max_document_text_bytes
+        if row.size_bytes > limit:
+            raise StepError(
+                f"the document is {row.size_bytes:,} bytes; text is extracted up to {limit:,}",
+                "resource_limit",
+                step="text",
+            )
+        async with self._storage.local_copy(row.object_key) as path:
+            document = await self._thread(
+                extract_document, path, row.format or "txt", ocr=self._settings.ocr_enabled
+            )
+        text = document.text
+        chunks = chunk_pages(document.pages)
+        text_key = derived_key(row.tenant_id, row.id, "text.txt")
+        await self._storage.put(text_key, text.encode("utf-8"))
+        async with self._sessions() as session:
+            await session.execute(delete(Chunk).where(Chunk.file_id == row.id))
+            session.add_all(
+                Chunk(
+                    file_id=row.id,
+                    tenant_id=row.tenant_id,
+                    index=chunk["index"],
+                    text=chunk["text"],
+                    page_numbers=chunk["page_numbers"],
+                )
+                for chunk in chunks
+            )
+            await session.commit()
+        await self._save(
+            row,
+            page_count=document.page_count,
+            chunk_count=len(chunks),
+            text_key=text_key,
+            text_extraction_status="completed",
+            visible_text=text[:VISIBLE_TEXT_CHARS],
+            text_regions=document.regions,
+        )
+        if document.first_page is not None and row.variant_status != "completed":
+            first = document.first_page
+            await self._save(row, width=first.width, height=first.height)
+            await self._store_variants(row, first)
+        elif row.variant_status != "completed":
+            await self._save(row, variant_status="skipped")
+        if describing:
+            item = DescribeInput(
+                media_type="document",
+                filename=row.filename,
+                content_category=row.content_category,
+                image=document.first_page,
+                visible_text=text[:DESCRIBE_TEXT_CHARS],
+                text_regions=document.regions,
+                document_format=document.format,
+                page_count=document.page_count,
+                document_text=text[:DESCRIBE_TEXT_CHARS],
+            )
+            await self._record_description(row, await self._describe(item), started)
+        await self._save(row, status="completed")
+
+    async def _describe_again(self, row: File) -> None:
+        """``POST /files/{id}/describe``: the description alone, from what is stored."""
+        await self._save(row, description_status="processing")
+        if row.media_type == "image":
+            await self._image(row, describing=True)
+        elif row.media_type == "document":
+            await self._document(row, describing=True)
+        else:
+            await self._save(row, description_status="skipped")
+
+    # --- descriptions ---
+
+    async def _describe(self, item: DescribeInput) -> tuple[Description, int]:
+        """Run every provider; the first model answer leads, tags are merged."""
+        results: list[Description] = []
+        errors: list[StepError] = []
+        for provider in self._providers:
+            try:
+                results.append(await provider.describe(item))
+            except StepError as error:
+                error.step = error.step or provider.name
+                errors.append(error)
+        if not results:
+            raise errors[0]
+        results.sort(key=lambda d: d.analysis_level == "basic")  # models before the basic one
+        lead = results[0]
+        tags = list(dict.fromkeys(tag for d in results for tag in d.tags))
+        elements = list(dict.fromkeys(e for d in results for e in d.key_elements))
+        merged = Description(
+            description=lead.description,
+            tags=tags,
+            key_elements=elements,
+            analysis_level=lead.analysis_level,
+            provider=lead.provider,
+        )
+        return merged, len(results)
+
+    async def _record_description(
+        self, row: File, described: tuple[Description, int], started: float
+    ) -> None:
+        description, count = described
+        await self._save(
+            row,
+            description=description.description,
+            ai_tags=description.tags,
+            key_elements=description.key_elements,
+            analysis_level=description.analysis_level,
+            provider_count=count,
+            description_status="completed",
+            description_error=None,
+            description_error_type=None,
+            description_is_retryable=None,
+            confidence_score=None,  # always null for descriptions (API.md §5)
+        )
+        logger.debug("described %s in %.0f ms", row.id, (time.monotonic() - started) * 1000)

@@ -1,0 +1,135 @@
+"""Decoding an image: facts (size, format, EXIF date and camera), orientation, the pixel cap.
+
+Contract: ``load_image(path, max_pixels=..., work_side=...)`` needs a local file and returns the
+image upright (EXIF orientation applied), in RGB, no larger than ``work_side`` on its long side
+(JPEGs decode straight at a reduced scale, "draft mode"), plus the facts of the full image.
+It writes nothing. Content that cannot be decoded, or that is over the pixel cap (a
+decompression bomb), is a ``validation`` failure: running it again cannot help.
+"""
+
+from __future__ import annotations
+
+import warnings
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from pathlib import Path
+
+from PIL import Image, ImageOps
+from pillow_heif import register_heif_opener
+
+from ..errors import StepError
+
+__all__ = ["ImageFacts", "load_image"]
+
+register_heif_opener()
+# The pixel cap is ours (settings.max_image_pixels, checked from the header before decoding).
+Image.MAX_IMAGE_PIXELS = None
+
+_EXIF_IFD = 0x8769
+_DATE_TAGS = (0x9003, 0x9004, 0x0132)  # DateTimeOriginal, DateTimeDigitized, DateTime
+_OFFSET_TAGS = {0x9003: 0x9011, 0x9004: 0x9012, 0x0132: 0x9010}
+_ORIENTATION = 0x0112
+_MAKE, _MODEL = 0x010F, 0x0110
+_ROTATED = {5, 6, 7, 8}  # orientations that swap width and height
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    width: int  # of the full image, upright
+    height: int
+    format: str  # e.g. "jpeg", "png", "heif"
+    frames: int
+    content_created_at: datetime | None
+    camera: str | None
+    orientation: int  # the EXIF value (1: as stored)
+
+
+def _exif_date(exif: Image.Exif) -> datetime | None:
+    tags = {**dict(exif), **exif.get_ifd(_EXIF_IFD)}
+    for tag in _DATE_TAGS:
+        raw = tags.get(tag)
+        if not isinstance(raw, str):
+            continue
+        try:
+            moment = datetime.strptime(raw.strip().rstrip("\x00")[:19], "%Y:%m:%d %H:%M:%S")
+        except ValueError:
+            continue
+        offset = tags.get(_OFFSET_TAGS[tag])
+        if isinstance(offset, str):
+            try:
+                return datetime.strptime(
+                    f"{raw.strip()[:19]}{offset.strip()}", "%Y:%m:%d %H:%M:%S%z"
+                ).astimezone(timezone.utc)
+            except ValueError:
+                pass
+        return moment.replace(tzinfo=timezone.utc)  # no offset recorded: taken as UTC
+    return None
+
+
+def _camera(exif: Image.Exif) -> str | None:
+    make = str(exif.get(_MAKE) or "").strip().strip("\x00")
+    model = str(exif.get(_MODEL) or "").strip().strip("\x00")
+    if model.lower().startswith(make.lower()):
+        make = ""  # "Canon" + "Canon EOS 5D" reads better as the model alone
+    return " ".join(part for part in (make, model) if part) or None
+
+
+def _to_rgb(image: Image.Image) -> Image.Image:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        image = image.convert("I").point(lambda value: value / 256).convert("L")
+    if image.mode in ("RGBA", "LA", "PA") or (image.mode == "P" and "transparency" in image.info):
+        rgba = image.convert("RGBA")
+        flat = Image.new("RGB", rgba.size, "white")
+        flat.paste(rgba, mask=rgba.getchannel("A"))
+        return flat
+    return image.convert("RGB")
+
+
+def load_image(
+    path: Path, *, max_pixels: int, work_side: int = 2048
+) -> tuple[Image.Image, ImageFacts]:
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")  # Pillow's warnings on odd files are not failures
+            with Image.open(path) as opened:
+                width, height = opened.size
+                if width <= 0 or height <= 0:
+                    raise StepError("the image has no pixels", "validation", step="decode")
+                if width * height > max_pixels:
+                    raise StepError(
+                        f"the image is {width}x{height} = {width * height:,} pixels, over the "
+                        f"limit of {max_pixels:,} (a decompression bomb?)",
+                        "validation",
+                        step="decode",
+                    )
+                exif = opened.getexif()
+                orientation = int(exif.get(_ORIENTATION, 1) or 1)
+                facts = ImageFacts(
+                    width=height if orientation in _ROTATED else width,
+                    height=width if orientation in _ROTATED else height,
+                    format=(opened.format or "unknown").lower(),
+                    frames=int(getattr(opened, "n_frames", 1) or 1),
+                    content_created_at=_exif_date(exif),
+                    camera=_camera(exif),
+                    orientation=orientation,
+                )
+                if opened.format == "JPEG":
+                    opened.draft("RGB", (work_side, work_side))  # decode at 1/2, 1/4 or 1/8
+                opened.load()
+                image = ImageOps.exif_transpose(opened)
+                image = _to_rgb(image)
+    except StepError:
+        raise
+    except MemoryError:
+        raise StepError(
+            "not enough memory to decode the image", "resource_limit", step="decode"
+        ) from None
+    except Exception as error:
+        raise StepError(
+            f"the image could not be decoded ({type(error).__name__}: {error})",
+            "validation",
+            step="decode",
+        ) from None
+    if max(image.size) > work_side:
+        image.thumbnail((work_side, work_side), Image.Resampling.LANCZOS)
+    return image, facts

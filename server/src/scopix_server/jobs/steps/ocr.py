@@ -1,0 +1,113 @@
+"""Text in images with RapidOCR (its models ship inside the wheel: nothing is downloaded).
+
+Contract: ``read_text(image, page=None)`` takes an upright RGB image and returns the text in
+reading order and one ``text_regions`` entry per detected line, every coordinate normalised to
+0-1 of the image (origin top-left), exactly as API.md §4 describes. It writes nothing. Engines
+are created once per worker thread (onnxruntime sessions are not shared across threads).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from PIL import Image
+
+from ..errors import StepError
+
+__all__ = ["OcrResult", "read_text", "reading_order"]
+
+logger = logging.getLogger("scopix_server.ocr")
+_local = threading.local()
+
+
+@dataclass(frozen=True)
+class OcrResult:
+    text: str
+    regions: list[dict[str, Any]]
+
+
+def _engine() -> Any:
+    engine = getattr(_local, "engine", None)
+    if engine is None:
+        try:
+            from rapidocr import RapidOCR
+        except ImportError as error:  # pragma: no cover - a dependency of the server
+            raise StepError(f"OCR is not available: {error}", "unknown", step="ocr") from None
+        engine = RapidOCR(
+            params={
+                "Global.log_level": "error",
+                # one thread per engine: the worker pool gives the parallelism
+                "EngineConfig.onnxruntime.intra_op_num_threads": 1,
+                "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+            }
+        )
+        _local.engine = engine
+    return engine
+
+
+def _clamp(value: float) -> float:
+    return round(min(1.0, max(0.0, value)), 6)
+
+
+def reading_order(regions: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
+    """Group regions into lines (overlapping vertically), top to bottom, each left to right."""
+    lines: list[list[dict[str, Any]]] = []
+    for region in sorted(regions, key=lambda r: (r["bbox"]["y"], r["bbox"]["x"])):
+        box = region["bbox"]
+        middle = box["y"] + box["height"] / 2
+        if lines:
+            last = lines[-1]
+            top = min(r["bbox"]["y"] for r in last)
+            bottom = max(r["bbox"]["y"] + r["bbox"]["height"] for r in last)
+            if top <= middle <= bottom:
+                last.append(region)
+                continue
+        lines.append([region])
+    return [sorted(line, key=lambda r: r["bbox"]["x"]) for line in lines]
+
+
+def read_text(image: Image.Image, *, page: int | None = None) -> OcrResult:
+    width, height = image.size
+    try:
+        output = _engine()(np.asarray(image))
+    except StepError:
+        raise
+    except MemoryError:
+        raise StepError("not enough memory for OCR", "resource_limit", step="ocr") from None
+    except Exception as error:
+        logger.exception("OCR failed")
+        raise StepError(f"OCR failed ({type(error).__name__})", "unknown", step="ocr") from None
+    boxes = getattr(output, "boxes", None)
+    texts = getattr(output, "txts", None)
+    scores = getattr(output, "scores", None)
+    if boxes is None or texts is None or scores is None:
+        return OcrResult(text="", regions=[])
+    regions: list[dict[str, Any]] = []
+    for box, text, score in zip(boxes, texts, scores, strict=False):
+        text = str(text).strip()
+        if not text:
+            continue
+        points = [(_clamp(float(x) / width), _clamp(float(y) / height)) for x, y in box]
+        xs, ys = [p[0] for p in points], [p[1] for p in points]
+        regions.append(
+            {
+                "text": text,
+                "confidence": round(min(1.0, max(0.0, float(score))), 4),
+                "bbox": {
+                    "x": min(xs),
+                    "y": min(ys),
+                    "width": round(max(xs) - min(xs), 6),
+                    "height": round(max(ys) - min(ys), 6),
+                },
+                "polygon": [[x, y] for x, y in points],
+                "page": page,
+            }
+        )
+    lines = reading_order(regions)
+    ordered = [region for line in lines for region in line]
+    text = "\n".join(" ".join(r["text"] for r in line) for line in lines)
+    return OcrResult(text=text, regions=ordered)
