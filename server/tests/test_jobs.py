@@ -232,3 +232,41 @@ def test_chunks_overlap_and_know_their_pages() -> None:
         assert set(before["text"].split()[-5:]) & set(after["text"].split()[:30])
     words = {w for c in chunks for w in c["text"].split()}
     assert words == set(pages[0].split()) | set(pages[1].split())  # nothing lost
+
+
+def test_files_stored_before_the_pipeline_get_their_job(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+    from alembic import command
+
+    from scopix_server.db.migrate import alembic_config
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0001")
+        connection.execute(
+            sa.text(
+                "INSERT INTO tenants (id, name, tier, created_at) VALUES ('t1', 'old', 'custom', "
+                "'2026-01-01 00:00:00')"
+            )
+        )
+        for file_id, status in [("f-waiting", "processing"), ("f-done", "completed")]:
+            connection.execute(
+                sa.text(
+                    "INSERT INTO files (id, tenant_id, filename, tags, media_type, content_type, "
+                    "size_bytes, content_hash, object_key, status, content_category, "
+                    "description_status, variant_status, created_at, updated_at) VALUES "
+                    "(:id, 't1', 'a.png', '[]', 'image', 'image/png', 1, 'sha256:x', 'k', "
+                    ":status, 'general', 'pending', 'pending', '2026-01-01 00:00:00', "
+                    "'2026-01-01 00:00:00')"
+                ),
+                {"id": file_id, "status": status},
+            )
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "head")
+        jobs = connection.execute(sa.text("SELECT file_id, state, kind FROM jobs")).all()
+        waiting = connection.execute(
+            sa.text("SELECT description_status FROM files WHERE id = 'f-waiting'")
+        ).scalar()
+    engine.dispose()
+    assert [tuple(job) for job in jobs] == [("f-waiting", "queued", "process")]
+    assert waiting == "queued"

@@ -7,6 +7,9 @@ Create Date: 2026-11-22 00:31:12.781200
 
 from __future__ import annotations
 
+import uuid
+from datetime import datetime, timezone
+
 import sqlalchemy as sa
 from alembic import op
 
@@ -62,6 +65,50 @@ def upgrade() -> None:
         batch_op.add_column(sa.Column("analysis_level", sa.String(length=16), nullable=True))
         batch_op.add_column(sa.Column("provider_count", sa.Integer(), nullable=True))
         batch_op.add_column(sa.Column("variants", sa.JSON(), nullable=True))
+
+    _queue_existing_files()
+
+
+def _queue_existing_files() -> None:
+    """Files stored before the pipeline existed get their job now, so none is left behind."""
+    bind = op.get_bind()
+    files = sa.table(
+        "files",
+        sa.column("id", sa.String),
+        sa.column("tenant_id", sa.String),
+        sa.column("status", sa.String),
+        sa.column("description_status", sa.String),
+        sa.column("deleted_at", sa.DateTime(timezone=True)),
+    )
+    jobs = sa.table(
+        "jobs",
+        *(sa.column(name, sa.String) for name in ("id", "tenant_id", "file_id", "kind", "state")),
+        sa.column("attempts", sa.Integer),
+        sa.column("max_attempts", sa.Integer),
+        *(
+            sa.column(name, sa.DateTime(timezone=True))
+            for name in ("run_after", "created_at", "updated_at")
+        ),
+    )
+    waiting = bind.execute(
+        sa.select(files.c.id, files.c.tenant_id).where(
+            files.c.status == "processing", files.c.deleted_at.is_(None)
+        )
+    ).all()
+    now = datetime.now(timezone.utc)
+    for file_id, tenant_id in waiting:
+        bind.execute(
+            jobs.insert().values(
+                id=str(uuid.uuid4()), tenant_id=tenant_id, file_id=file_id, kind="process",
+                state="queued", attempts=0, max_attempts=3, run_after=now, created_at=now,
+                updated_at=now,
+            )
+        )  # fmt: skip
+    bind.execute(
+        files.update()
+        .where(files.c.status == "processing", files.c.description_status == "pending")
+        .values(description_status="queued")
+    )
 
 
 def downgrade() -> None:
