@@ -3,13 +3,15 @@
 Contract: ``read_text(image, page=None)`` takes an upright RGB image and returns the text in
 reading order and one ``text_regions`` entry per detected line, every coordinate normalised to
 0-1 of the image (origin top-left), exactly as API.md §4 describes. It writes nothing. Engines
-are created once per worker thread (onnxruntime sessions are not shared across threads).
+are pooled: each call borrows one, so concurrent calls never share an engine.
 """
 
 from __future__ import annotations
 
 import logging
-import threading
+import queue
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
@@ -21,7 +23,7 @@ from ..errors import StepError
 __all__ = ["OcrResult", "read_text", "reading_order"]
 
 logger = logging.getLogger("scopix_server.ocr")
-_local = threading.local()
+_idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
 
 @dataclass(frozen=True)
@@ -30,23 +32,35 @@ class OcrResult:
     regions: list[dict[str, Any]]
 
 
-def _engine() -> Any:
-    engine = getattr(_local, "engine", None)
-    if engine is None:
-        try:
-            from rapidocr import RapidOCR
-        except ImportError as error:  # pragma: no cover - a dependency of the server
-            raise StepError(f"OCR is not available: {error}", "unknown", step="ocr") from None
-        engine = RapidOCR(
-            params={
-                "Global.log_level": "error",
-                # one thread per engine: the worker pool gives the parallelism
-                "EngineConfig.onnxruntime.intra_op_num_threads": 1,
-                "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-            }
-        )
-        _local.engine = engine
-    return engine
+def _new_engine() -> Any:
+    try:
+        from rapidocr import RapidOCR
+    except ImportError as error:  # pragma: no cover - a dependency of the server
+        raise StepError(f"OCR is not available: {error}", "unknown", step="ocr") from None
+    return RapidOCR(
+        params={
+            "Global.log_level": "error",
+            # one thread per engine: the worker pool gives the parallelism
+            "EngineConfig.onnxruntime.intra_op_num_threads": 1,
+            "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+        }
+    )
+
+
+@contextmanager
+def _engine() -> Iterator[Any]:
+    """Borrow an engine: one per concurrent caller, reused whatever thread asks next.
+
+    (Keyed by thread, a pool of short-lived threads would keep loading new engines.)
+    """
+    try:
+        engine = _idle.get_nowait()
+    except queue.Empty:
+        engine = _new_engine()
+    try:
+        yield engine
+    finally:
+        _idle.put(engine)
 
 
 def _clamp(value: float) -> float:
@@ -73,7 +87,8 @@ def reading_order(regions: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 def read_text(image: Image.Image, *, page: int | None = None) -> OcrResult:
     width, height = image.size
     try:
-        output = _engine()(np.asarray(image))
+        with _engine() as engine:
+            output = engine(np.asarray(image))
     except StepError:
         raise
     except MemoryError:
