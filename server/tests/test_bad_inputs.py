@@ -29,8 +29,11 @@ MiB = 1024 * 1024
 
 @pytest.fixture(scope="module")
 def small(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    """A server with a 1 MiB upload cap, so that over-size uploads are quick to send."""
-    settings = Settings(data_dir=tmp_path_factory.mktemp("small"), max_upload_bytes=MiB)
+    """A server with a 1 MiB upload cap, so that over-size uploads are quick to send.
+
+    No workers: these tests count stored and temporary files, which the pipeline also writes.
+    """
+    settings = Settings(data_dir=tmp_path_factory.mktemp("small"), max_upload_bytes=MiB, workers=0)
     server = start_server(settings)
     yield server
     server.stop()
