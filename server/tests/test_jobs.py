@@ -18,7 +18,14 @@ from scopix_server import Settings
 from scopix_server.db.migrate import upgrade
 from scopix_server.db.models import File, Job
 from scopix_server.db.session import create_engine, create_sessionmaker
-from scopix_server.jobs import DatabaseQueue, Pipeline, StepError, WorkerPool
+from scopix_server.jobs import (
+    ClaimedJob,
+    DatabaseQueue,
+    Outcome,
+    Pipeline,
+    StepError,
+    WorkerPool,
+)
 from scopix_server.jobs.steps.documents import chunk_pages
 from scopix_server.jobs.steps.ocr import reading_order
 from scopix_server.providers import BasicProvider, DescribeInput, Description
@@ -210,6 +217,41 @@ async def test_a_job_that_keeps_killing_its_worker_ends_failed(world: World) -> 
     row = await file_row(world, file_id)
     assert row.description_status == "failed" and row.description_error_type == "unknown"
     assert "crashed or was killed" in (row.description_error or "")
+
+
+async def test_a_worker_survives_a_job_that_raises(world: World) -> None:
+    queue = DatabaseQueue(world.sessions, lease_seconds=30)
+    first = await add_file(world, queue)
+    second = await add_file(world, queue)
+    seen: list[str] = []
+
+    async def run(job: ClaimedJob) -> Outcome:
+        seen.append(job.file_id)
+        if job.file_id == first:
+            raise RuntimeError("database went away")
+        return Outcome()
+
+    pool = WorkerPool(queue, run, size=1, lease_seconds=30, poll_seconds=0.02)
+    pool.start()
+    try:
+        with anyio.fail_after(10):
+            while second not in seen:
+                await asyncio.sleep(0.02)
+    finally:
+        await pool.stop()
+    async with world.sessions() as session:
+        states = {job.file_id: job.state for job in await session.scalars(select(Job))}
+    assert states == {first: "running", second: "done"}  # the first waits for its lease to end
+
+
+async def test_the_retry_reason_is_kept_on_the_job(world: World) -> None:
+    queue = DatabaseQueue(world.sessions, lease_seconds=30)
+    file_id = await add_file(world, queue)
+    await run_until_idle(world, queue, FlakyProvider(failures=1))
+    async with world.sessions() as session:
+        job = await session.scalar(select(Job).where(Job.file_id == file_id))
+    assert job is not None and job.state == "done" and job.attempts == 2
+    assert "slow down" in (job.last_error or "")
 
 
 def test_reading_order_groups_lines() -> None:

@@ -43,8 +43,8 @@ DESCRIBE_TEXT_CHARS = 20_000  # of a document's text, handed to the description 
 
 @dataclass(frozen=True)
 class Outcome:
-    retry_after: float | None = None  # seconds; None: the job is over
-    failed: str | None = None  # the reason, when the file ended failed
+    retry_after: float | None = None  # seconds until the next attempt; None: the job is over
+    error: str | None = None  # why it will be retried, or why the file ended failed
 
 
 class Pipeline:
@@ -113,14 +113,14 @@ class Pipeline:
             if error.retryable and job.attempts < job.max_attempts:
                 delay = self._settings.job_retry_delay_seconds * 2 ** (job.attempts - 1)
                 await self._record_retry(row, error)
-                return Outcome(retry_after=delay)
+                return Outcome(retry_after=delay, error=str(error))
             await self._record_failure(row, error)
-            return Outcome(failed=str(error))
+            return Outcome(error=str(error))
         except Exception as error:
             logger.exception("job %s on file %s failed", job.id, job.file_id)
             failure = StepError(f"internal error ({type(error).__name__})", "unknown")
             await self._record_failure(row, failure)
-            return Outcome(failed=str(failure))
+            return Outcome(error=str(failure))
 
     async def _record_retry(self, row: File, error: StepError) -> None:
         await self._save(

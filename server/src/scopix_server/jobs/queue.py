@@ -124,14 +124,10 @@ class DatabaseQueue:
         return await self._owned_update(job, worker_id, lease_expires_at=utcnow() + self._lease)
 
     async def finish(self, job: ClaimedJob, worker_id: str, *, failed: str | None = None) -> None:
-        await self._owned_update(
-            job,
-            worker_id,
-            state="failed" if failed else "done",
-            last_error=failed,
-            locked_by=None,
-            lease_expires_at=None,
-        )
+        ending: dict[str, object] = {"state": "failed" if failed else "done"}
+        if failed:
+            ending["last_error"] = failed  # (a done job keeps the reason of its last retry)
+        await self._owned_update(job, worker_id, locked_by=None, lease_expires_at=None, **ending)
 
     async def retry(self, job: ClaimedJob, worker_id: str, *, error: str, delay: float) -> None:
         await self._owned_update(

@@ -79,6 +79,10 @@ class WorkerPool:
             with contextlib.suppress(Exception):
                 await asyncio.shield(self._queue.release(job, worker_id))
             raise
+        except Exception:  # e.g. the database went away mid-job
+            # the worker lives on; the lease runs out and the job runs again (attempts counted)
+            logger.exception("job %s stopped with an error", job.id)
+            return
         finally:
             renewing.cancel()
             with contextlib.suppress(asyncio.CancelledError):
@@ -86,10 +90,10 @@ class WorkerPool:
         try:
             if outcome.retry_after is not None:
                 await self._queue.retry(
-                    job, worker_id, error="retryable failure", delay=outcome.retry_after
+                    job, worker_id, error=outcome.error or "", delay=outcome.retry_after
                 )
             else:
-                await self._queue.finish(job, worker_id, failed=outcome.failed)
+                await self._queue.finish(job, worker_id, failed=outcome.error)
         except Exception:
             logger.exception("could not record the outcome of job %s", job.id)
 
