@@ -56,7 +56,7 @@ async def world(tmp_path: Path) -> AsyncIterator[World]:
     await engine.dispose()
 
 
-async def add_file(world: World, queue: DatabaseQueue, *, max_attempts: int = 3) -> str:
+async def add_file(world: World, queue: DatabaseQueue) -> str:
     image, _ = text_image([("HELLO", 40, 40)], size=(320, 200), font_size=30)
     pending = world.storage.begin(world.tenant_id)
     data = encode(image)
@@ -76,10 +76,7 @@ async def add_file(world: World, queue: DatabaseQueue, *, max_attempts: int = 3)
         )
         session.add(row)
         await session.flush()
-        await queue.enqueue(
-            session, tenant_id=world.tenant_id, file_id=row.id, kind="process",
-            max_attempts=max_attempts,
-        )  # fmt: skip
+        await queue.enqueue(session, tenant_id=world.tenant_id, file_id=row.id, kind="process")
         await session.commit()
         return row.id
 
@@ -183,8 +180,8 @@ async def test_retryable_failures_are_retried_then_succeed(world: World) -> None
 
 
 async def test_retryable_failures_give_up_after_max_attempts(world: World) -> None:
-    queue = DatabaseQueue(world.sessions, lease_seconds=30)
-    file_id = await add_file(world, queue, max_attempts=2)
+    queue = DatabaseQueue(world.sessions, lease_seconds=30, max_attempts=2)
+    file_id = await add_file(world, queue)
     provider = FlakyProvider(failures=99, error_type="timeout")
     await run_until_idle(world, queue, provider)
     row = await file_row(world, file_id)
@@ -208,8 +205,8 @@ async def test_permanent_failures_are_not_retried(world: World) -> None:
 
 
 async def test_a_job_that_keeps_killing_its_worker_ends_failed(world: World) -> None:
-    queue = DatabaseQueue(world.sessions, lease_seconds=0.05)
-    file_id = await add_file(world, queue, max_attempts=2)
+    queue = DatabaseQueue(world.sessions, lease_seconds=0.05, max_attempts=2)
+    file_id = await add_file(world, queue)
     for _ in range(2):  # two workers claim it and "die" (the lease runs out)
         assert await queue.claim("doomed") is not None
         await anyio.sleep(0.1)

@@ -51,7 +51,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             # (the periodic purge repeats this, for leftovers of a crash without a restart)
         secret = settings.signing_secret or load_or_create_secret(settings.data_dir / "signing.key")
         sessions = create_sessionmaker(engine)
-        queue = DatabaseQueue(sessions, lease_seconds=settings.job_lease_seconds)
+        queue = DatabaseQueue(
+            sessions,
+            lease_seconds=settings.job_lease_seconds,
+            max_attempts=settings.job_max_attempts,
+        )
         app.state.scopix = AppState(
             settings=settings,
             sessions=sessions,

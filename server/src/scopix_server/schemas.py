@@ -29,6 +29,7 @@ __all__ = [
     "FileUpdated",
     "QuotaCheck",
     "UploadRecord",
+    "page",
 ]
 
 CONTENT_CATEGORIES = (
@@ -36,6 +37,17 @@ CONTENT_CATEGORIES = (
     "product_photo", "real_estate", "mining", "robotics", "artwork", "screenshot", "document",
     "map", "pid", "pfd", "construction", "facility_assessment",
 )  # fmt: skip
+
+
+def page(items: list[Any], *, total: int, limit: int, offset: int) -> dict[str, Any]:
+    """The one list body of API.md §1: items plus total_count, has_more, limit and offset."""
+    return {
+        "items": items,
+        "total_count": total,
+        "has_more": offset + len(items) < total,
+        "limit": limit,
+        "offset": offset,
+    }
 
 
 class _Model(BaseModel):

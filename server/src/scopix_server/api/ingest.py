@@ -124,7 +124,6 @@ class Upload:
                 tenant_id=auth.tenant.id,
                 file_id=row.id,
                 kind="process",
-                max_attempts=state.settings.job_max_attempts,
             )
         try:
             await session.commit()

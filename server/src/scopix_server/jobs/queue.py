@@ -32,7 +32,7 @@ class ClaimedJob:
 
 class JobQueue(Protocol):
     async def enqueue(
-        self, session: AsyncSession, *, tenant_id: str, file_id: str, kind: str, max_attempts: int
+        self, session: AsyncSession, *, tenant_id: str, file_id: str, kind: str
     ) -> None:
         """Add a job to the caller's transaction (it exists once that commits)."""
 
@@ -61,15 +61,24 @@ class JobQueue(Protocol):
 class DatabaseQueue:
     """Jobs as rows of the application's database (SQLite or PostgreSQL)."""
 
-    def __init__(self, sessions: async_sessionmaker[AsyncSession], *, lease_seconds: float) -> None:
+    def __init__(
+        self,
+        sessions: async_sessionmaker[AsyncSession],
+        *,
+        lease_seconds: float,
+        max_attempts: int = 3,
+    ) -> None:
         self._sessions = sessions
         self._lease = timedelta(seconds=lease_seconds)
+        self._max_attempts = max_attempts
         self._wakeup = asyncio.Event()
 
     async def enqueue(
-        self, session: AsyncSession, *, tenant_id: str, file_id: str, kind: str, max_attempts: int
+        self, session: AsyncSession, *, tenant_id: str, file_id: str, kind: str
     ) -> None:
-        session.add(Job(tenant_id=tenant_id, file_id=file_id, kind=kind, max_attempts=max_attempts))
+        session.add(
+            Job(tenant_id=tenant_id, file_id=file_id, kind=kind, max_attempts=self._max_attempts)
+        )
 
     async def claim(self, worker_id: str) -> ClaimedJob | None:
         now = utcnow()

@@ -26,6 +26,7 @@ from ...schemas import (
     FileUpdate,
     FileUpdated,
     UploadRecord,
+    page,
 )
 from ...services import files as file_service
 from ...services.quota import check_quota, record_uploads
@@ -140,19 +141,13 @@ async def list_files(
         offset=offset,
     )
     rows, total = await file_service.list_files(session, auth.tenant.id, query)
-    return {
-        "items": [
-            file_service.summary(
-                row,
-                thumbnail_url=signed_url(request, state, row, download=False, variant=THUMBNAIL),
-            )
-            for row in rows
-        ],
-        "total_count": total,
-        "has_more": offset + len(rows) < total,
-        "limit": limit,
-        "offset": offset,
-    }
+    items = [
+        file_service.summary(
+            row, thumbnail_url=signed_url(request, state, row, download=False, variant=THUMBNAIL)
+        )
+        for row in rows
+    ]
+    return page(items, total=total, limit=limit, offset=offset)
 
 
 def _is_uuid(value: str) -> bool:
@@ -347,16 +342,10 @@ async def document_chunks(
             .offset(offset)
         )
     )
-    total = row.chunk_count or 0
-    return {
-        "items": [
-            {"index": c.index, "text": c.text, "page_numbers": list(c.page_numbers)} for c in chunks
-        ],
-        "total_count": total,
-        "has_more": offset + len(chunks) < total,
-        "limit": limit,
-        "offset": offset,
-    }
+    items = [
+        {"index": c.index, "text": c.text, "page_numbers": list(c.page_numbers)} for c in chunks
+    ]
+    return page(items, total=row.chunk_count or 0, limit=limit, offset=offset)
 
 
 @router.post(
@@ -388,7 +377,6 @@ async def describe_again(
         tenant_id=auth.tenant.id,
         file_id=row.id,
         kind="describe",
-        max_attempts=state.settings.job_max_attempts,
     )
     body = FileStatus.model_validate(file_service.processing_status(row)).model_dump(mode="json")
     await replay.remember(session, auth, 202, body)

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Query, Request
 from ...auth.keys import key_prefix
 from ...db.models import ApiKey, utcnow
 from ...errors import Conflict, Forbidden, NotFound, ValidationFailed
-from ...schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyInfo, ApiKeyList
+from ...schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyInfo, ApiKeyList, page
 from ...services import idempotency
 from ...services.tenants import create_key, list_keys, revoke_key
 from ..deps import Auth, AuthDep, SessionDep
@@ -70,14 +70,8 @@ async def list_(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
     _admin(auth)
-    page, total = await list_keys(session, auth.tenant.id, limit=limit, offset=offset)
-    return {
-        "items": [key_info(row) for row in page],
-        "total_count": total,
-        "has_more": offset + len(page) < total,
-        "limit": limit,
-        "offset": offset,
-    }
+    rows, total = await list_keys(session, auth.tenant.id, limit=limit, offset=offset)
+    return page([key_info(row) for row in rows], total=total, limit=limit, offset=offset)
 
 
 @router.delete("/api-keys/{key_id}", response_model=ApiKeyInfo, summary="Revoke a key")

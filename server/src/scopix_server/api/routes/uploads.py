@@ -10,7 +10,7 @@ from sqlalchemy import func, select
 
 from ...db.models import File, UploadSession
 from ...errors import APIError
-from ...schemas import BatchUploadResult, QuotaCheck, SessionProgress, SessionResults
+from ...schemas import BatchUploadResult, QuotaCheck, SessionProgress, SessionResults, page
 from ...services import files as file_service
 from ...services import sessions as session_service
 from ...services.quota import check_quota, quota_info, record_uploads
@@ -154,13 +154,7 @@ async def session_results(
         await session.scalars(query.order_by(File.created_at, File.id).limit(limit).offset(offset))
     )
     items = [file_service.details(row, urls=file_urls(request, state, row)) for row in rows]
-    return {
-        "items": items,
-        "total_count": total,
-        "has_more": offset + len(rows) < total,
-        "limit": limit,
-        "offset": offset,
-    }
+    return page(items, total=total, limit=limit, offset=offset)
 
 
 @router.post(
