@@ -189,6 +189,20 @@ def test_unreadable_documents_fail_as_validation(
     assert api.get(f"/files/{details['id']}/text").status_code == 404
 
 
+def test_describing_a_document_again_reuses_its_stored_text(
+    server: LiveServer, api: httpx.Client
+) -> None:
+    details = processed(api, text_pdf([["Annual figures", "north and south"]]), "annual.pdf")
+    original = server.settings.data_dir / "storage" / "objects" / details["object_key"]
+    original.unlink()  # extracting again would fail now: only the stored text can serve
+    assert api.post(f"/files/{details['id']}/describe").status_code == 202
+    status = wait_until_terminal_sync(api, details["id"])
+    assert status["description_status"] == "completed" and status["status"] == "completed"
+    again = api.get(f"/files/{details['id']}").json()
+    assert "Annual figures" in again["description"]
+    assert again["chunk_count"] == details["chunk_count"]
+
+
 def test_text_routes_refuse_images(api: httpx.Client) -> None:
     image, _ = text_image([("x", 10, 10)], size=(64, 64), font_size=20)
     file_id = upload(api, encode(image, "PNG"), "x.png", auto_describe="false")

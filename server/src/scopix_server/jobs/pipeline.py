@@ -11,9 +11,9 @@ from __future__ import annotations
 
 import functools
 import logging
-import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
@@ -172,30 +172,33 @@ class Pipeline:
                 row, status="completed", variant_status="skipped", description_status="skipped"
             )
 
-    async def _store_variants(self, row: File, image: Image.Image) -> None:
+    async def _variants(self, row: File, image: Image.Image) -> dict[str, Any]:
+        """Render and store the variants; returns the values to record on the file."""
         rendered = await self._thread(render_variants, image)
         placeholder = await self._thread(blur_hash, image)
         keys = {}
         for name, data in rendered.items():
             keys[name] = derived_key(row.tenant_id, row.id, f"{name}.webp")
             await self._storage.put(keys[name], data)
-        await self._save(row, variants=keys, blur_hash=placeholder, variant_status="completed")
+        return {"variants": keys, "blur_hash": placeholder, "variant_status": "completed"}
 
     async def _image(self, row: File, *, describing: bool) -> None:
-        started = time.monotonic()
         async with self._storage.local_copy(row.object_key) as path:
             image, facts = await self._thread(
                 load_image, path, max_pixels=self._settings.max_image_pixels
             )
-        await self._save(
-            row,
-            width=facts.width,
-            height=facts.height,
-            content_created_at=facts.content_created_at or row.content_created_at,
-        )
-        if row.variant_status != "completed":
-            await self._store_variants(row, image)
+        done: dict[str, Any] = {}
+        if row.variant_status != "completed":  # (made already when a description is retried)
+            done = await self._variants(row, image)
+            done.update(
+                width=facts.width,
+                height=facts.height,
+                content_created_at=facts.content_created_at or row.content_created_at,
+            )
         if describing:
+            if done:  # recorded first, so that a retried description does not redo them
+                await self._save(row, **done)
+                done = {}
             ocr = await self._ocr(row, image)
             item = DescribeInput(
                 media_type="image",
@@ -206,8 +209,8 @@ class Pipeline:
                 visible_text=ocr.text,
                 text_regions=ocr.regions,
             )
-            await self._record_description(row, await self._describe(item), started)
-        await self._save(row, status="completed")
+            done = await self._describe(item)
+        await self._save(row, status="completed", **done)
 
     async def _ocr(self, row: File, image: Image.Image) -> OcrResult:
         if row.visible_text is not None:  # read on an earlier attempt
@@ -219,7 +222,16 @@ class Pipeline:
         return result
 
     async def _document(self, row: File, *, describing: bool) -> None:
-        started = time.monotonic()
+        if row.text_extraction_status == "completed" and row.text_key:
+            # a retried or repeated description: the text is stored already
+            item = await self._stored_document(row)
+        else:
+            item = await self._extract(row)
+        done = await self._describe(item) if describing else {}
+        await self._save(row, status="completed", **done)
+
+    async def _extract(self, row: File) -> DescribeInput:
+        """Text, chunks and first-page variants of a document, recorded on the file."""
         limit = self._settings.max_document_text_bytes
         if row.size_bytes > limit:
             raise StepError(
@@ -235,7 +247,22 @@ class Pipeline:
         chunks = chunk_pages(document.pages)
         text_key = derived_key(row.tenant_id, row.id, "text.txt")
         await self._storage.put(text_key, text.encode("utf-8"))
-        async with self._sessions() as session:
+        extracted: dict[str, Any] = {
+            "page_count": document.page_count,
+            "chunk_count": len(chunks),
+            "text_key": text_key,
+            "text_extraction_status": "completed",
+            "visible_text": text[:VISIBLE_TEXT_CHARS],
+            "text_regions": document.regions,
+        }
+        first = document.first_page
+        if row.variant_status != "completed":
+            if first is None:
+                extracted["variant_status"] = "skipped"
+            else:
+                extracted.update(await self._variants(row, first))
+                extracted.update(width=first.width, height=first.height)
+        async with self._sessions() as session:  # the chunks and the file change together
             await session.execute(delete(Chunk).where(Chunk.file_id == row.id))
             session.add_all(
                 Chunk(
@@ -248,35 +275,44 @@ class Pipeline:
                 for chunk in chunks
             )
             await session.commit()
-        await self._save(
-            row,
-            page_count=document.page_count,
-            chunk_count=len(chunks),
-            text_key=text_key,
-            text_extraction_status="completed",
-            visible_text=text[:VISIBLE_TEXT_CHARS],
+        await self._save(row, **extracted)
+        return DescribeInput(
+            media_type="document",
+            filename=row.filename,
+            content_category=row.content_category,
+            image=first,
+            visible_text=text[:DESCRIBE_TEXT_CHARS],
             text_regions=document.regions,
+            document_format=document.format,
+            page_count=document.page_count,
+            document_text=text[:DESCRIBE_TEXT_CHARS],
         )
-        if document.first_page is not None and row.variant_status != "completed":
-            first = document.first_page
-            await self._save(row, width=first.width, height=first.height)
-            await self._store_variants(row, first)
-        elif row.variant_status != "completed":
-            await self._save(row, variant_status="skipped")
-        if describing:
-            item = DescribeInput(
-                media_type="document",
-                filename=row.filename,
-                content_category=row.content_category,
-                image=document.first_page,
-                visible_text=text[:DESCRIBE_TEXT_CHARS],
-                text_regions=document.regions,
-                document_format=document.format,
-                page_count=document.page_count,
-                document_text=text[:DESCRIBE_TEXT_CHARS],
-            )
-            await self._record_description(row, await self._describe(item), started)
-        await self._save(row, status="completed")
+
+    async def _stored_document(self, row: File) -> DescribeInput:
+        """What the description of a document needs, read back from storage."""
+        assert row.text_key is not None
+        raw = bytearray()
+        async for piece in self._storage.read(row.text_key):
+            raw += piece
+            if len(raw) >= DESCRIBE_TEXT_CHARS * 4:  # enough for any 20,000 characters
+                break
+        text = raw.decode("utf-8", "ignore")[:DESCRIBE_TEXT_CHARS]
+        first = None
+        large = (row.variants or {}).get("large_1024")
+        if large:
+            async with self._storage.local_copy(large) as path:
+                first = await self._thread(_open_rgb, path)
+        return DescribeInput(
+            media_type="document",
+            filename=row.filename,
+            content_category=row.content_category,
+            image=first,
+            visible_text=text,
+            text_regions=list(row.text_regions or []),
+            document_format=row.format,
+            page_count=row.page_count,
+            document_text=text,
+        )
 
     async def _describe_again(self, row: File) -> None:
         """``POST /files/{id}/describe``: the description alone, from what is stored."""
@@ -290,8 +326,11 @@ class Pipeline:
 
     # --- descriptions ---
 
-    async def _describe(self, item: DescribeInput) -> tuple[Description, int]:
-        """Run every provider; the first model answer leads, tags are merged."""
+    async def _describe(self, item: DescribeInput) -> dict[str, Any]:
+        """Run every provider and return the file's description fields.
+
+        The first model answer leads (before the basic one); tags and key elements are merged.
+        """
         results: list[Description] = []
         errors: list[StepError] = []
         for provider in self._providers:
@@ -302,34 +341,23 @@ class Pipeline:
                 errors.append(error)
         if not results:
             raise errors[0]
-        results.sort(key=lambda d: d.analysis_level == "basic")  # models before the basic one
+        results.sort(key=lambda d: d.analysis_level == "basic")
         lead = results[0]
-        tags = list(dict.fromkeys(tag for d in results for tag in d.tags))
-        elements = list(dict.fromkeys(e for d in results for e in d.key_elements))
-        merged = Description(
-            description=lead.description,
-            tags=tags,
-            key_elements=elements,
-            analysis_level=lead.analysis_level,
-            provider=lead.provider,
-        )
-        return merged, len(results)
+        return {
+            "description": lead.description,
+            "ai_tags": list(dict.fromkeys(tag for d in results for tag in d.tags)),
+            "key_elements": list(dict.fromkeys(e for d in results for e in d.key_elements)),
+            "analysis_level": lead.analysis_level,
+            "provider_count": len(results),
+            "description_status": "completed",
+            "description_error": None,
+            "description_error_type": None,
+            "description_is_retryable": None,
+            "confidence_score": None,  # always null for descriptions (API.md §5)
+        }
 
-    async def _record_description(
-        self, row: File, described: tuple[Description, int], started: float
-    ) -> None:
-        description, count = described
-        await self._save(
-            row,
-            description=description.description,
-            ai_tags=description.tags,
-            key_elements=description.key_elements,
-            analysis_level=description.analysis_level,
-            provider_count=count,
-            description_status="completed",
-            description_error=None,
-            description_error_type=None,
-            description_is_retryable=None,
-            confidence_score=None,  # always null for descriptions (API.md §5)
-        )
-        logger.debug("described %s in %.0f ms", row.id, (time.monotonic() - started) * 1000)
+
+def _open_rgb(path: Path) -> Image.Image:
+    with Image.open(path) as image:
+        rgb: Image.Image = image.convert("RGB")
+    return rgb

@@ -41,7 +41,6 @@ class ImageFacts:
     frames: int
     content_created_at: datetime | None
     camera: str | None
-    orientation: int  # the EXIF value (1: as stored)
 
 
 def _exif_date(exif: Image.Exif) -> datetime | None:
@@ -111,7 +110,6 @@ def load_image(
                     frames=int(getattr(opened, "n_frames", 1) or 1),
                     content_created_at=_exif_date(exif),
                     camera=_camera(exif),
-                    orientation=orientation,
                 )
                 if opened.format == "JPEG":
                     opened.draft("RGB", (work_side, work_side))  # decode at 1/2, 1/4 or 1/8
