@@ -25,6 +25,7 @@ from pathlib import Path
 
 import anyio
 import httpx
+from bench_support import VENV_BIN, create_key, free_port
 from PIL import Image, ImageDraw, ImageFilter, ImageFont
 
 from scopix_server.jobs.steps.images import load_image
@@ -32,8 +33,6 @@ from scopix_server.jobs.steps.ocr import read_text
 from scopix_server.jobs.steps.variants import blur_hash, render_variants
 from scopix_server.providers import BasicProvider, DescribeInput
 
-HERE = Path(__file__).resolve().parent
-VENV_BIN = Path(sys.executable).parent
 WORDS = ["HARBOUR", "MARKET", "STATION", "LIBRARY", "GARDEN", "MUSEUM", "BRIDGE", "CASTLE"]
 
 
@@ -109,9 +108,6 @@ def main() -> None:
     parser.add_argument("--count", type=int, default=50)
     parser.add_argument("--megapixels", type=float, default=12.0)
     args = parser.parse_args()
-    sys.path.insert(0, str(HERE))
-    from upload_throughput import free_port
-
     with tempfile.TemporaryDirectory() as work:
         folder = Path(work)
         files = []
@@ -129,11 +125,7 @@ def main() -> None:
         baseline = time.perf_counter() - started
 
         data_dir = folder / "data"
-        key = subprocess.run(
-            [str(VENV_BIN / "scopix-server"), "keys", "create", "--data-dir", str(data_dir),
-             "--tenant", "bench"],
-            check=True, capture_output=True, text=True,
-        ).stdout.strip()  # fmt: skip
+        key = create_key(data_dir)
         port = free_port()
         base = f"http://127.0.0.1:{port}/api/v2"
         headers = {"Authorization": f"Bearer {key}"}

@@ -24,15 +24,9 @@ import time
 from pathlib import Path
 
 import httpx
+from bench_support import create_key, free_port
 
 HERE = Path(__file__).resolve().parent
-VENV_BIN = Path(sys.executable).parent
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
 
 
 def rss_kib(pid: int, field: str) -> int:
@@ -114,11 +108,7 @@ def main() -> None:
         sample = work_path / "sample.png"
         make_file(sample, size)
         data_dir = work_path / "data"
-        key = subprocess.run(
-            [str(VENV_BIN / "scopix-server"), "keys", "create", "--data-dir", str(data_dir),
-             "--tenant", "bench"],
-            check=True, capture_output=True, text=True,
-        ).stdout.strip()  # fmt: skip
+        key = create_key(data_dir)
         port = free_port()
         server = subprocess.Popen(
             [sys.executable, str(HERE / "sink_server.py"), str(data_dir), str(port)],
