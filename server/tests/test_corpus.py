@@ -1,7 +1,8 @@
 """Robustness run over the shared corpus of real-world, often broken or hostile, images.
 
 Every file must end as a stored upload (201) or a documented refusal (415, 413), never a 500 or
-a hang, through the single and the batch route alike. The corpus lives beside the repository
+a hang, through the single and the batch route alike; then every stored file must be processed
+to a terminal state with a classified error. The corpus lives beside the repository
 (``../shared/corpus``) or at ``$SCOPIX_CORPUS``; where it is absent the test says so and skips.
 """
 
@@ -14,7 +15,14 @@ from pathlib import Path
 import httpx
 import pytest
 
-from server_support import LiveServer, make_key
+from scopix_server import Settings
+from server_support import (
+    LiveServer,
+    make_key,
+    png_bytes,
+    start_server,
+    wait_until_terminal_sync,
+)
 
 pytestmark = pytest.mark.corpus
 
@@ -62,3 +70,51 @@ def test_every_corpus_file_is_stored_or_refused_clearly(live: LiveServer) -> Non
     stored_count = sum(1 for status in outcomes.values() if status == 201)
     assert stored_count > len(files) // 2  # most of the corpus is real images
     assert kinds["image"] > 0
+
+
+def test_every_stored_corpus_file_is_processed_to_a_terminal_state(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> None:
+    """Through the pipeline: decoders, variants, OCR and descriptions on hostile input.
+
+    Each stored file ends ``completed``, or ``failed`` as a ``validation`` or ``resource_limit``
+    error (a file that cannot be decoded, or one over the pixel cap): never ``unknown`` (an
+    internal error), a stuck job or a dead worker.
+    """
+    files = corpus_files()
+    live = start_server(
+        Settings(
+            data_dir=Path(tmp_path_factory.mktemp("corpus-pipeline")),
+            workers=2,
+            job_poll_seconds=0.1,
+        )
+    )
+    try:
+        key = make_key(live.settings)
+        with httpx.Client(
+            base_url=live.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60
+        ) as api:
+            ids: dict[str, str] = {}
+            for path in files:
+                response = api.post("/files/upload", files={"file": (path.name, path.read_bytes())})
+                if response.status_code == 201:
+                    ids[path.name] = response.json()["image_id"]
+            outcomes: Counter[str] = Counter()
+            for name, file_id in ids.items():
+                status = wait_until_terminal_sync(api, file_id, timeout=300)
+                if status["status"] == "completed":
+                    outcomes["completed"] += 1
+                    continue
+                assert status["description_error_type"] in ("validation", "resource_limit"), (
+                    name,
+                    status,
+                )
+                assert status["description_error"], name
+                outcomes[status["description_error_type"]] += 1
+            # the workers are alive and well after all of it
+            good = api.post("/files/upload", files={"file": ("after.png", png_bytes(64, 48))})
+            after = wait_until_terminal_sync(api, good.json()["image_id"], timeout=60)
+            assert after["status"] == "completed", after
+    finally:
+        live.stop()
+    assert outcomes["completed"] > len(ids) // 2, (dict(outcomes), len(ids))

@@ -119,6 +119,20 @@ async def test_retry_waits_and_release_does_not_count(world: World) -> None:
     assert await queue.claim("w") is None
 
 
+async def test_waiting_clients_go_before_the_backlog(world: World) -> None:
+    queue = DatabaseQueue(world.sessions, lease_seconds=30)
+    backlog = [await add_file(world, queue) for _ in range(2)]
+    async with world.sessions() as session:
+        await queue.enqueue(
+            session, tenant_id=world.tenant_id, file_id=backlog[0], kind="describe", priority=1
+        )
+        await session.commit()
+    first = await queue.claim("w")
+    assert first is not None and (first.file_id, first.kind) == (backlog[0], "describe")
+    rest = [await queue.claim("w") for _ in range(2)]
+    assert [job.file_id for job in rest if job] == backlog  # then oldest first
+
+
 class FlakyProvider:
     """Fails with ``error_type`` ``failures`` times, then answers like the basic provider."""
 

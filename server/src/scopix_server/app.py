@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from ._version import __version__
 from .api.deps import AppState
-from .api.routes import files, health, keys, storage, uploads
+from .api.routes import analyze, files, health, keys, storage, uploads
 from .db.migrate import upgrade
 from .db.session import create_engine, create_sessionmaker
 from .errors import install_error_handlers
@@ -67,13 +67,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             metrics=metrics,
             jobs=queue,
         )
+        providers = build_providers(settings)
         workers = WorkerPool(
             queue,
             Pipeline(
                 sessions=sessions,
                 storage=store,
                 settings=settings,
-                providers=build_providers(settings),
+                providers=providers,
                 threads=anyio.CapacityLimiter(max(1, settings.resolved_workers)),
             ).run,
             size=settings.resolved_workers,
@@ -94,6 +95,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await workers.stop()
+            for provider in providers:
+                await provider.aclose()
             housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await housekeeping
@@ -113,6 +116,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.include_router(health.router)
     app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)
-    for module in (files, uploads, keys, storage):
+    for module in (files, uploads, analyze, keys, storage):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

@@ -11,7 +11,7 @@ import os
 from pathlib import Path
 from typing import Literal
 
-from pydantic import Field, field_validator
+from pydantic import Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 __all__ = ["Settings", "Tier"]
@@ -20,7 +20,7 @@ MiB = 1024 * 1024
 GiB = 1024 * MiB
 
 Tier = Literal["free", "starter", "professional", "enterprise", "custom"]
-PROVIDERS = ("basic",)  # description providers this server has
+PROVIDERS = ("basic", "openai", "anthropic")  # description providers this server has
 
 
 class Settings(BaseSettings):
@@ -119,7 +119,49 @@ class Settings(BaseSettings):
     description_providers: str = Field(
         "basic",
         description="Comma-separated description providers, run together: basic (offline, "
-        "the default).",
+        "the default), openai (any OpenAI-compatible chat-completions endpoint), anthropic.",
+    )
+    fetch_private_urls: bool = Field(
+        False,
+        description="Let /images/analyze fetch URLs on private, loopback and link-local "
+        "addresses (off: only public addresses, so clients cannot reach the server's network).",
+    )
+    fetch_timeout_seconds: float = Field(
+        30.0, gt=0, description="How long /images/analyze waits for a URL it fetches."
+    )
+    openai_base_url: str = Field(
+        "https://api.openai.com/v1",
+        description="Base URL of an OpenAI-compatible API (Ollama: http://localhost:11434/v1, "
+        "vLLM, llama.cpp and LM Studio likewise end in /v1).",
+    )
+    openai_model: str = Field("gpt-4o-mini", description="Vision model of the openai provider.")
+    openai_api_key: str | None = Field(
+        None,
+        description="Key of the openai provider (not needed by most local servers).",
+        repr=False,
+    )
+    anthropic_base_url: str = Field(
+        "https://api.anthropic.com", description="Base URL of the Anthropic Messages API."
+    )
+    anthropic_model: str = Field(
+        "claude-haiku-4-5", description="Vision model of the anthropic provider."
+    )
+    anthropic_api_key: str | None = Field(
+        None,
+        description="Key of the anthropic provider (required when it is configured).",
+        repr=False,
+    )
+    provider_timeout_seconds: float = Field(
+        60.0, gt=0, description="How long a model provider may take to answer one file."
+    )
+    provider_max_tokens: int = Field(
+        1024, ge=64, description="Longest answer a model provider may write."
+    )
+    provider_image_side: int = Field(
+        1024,
+        ge=64,
+        le=4096,
+        description="Longest side of the image sent to a model provider, in pixels.",
     )
 
     @field_validator("log_level")
@@ -141,6 +183,25 @@ class Settings(BaseSettings):
                 + (f" (unknown: {', '.join(unknown)})" if unknown else "")
             )
         return ",".join(dict.fromkeys(names))
+
+    @model_validator(mode="after")
+    def _provider_keys(self) -> Settings:
+        names = self.description_providers.split(",")
+        if "anthropic" in names and not self.anthropic_api_key:
+            raise ValueError(
+                "the anthropic provider needs a key: set SCOPIX_SERVER_ANTHROPIC_API_KEY"
+            )
+        if (
+            "openai" in names
+            and not self.openai_api_key
+            and "api.openai.com" in self.openai_base_url
+        ):
+            raise ValueError(
+                "the openai provider at api.openai.com needs a key: set "
+                "SCOPIX_SERVER_OPENAI_API_KEY (or point SCOPIX_SERVER_OPENAI_BASE_URL at a local "
+                "server such as Ollama)"
+            )
+        return self
 
     @property
     def resolved_workers(self) -> int:

@@ -15,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import ClientDisconnect
 
 from ..db.models import File
-from ..errors import BadRequest, ValidationFailed
+from ..errors import BadRequest, UnsupportedMediaType, ValidationFailed
 from ..jobs.steps.variants import CONTENT_TYPE as VARIANT_CONTENT_TYPE
 from ..jobs.steps.variants import THUMBNAIL
 from ..schemas import CONTENT_CATEGORIES
@@ -23,6 +23,7 @@ from ..services.idempotency import check_key, fingerprint, remember, replay
 from ..services.uploads import Stored, UploadOptions, parse_options
 from .deps import AppState, Auth, upload_slot
 from .multipart import StreamingForm, boundary_of
+from .remote import JsonUpload
 
 __all__ = [
     "Upload",
@@ -74,7 +75,9 @@ async def release_objects(state: AppState, session: AsyncSession, keys: list[str
             await state.storage.delete(key)
 
 
-async def consume_request(form: StreamingForm, request: Request, *, max_body_bytes: int) -> None:
+async def consume_request(
+    form: StreamingForm | JsonUpload, request: Request, *, max_body_bytes: int
+) -> None:
     try:
         await form.consume(request.stream(), max_body_bytes=max_body_bytes)
     except ClientDisconnect:
@@ -85,7 +88,7 @@ async def consume_request(form: StreamingForm, request: Request, *, max_body_byt
 class Upload:
     """One multipart upload request, received and checked, while a route records it."""
 
-    form: StreamingForm
+    form: StreamingForm | JsonUpload
     options: UploadOptions
     idempotency_key: str | None
     fingerprint: str
@@ -107,8 +110,12 @@ class Upload:
         auth: Auth,
         status_code: int,
         body: dict[str, Any],
+        *,
+        priority: int = 0,
     ) -> JSONResponse:
         """Commit what was recorded (with the idempotency record) and answer.
+
+        The files' jobs get ``priority`` (higher: claimed before the backlog).
 
         If another request with the same ``Idempotency-Key`` committed first, this one's objects
         are released and that request's answer is returned instead.
@@ -124,6 +131,7 @@ class Upload:
                 tenant_id=auth.tenant.id,
                 file_id=row.id,
                 kind="process",
+                priority=priority,
             )
         try:
             await session.commit()
@@ -160,22 +168,43 @@ async def receive_upload(
     file_field: str,
     max_files: int,
     max_body_bytes: int,
+    accept_json: bool = False,
 ) -> AsyncIterator[Upload]:
     """Receive a multipart upload: stream it to storage, check its fields, look up a replay.
+
+    With ``accept_json``, a JSON body ``{"url"|"base64", <options>}`` is taken as well.
 
     Holds one of the key's upload slots throughout. Whatever the route raises, the transaction is
     rolled back, objects it stored are released and uncommitted ones discarded.
     """
     settings = state.settings
     idempotency_key = check_key(request.headers.get("idempotency-key"))
-    form = StreamingForm(
-        boundary_of(request.headers.get("content-type")),
-        begin_file=lambda: state.storage.begin(auth.tenant.id),
-        file_fields=frozenset({file_field}),
-        max_file_bytes=settings.max_upload_bytes,
-        max_files=max_files,
-        max_field_bytes=settings.max_field_bytes,
-    )
+    form: StreamingForm | JsonUpload
+    content_type = request.headers.get("content-type", "")
+    if accept_json and content_type.split(";")[0].strip().lower() == "application/json":
+        form = JsonUpload(
+            begin_file=lambda: state.storage.begin(auth.tenant.id),
+            max_file_bytes=settings.max_upload_bytes,
+            allow_private=settings.fetch_private_urls,
+            fetch_timeout=settings.fetch_timeout_seconds,
+        )
+        max_body_bytes = settings.max_upload_bytes * 4 // 3 + settings.max_field_bytes
+    else:
+        if accept_json and not content_type.lower().startswith("multipart/form-data"):
+            raise UnsupportedMediaType(
+                f"Content-Type {content_type or 'missing'!r} is not accepted here: send "
+                "multipart/form-data with the file in the 'file' field, or JSON "
+                '{"url": ...} or {"base64": ...}',
+                details={"expected": ["multipart/form-data", "application/json"]},
+            )
+        form = StreamingForm(
+            boundary_of(content_type),
+            begin_file=lambda: state.storage.begin(auth.tenant.id),
+            file_fields=frozenset({file_field}),
+            max_file_bytes=settings.max_upload_bytes,
+            max_files=max_files,
+            max_field_bytes=settings.max_field_bytes,
+        )
     upload: Upload | None = None
     try:
         async with upload_slot(state, auth):
@@ -185,7 +214,7 @@ async def receive_upload(
                     f"no file: send it in the multipart field '{file_field}'",
                     details={"errors": [{"field": file_field, "message": "required"}]},
                 )
-            options = parse_options(form.fields)
+            options = parse_options(form.fields, auto_category=accept_json)
             request_print, replayed = "", None
             if idempotency_key is not None:
                 hashes = [f"{p.pending.sha256}:{p.too_large}" for p in form.files]

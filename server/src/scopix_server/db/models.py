@@ -173,18 +173,21 @@ class File(Base):
 class Job(Base):
     """A unit of background work on one file, leased by one worker at a time.
 
+    Due jobs run by ``priority`` (higher first: someone is waiting on them), then oldest first.
+
     ``state``: ``queued`` (waits for ``run_after``), ``running`` (leased until
     ``lease_expires_at``; an expired lease means its worker died, and the job runs again),
     ``done`` or ``failed``.
     """
 
     __tablename__ = "jobs"
-    __table_args__ = (Index("ix_jobs_state_run_after", "state", "run_after"),)
+    __table_args__ = (Index("ix_jobs_state_priority_run_after", "state", "priority", "run_after"),)
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     file_id: Mapped[str] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"), index=True)
     kind: Mapped[str] = mapped_column(String(16))  # process | describe
+    priority: Mapped[int] = mapped_column(Integer, default=0)  # higher first (analyze: 1)
     state: Mapped[str] = mapped_column(String(16), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
     max_attempts: Mapped[int] = mapped_column(Integer, default=3)

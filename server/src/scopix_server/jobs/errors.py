@@ -16,13 +16,21 @@ ERROR_TYPES = RETRYABLE | {"validation", "resource_limit", "unknown"}
 class StepError(Exception):
     """A classified failure of one step (the message is shown to the file's owner)."""
 
-    def __init__(self, message: str, error_type: str = "unknown", *, step: str = "") -> None:
+    def __init__(
+        self,
+        message: str,
+        error_type: str = "unknown",
+        *,
+        step: str = "",
+        retry_after: float | None = None,
+    ) -> None:
         if error_type not in ERROR_TYPES:
             raise ValueError(f"unknown error type {error_type!r}")
         super().__init__(message)
         self.message = message
         self.error_type = error_type
         self.step = step
+        self.retry_after = retry_after  # what the failing service asked for (Retry-After)
 
     @property
     def retryable(self) -> bool:

@@ -104,14 +104,16 @@ class Pipeline:
                     "worker crashed or was killed on this file)",
                     "unknown",
                 )
+            last = job.attempts >= job.max_attempts
             if job.kind == "describe":
-                await self._describe_again(row)
+                await self._describe_again(row, last=last)
             else:
-                await self._process(row)
+                await self._process(row, last=last)
             return Outcome()
         except StepError as error:
             if error.retryable and job.attempts < job.max_attempts:
                 delay = self._settings.job_retry_delay_seconds * 2 ** (job.attempts - 1)
+                delay = max(delay, error.retry_after or 0.0)  # as the provider asked
                 await self._record_retry(row, error)
                 return Outcome(retry_after=delay, error=str(error))
             await self._record_failure(row, error)
@@ -153,7 +155,7 @@ class Pipeline:
 
     # --- processing ---
 
-    async def _process(self, row: File) -> None:
+    async def _process(self, row: File, *, last: bool) -> None:
         describing = row.description_status != "skipped"
         starting: dict[str, Any] = {"status": "processing"}
         if describing:
@@ -164,9 +166,9 @@ class Pipeline:
             starting["variant_status"] = "processing"
         await self._save(row, **starting)
         if row.media_type == "image":
-            await self._image(row, describing=describing)
+            await self._image(row, describing=describing, last=last)
         elif row.media_type == "document":
-            await self._document(row, describing=describing)
+            await self._document(row, describing=describing, last=last)
         else:  # video: stored; descriptions of sampled frames are a later capability
             await self._save(
                 row, status="completed", variant_status="skipped", description_status="skipped"
@@ -182,7 +184,7 @@ class Pipeline:
             await self._storage.put(keys[name], data)
         return {"variants": keys, "blur_hash": placeholder, "variant_status": "completed"}
 
-    async def _image(self, row: File, *, describing: bool) -> None:
+    async def _image(self, row: File, *, describing: bool, last: bool) -> None:
         async with self._storage.local_copy(row.object_key) as path:
             image, facts = await self._thread(
                 load_image, path, max_pixels=self._settings.max_image_pixels
@@ -209,7 +211,7 @@ class Pipeline:
                 visible_text=ocr.text,
                 text_regions=ocr.regions,
             )
-            done = await self._describe(item)
+            done = await self._describe(item, last=last)
         await self._save(row, status="completed", **done)
 
     async def _ocr(self, row: File, image: Image.Image) -> OcrResult:
@@ -221,13 +223,13 @@ class Pipeline:
         await self._save(row, visible_text=result.text, text_regions=result.regions)
         return result
 
-    async def _document(self, row: File, *, describing: bool) -> None:
+    async def _document(self, row: File, *, describing: bool, last: bool) -> None:
         if row.text_extraction_status == "completed" and row.text_key:
             # a retried or repeated description: the text is stored already
             item = await self._stored_document(row)
         else:
             item = await self._extract(row)
-        done = await self._describe(item) if describing else {}
+        done = await self._describe(item, last=last) if describing else {}
         await self._save(row, status="completed", **done)
 
     async def _extract(self, row: File) -> DescribeInput:
@@ -314,22 +316,24 @@ class Pipeline:
             document_text=text,
         )
 
-    async def _describe_again(self, row: File) -> None:
+    async def _describe_again(self, row: File, *, last: bool) -> None:
         """``POST /files/{id}/describe``: the description alone, from what is stored."""
         await self._save(row, description_status="processing")
         if row.media_type == "image":
-            await self._image(row, describing=True)
+            await self._image(row, describing=True, last=last)
         elif row.media_type == "document":
-            await self._document(row, describing=True)
+            await self._document(row, describing=True, last=last)
         else:
             await self._save(row, description_status="skipped")
 
     # --- descriptions ---
 
-    async def _describe(self, item: DescribeInput) -> dict[str, Any]:
+    async def _describe(self, item: DescribeInput, *, last: bool) -> dict[str, Any]:
         """Run every provider and return the file's description fields.
 
         The first model answer leads (before the basic one); tags and key elements are merged.
+        A provider that failed in a way a retry may fix makes the job run again, unless this
+        is its last attempt: then the description stands on the providers that answered.
         """
         results: list[Description] = []
         errors: list[StepError] = []
@@ -339,8 +343,11 @@ class Pipeline:
             except StepError as error:
                 error.step = error.step or provider.name
                 errors.append(error)
-        if not results:
-            raise errors[0]
+        retryable = [error for error in errors if error.retryable]
+        if not results or (retryable and not last):
+            raise (retryable or errors)[0]
+        for failed in errors:
+            logger.warning("file described without %s: %s", failed.step, failed.message)
         results.sort(key=lambda d: d.analysis_level == "basic")
         lead = results[0]
         return {

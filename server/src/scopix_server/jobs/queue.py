@@ -32,9 +32,12 @@ class ClaimedJob:
 
 class JobQueue(Protocol):
     async def enqueue(
-        self, session: AsyncSession, *, tenant_id: str, file_id: str, kind: str
+        self, session: AsyncSession, *, tenant_id: str, file_id: str, kind: str, priority: int = 0
     ) -> None:
-        """Add a job to the caller's transaction (it exists once that commits)."""
+        """Add a job to the caller's transaction (it exists once that commits).
+
+        Due jobs with a higher ``priority`` are claimed first (a client waits on them).
+        """
 
     async def claim(self, worker_id: str) -> ClaimedJob | None:
         """Lease the next due job to ``worker_id``, or ``None`` when there is none."""
@@ -74,10 +77,16 @@ class DatabaseQueue:
         self._wakeup = asyncio.Event()
 
     async def enqueue(
-        self, session: AsyncSession, *, tenant_id: str, file_id: str, kind: str
+        self, session: AsyncSession, *, tenant_id: str, file_id: str, kind: str, priority: int = 0
     ) -> None:
         session.add(
-            Job(tenant_id=tenant_id, file_id=file_id, kind=kind, max_attempts=self._max_attempts)
+            Job(
+                tenant_id=tenant_id,
+                file_id=file_id,
+                kind=kind,
+                priority=priority,
+                max_attempts=self._max_attempts,
+            )
         )
 
     async def claim(self, worker_id: str) -> ClaimedJob | None:
@@ -87,7 +96,9 @@ class DatabaseQueue:
             and_(Job.state == "running", Job.lease_expires_at < now),  # its worker died
         )
         async with self._sessions() as session:
-            candidate = select(Job.id).where(due).order_by(Job.run_after).limit(1)
+            candidate = (
+                select(Job.id).where(due).order_by(Job.priority.desc(), Job.run_after).limit(1)
+            )
             if session.get_bind().dialect.name == "postgresql":
                 candidate = candidate.with_for_update(skip_locked=True)
             # one statement: on SQLite writes are serialised, on PostgreSQL the row is locked

@@ -3,19 +3,45 @@
 from __future__ import annotations
 
 from ..settings import Settings
+from .anthropic import AnthropicProvider
 from .base import DescribeInput, Description, DescriptionProvider
 from .basic import BasicProvider
+from .openai import OpenAIProvider
 
 __all__ = [
+    "AnthropicProvider",
     "BasicProvider",
     "DescribeInput",
     "Description",
     "DescriptionProvider",
+    "OpenAIProvider",
     "build_providers",
 ]
 
 
+def build_provider(name: str, settings: Settings) -> DescriptionProvider:
+    if name == "openai":
+        return OpenAIProvider(
+            base_url=settings.openai_base_url,
+            model=settings.openai_model,
+            api_key=settings.openai_api_key,
+            timeout=settings.provider_timeout_seconds,
+            max_tokens=settings.provider_max_tokens,
+            image_side=settings.provider_image_side,
+        )
+    if name == "anthropic":
+        assert settings.anthropic_api_key  # the settings refuse anthropic without a key
+        return AnthropicProvider(
+            base_url=settings.anthropic_base_url,
+            model=settings.anthropic_model,
+            api_key=settings.anthropic_api_key,
+            timeout=settings.provider_timeout_seconds,
+            max_tokens=settings.provider_max_tokens,
+            image_side=settings.provider_image_side,
+        )
+    return BasicProvider()
+
+
 def build_providers(settings: Settings) -> list[DescriptionProvider]:
     """The configured providers, in the order the setting lists them."""
-    factories = {"basic": BasicProvider}
-    return [factories[name]() for name in settings.description_providers.split(",")]
+    return [build_provider(name, settings) for name in settings.description_providers.split(",")]

@@ -44,3 +44,7 @@ class DescriptionProvider(Protocol):
     async def describe(self, item: DescribeInput) -> Description:
         """Describe one file; raise ``StepError`` with a classified type on failure."""
         ...
+
+    async def aclose(self) -> None:
+        """Release connections (called once, when the server stops)."""
+        ...

@@ -162,3 +162,6 @@ class BasicProvider:
         if item.media_type == "document":
             return _describe_document(item)
         return await anyio.to_thread.run_sync(_describe_image, item)
+
+    async def aclose(self) -> None:
+        return None

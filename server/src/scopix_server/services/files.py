@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import File
 from ..errors import NotFound, ValidationFailed
+from .search import escape_like, search_filter
 
 __all__ = [
     "ListQuery",
@@ -177,27 +178,10 @@ class ListQuery:
     offset: int = 0
 
 
-def _escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-
-
-def _filtered(tenant_id: str, q: ListQuery) -> Select[File]:
+def _filtered(tenant_id: str, q: ListQuery, dialect: str) -> Select[File]:
     query = select(File).where(File.tenant_id == tenant_id, File.deleted_at.is_(None))
     if q.search:
-        pattern = f"%{_escape_like(q.search.lower())}%"
-        text_match = func.lower(func.coalesce(File.visible_text, "")).like(pattern, escape="\\")
-        meta_match = or_(
-            func.lower(File.filename).like(pattern, escape="\\"),
-            func.lower(func.coalesce(File.title, "")).like(pattern, escape="\\"),
-            func.lower(func.coalesce(File.description, "")).like(pattern, escape="\\"),
-        )
-        query = query.where(
-            text_match
-            if q.search_mode == "visible_text"
-            else meta_match
-            if q.search_mode == "metadata"
-            else or_(meta_match, text_match)
-        )
+        query = query.where(search_filter(q.search, q.search_mode, dialect))
     if q.media_types:
         query = query.where(File.media_type.in_(q.media_types))
     if q.folder_id:
@@ -213,7 +197,7 @@ def _filtered(tenant_id: str, q: ListQuery) -> Select[File]:
     if q.ids:
         query = query.where(File.id.in_(q.ids))
     for tag in q.tags:  # all must match: each tag's JSON token appears in one of the lists
-        token = f"%{_escape_like(json.dumps(tag))}%"
+        token = f"%{escape_like(json.dumps(tag))}%"
         query = query.where(
             or_(
                 cast(File.tags, String).like(token, escape="\\"),
@@ -227,7 +211,7 @@ async def list_files(session: AsyncSession, tenant_id: str, q: ListQuery) -> tup
     """One page of files and the total count, filtered, sorted and paged in SQL."""
     if q.sort_by not in SORTABLE:
         raise ValidationFailed(f"sort_by must be one of {', '.join(SORTABLE)}")
-    query = _filtered(tenant_id, q)
+    query = _filtered(tenant_id, q, session.get_bind().dialect.name)
     total = await session.scalar(select(func.count()).select_from(query.subquery())) or 0
     column = SORTABLE[q.sort_by]
     order = column.asc().nulls_last() if q.sort_order == "asc" else column.desc().nulls_last()

@@ -104,18 +104,23 @@ def parse_tags(raw: str | None, errors: list[dict[str, str]], name: str = "tags"
     return tags
 
 
-def parse_options(fields: dict[str, list[str]]) -> UploadOptions:
-    """Validate the shared upload form fields; all problems are reported at once (422)."""
+def parse_options(fields: dict[str, list[str]], *, auto_category: bool = False) -> UploadOptions:
+    """Validate the shared upload form fields; all problems are reported at once (422).
+
+    With ``auto_category`` (``/images/analyze``), ``content_category=auto`` is accepted: the
+    describer gets no category hint, and the file is stored as ``general``.
+    """
     errors: list[dict[str, str]] = []
     title = _single(fields, "title", errors) or None
     if title is not None and len(title) > 255:
         errors.append({"field": "title", "message": f"at most 255 characters, got {len(title)}"})
     tags = parse_tags(_single(fields, "tags", errors), errors)
     category = _single(fields, "content_category", errors) or "general"
+    if auto_category and category == "auto":
+        category = "general"
     if category not in CONTENT_CATEGORIES:
-        errors.append(
-            {"field": "content_category", "message": f"one of {', '.join(CONTENT_CATEGORIES)}"}
-        )
+        allowed = ("auto", *CONTENT_CATEGORIES) if auto_category else CONTENT_CATEGORIES
+        errors.append({"field": "content_category", "message": f"one of {', '.join(allowed)}"})
     target = _single(fields, "storage_target", errors) or "default"
     if target not in ("default", "custom"):
         errors.append({"field": "storage_target", "message": "one of default, custom"})

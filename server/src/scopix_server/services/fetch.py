@@ -1,0 +1,102 @@
+"""Fetching a file from a URL a client gave (``/images/analyze`` with ``{"url": ...}``).
+
+A server that fetches URLs for its clients must not become their way into the network it sits
+in. Every host is resolved first, and private, loopback, link-local and other non-public
+addresses are refused unless ``fetch_private_urls`` is set. The connection then goes to the
+address that was checked (the TLS name stays the host's), so a second DNS answer cannot point it
+elsewhere; each redirect is checked the same way.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import socket
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from urllib.parse import unquote
+
+import anyio
+import httpx
+
+from ..errors import ValidationFailed
+
+__all__ = ["fetch", "filename_of"]
+
+MAX_REDIRECTS = 5
+
+
+def _refused(message: str) -> ValidationFailed:
+    return ValidationFailed(
+        f"url: {message}", details={"errors": [{"field": "url", "message": message}]}
+    )
+
+
+async def _address(url: httpx.URL, *, allow_private: bool) -> str:
+    """The checked address to connect to for ``url``."""
+    if url.scheme not in ("http", "https") or not url.host:
+        raise _refused("only http and https URLs with a host can be fetched")
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        found = await anyio.getaddrinfo(url.host, port, type=socket.SOCK_STREAM)
+    except OSError as error:
+        raise _refused(f"the host {url.host!r} could not be resolved ({error})") from None
+    addresses = [ipaddress.ip_address(entry[4][0]) for entry in found]
+    if not addresses:
+        raise _refused(f"the host {url.host!r} has no address")
+    if not allow_private:
+        for address in addresses:
+            if not address.is_global:
+                raise _refused(
+                    f"{url.host} resolves to the non-public address {address}; this server "
+                    "fetches only public URLs (an administrator can allow others with "
+                    "SCOPIX_SERVER_FETCH_PRIVATE_URLS=true)"
+                )
+    return str(addresses[0])
+
+
+def filename_of(url: str) -> str:
+    """A filename for a fetched file: the URL path's last segment."""
+    name = unquote(httpx.URL(url).path.rsplit("/", 1)[-1])
+    return name or "download"
+
+
+@asynccontextmanager
+async def fetch(url: str, *, allow_private: bool, timeout: float) -> AsyncIterator[httpx.Response]:
+    """An open, successful (2xx) streaming response for ``url``, after checked redirects."""
+    try:
+        target = httpx.URL(url)
+    except (httpx.InvalidURL, TypeError) as error:
+        raise _refused(f"not a valid URL ({error})") from None
+    async with httpx.AsyncClient(
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)), follow_redirects=False
+    ) as client:
+        for _hop in range(MAX_REDIRECTS + 1):
+            address = await _address(target, allow_private=allow_private)
+            pinned = target.copy_with(host=address)
+            host_header = target.netloc.decode("ascii")
+            request = client.build_request(
+                "GET",
+                pinned,
+                headers={"host": host_header, "accept": "image/*,*/*;q=0.5"},
+                extensions={"sni_hostname": target.host} if target.scheme == "https" else {},
+            )
+            try:
+                response = await client.send(request, stream=True)
+            except httpx.TimeoutException:
+                raise _refused(f"{target.host} did not answer within {timeout:g} s") from None
+            except httpx.HTTPError as error:
+                raise _refused(
+                    f"{target.host} could not be fetched ({type(error).__name__})"
+                ) from None
+            try:
+                if response.is_redirect:
+                    location = response.headers.get("location", "")
+                    target = target.join(location)
+                    continue
+                if response.status_code >= 400:
+                    raise _refused(f"fetching it answered HTTP {response.status_code}")
+                yield response
+                return
+            finally:
+                await response.aclose()
+        raise _refused(f"more than {MAX_REDIRECTS} redirects")

@@ -1,0 +1,177 @@
+"""Local HTTP servers that speak the OpenAI chat-completions and Anthropic Messages protocols.
+
+Each answers from a script (a list of ``Reply``), checks requests the way the real services do
+(headers, required fields, decodable images) and records them, so that tests see exactly what
+the providers sent. They run on a real socket in a thread.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+import threading
+import time
+from dataclasses import dataclass, field
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+from PIL import Image
+
+
+@dataclass
+class Reply:
+    text: str | None = None  # what the model "writes" (wrapped in the protocol's answer)
+    status: int = 200
+    body: bytes | None = None  # raw body instead (malformed answers, error bodies)
+    error: tuple[str, str] | None = None  # (type or code, message) in the protocol's error shape
+    delay: float = 0.0
+    headers: dict[str, str] = field(default_factory=dict)
+    refusal: bool = False
+
+
+@dataclass
+class Seen:
+    path: str
+    headers: dict[str, str]
+    body: dict[str, Any]
+    image_size: tuple[int, int] | None  # of the image the request carried
+
+
+def good_answer(description: str = "A red square on a white page.", **extra: Any) -> str:
+    return json.dumps(
+        {"description": description, "tags": ["red", "square"], "key_elements": ["square"]} | extra
+    )
+
+
+class ModelServer:
+    """``protocol`` is "openai" or "anthropic"; ``key`` is the API key it requires."""
+
+    def __init__(self, protocol: str, *, key: str | None = None) -> None:
+        self.protocol = protocol
+        self.key = key
+        self.script: list[Reply] = []
+        self.default = Reply(text=good_answer())
+        self.seen: list[Seen] = []
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd.daemon_threads = True
+        self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
+        self._thread.start()
+
+    @property
+    def url(self) -> str:
+        port = self._httpd.server_address[1]
+        return f"http://127.0.0.1:{port}" + ("/v1" if self.protocol == "openai" else "")
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def next_reply(self) -> Reply:
+        with self._lock:
+            return self.script.pop(0) if self.script else self.default
+
+    # --- the protocols ---
+
+    def _refused(self, headers: dict[str, str], body: dict[str, Any]) -> Reply | None:
+        """What the real service answers to a request it would not accept."""
+        if self.protocol == "anthropic":
+            if headers.get("x-api-key") != self.key:
+                return Reply(status=401, error=("authentication_error", "invalid x-api-key"))
+            if "anthropic-version" not in headers:
+                return Reply(status=400, error=("invalid_request_error", "anthropic-version"))
+            if not isinstance(body.get("max_tokens"), int) or not body.get("messages"):
+                return Reply(status=400, error=("invalid_request_error", "max_tokens, messages"))
+        else:
+            if self.key and headers.get("authorization") != f"Bearer {self.key}":
+                return Reply(status=401, error=("invalid_api_key", "Incorrect API key provided"))
+            if not body.get("model") or not body.get("messages"):
+                return Reply(status=400, error=("invalid_request_error", "model, messages"))
+        return None
+
+    def _images(self, body: dict[str, Any]) -> list[bytes]:
+        found = []
+        for message in body.get("messages", []):
+            content = message.get("content")
+            for part in content if isinstance(content, list) else []:
+                if part.get("type") == "image_url":
+                    url = part["image_url"]["url"]
+                    assert url.startswith("data:image/jpeg;base64,"), url[:40]
+                    found.append(base64.b64decode(url.split(",", 1)[1]))
+                elif part.get("type") == "image":
+                    assert part["source"]["media_type"] == "image/jpeg"
+                    found.append(base64.b64decode(part["source"]["data"]))
+        return found
+
+    def _answer(self, reply: Reply) -> bytes:
+        if reply.body is not None:
+            return reply.body
+        if reply.error is not None:
+            kind, message = reply.error
+            if self.protocol == "anthropic":
+                return json.dumps(
+                    {"type": "error", "error": {"type": kind, "message": message}}
+                ).encode()
+            return json.dumps(
+                {"error": {"message": message, "type": "error", "code": kind}}
+            ).encode()
+        if self.protocol == "anthropic":
+            return json.dumps(
+                {
+                    "id": "msg_test",
+                    "type": "message",
+                    "role": "assistant",
+                    "model": "test",
+                    "content": [{"type": "text", "text": reply.text or ""}],
+                    "stop_reason": "refusal" if reply.refusal else "end_turn",
+                    "usage": {"input_tokens": 10, "output_tokens": 10},
+                }
+            ).encode()
+        message: dict[str, Any] = {"role": "assistant", "content": reply.text}
+        if reply.refusal:
+            message = {"role": "assistant", "content": None, "refusal": "I can't help with that."}
+        return json.dumps(
+            {
+                "id": "chatcmpl-test",
+                "object": "chat.completion",
+                "model": "test",
+                "choices": [{"index": 0, "message": message, "finish_reason": "stop"}],
+                "usage": {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20},
+            }
+        ).encode()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+        expected = "/v1/chat/completions" if self.protocol == "openai" else "/v1/messages"
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:  # quiet
+                return
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("content-length", 0)))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                if self.path != expected:
+                    reply = Reply(status=404, error=("not_found", f"no route {self.path}"))
+                    body: dict[str, Any] = {}
+                else:
+                    body = json.loads(raw)
+                    images = server._images(body)
+                    size = Image.open(io.BytesIO(images[0])).size if images else None
+                    server.seen.append(Seen(self.path, headers, body, size))
+                    reply = server._refused(headers, body) or server.next_reply()
+                time.sleep(reply.delay)
+                payload = server._answer(reply)
+                try:
+                    self.send_response(reply.status)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(payload)))
+                    for name, value in reply.headers.items():
+                        self.send_header(name, value)
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client gave up waiting (timeout tests)
+
+        return Handler
