@@ -86,7 +86,8 @@ async def consume_request(
 
 @dataclass
 class Upload:
-    """One multipart upload request, received and checked, while a route records it."""
+    """One upload request (multipart, or JSON on analyze), received and checked, while a route
+    records it."""
 
     form: StreamingForm | JsonUpload
     options: UploadOptions
