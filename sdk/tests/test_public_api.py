@@ -42,6 +42,11 @@ TYPES = [
     "DescriptionErrorType",
     "DescriptionFailure",
     "StorageTarget",
+    "ProcessingStatus",
+    "UserFile",
+    "UserFileDetails",
+    "FileList",
+    "DocumentChunk",
 ]
 
 CLIENTS = [
@@ -112,3 +117,17 @@ def test_constructor_has_exactly_the_seed_parameters(client_class: type) -> None
 
 def test_version_is_a_release_string() -> None:
     assert scopix.__version__.count(".") == 2
+
+
+@pytest.mark.parametrize("resource", ["files", "images"])
+def test_the_blocking_client_mirrors_every_async_method(resource: str) -> None:
+    from scopix.resources import Files, Images, SyncFiles, SyncImages
+
+    pairs = {"files": (Files, SyncFiles), "images": (Images, SyncImages)}
+    async_class, sync_class = pairs[resource]
+    public = {n for n in vars(async_class) if not n.startswith("_")}
+    assert public == {n for n in vars(sync_class) if not n.startswith("_")}
+    for name in public - {"list_all"}:
+        async_params = inspect.signature(getattr(async_class, name)).parameters
+        sync_params = inspect.signature(getattr(sync_class, name)).parameters
+        assert list(async_params) == list(sync_params), name

@@ -89,12 +89,17 @@ def test_close_stops_the_loop_and_refuses_further_calls() -> None:
     client.close()  # twice is fine
 
 
+def loop_threads() -> int:
+    return sum(1 for t in threading.enumerate() if t.name == "scopix-sync-loop")
+
+
 def test_loop_threads_do_not_pile_up() -> None:
-    before = threading.active_count()
+    # (only the client's own threads count: threads of earlier tests may end meanwhile)
+    before = loop_threads()
     for _ in range(5):
         with SyncScopix(VALID_KEY):
-            pass
-    assert threading.active_count() == before
+            assert loop_threads() == before + 1
+    assert loop_threads() == before
 
 
 def test_a_program_that_forgets_close_still_exits() -> None:

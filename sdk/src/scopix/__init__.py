@@ -43,9 +43,14 @@ from .types import (
     DescriptionFailure,
     DescriptionResult,
     DescriptionStatus,
+    DocumentChunk,
+    FileList,
+    ProcessingStatus,
     QuotaInfo,
     StorageTarget,
     UploadResult,
+    UserFile,
+    UserFileDetails,
 )
 
 __all__ = [
@@ -66,6 +71,11 @@ __all__ = [
     "DescriptionErrorType",
     "DescriptionFailure",
     "StorageTarget",
+    "ProcessingStatus",
+    "UserFile",
+    "UserFileDetails",
+    "FileList",
+    "DocumentChunk",
     # exceptions
     "ScopixError",
     "AuthenticationError",

@@ -12,6 +12,7 @@ from . import _constants as C
 from ._base_client import HTTPCore, TimeoutArg
 from ._config import ClientConfig
 from ._types import NOT_GIVEN
+from .resources import Files, Images
 
 __all__ = ["Scopix"]
 
@@ -70,7 +71,14 @@ class Scopix:
             proxy_url=proxy_url,
             enable_tracing=enable_tracing,
         )
-        self._core = HTTPCore(config)
+        self._attach(HTTPCore(config))
+
+    def _attach(self, core: HTTPCore) -> None:
+        self._core = core
+        self.files = Files(core)
+        """Upload, read, list and wait for files."""
+        self.images = Images(core)
+        """Analyze one image in a single call."""
 
     @classmethod
     def from_config(
@@ -89,7 +97,7 @@ class Scopix:
         if not isinstance(config, ClientConfig):
             raise TypeError(f"config must be a ClientConfig, got {type(config).__name__}")
         client = cls.__new__(cls)
-        client._core = HTTPCore(config, transport=transport, http_client=http_client)
+        client._attach(HTTPCore(config, transport=transport, http_client=http_client))
         return client
 
     @classmethod

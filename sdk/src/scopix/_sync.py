@@ -22,6 +22,7 @@ from ._client import Scopix
 from ._config import ClientConfig
 from ._tracing import current_correlation_id, set_correlation_id
 from ._types import NOT_GIVEN
+from .resources import SyncFiles, SyncImages
 
 __all__ = ["SyncScopix"]
 
@@ -136,6 +137,10 @@ class SyncScopix:
     def _attach(self, async_client: Scopix) -> None:
         self._async = async_client
         self._loop = _LoopThread(carry_trace_context=async_client.config.enable_tracing)
+        self.files = SyncFiles(self._loop, async_client.files)
+        """Upload, read, list and wait for files."""
+        self.images = SyncImages(self._loop, async_client.images)
+        """Analyze one image in a single call."""
 
     @property
     def config(self) -> ClientConfig:

@@ -2,6 +2,7 @@
 
 from .describe import DescriptionErrorType, DescriptionFailure, DescriptionResult
 from .enums import DescriptionStatus, StorageTarget
+from .files import DocumentChunk, FileList, ProcessingStatus, UserFile, UserFileDetails
 from .upload import BatchUploadResults, QuotaInfo, UploadResult
 
 __all__ = [
@@ -13,4 +14,9 @@ __all__ = [
     "DescriptionErrorType",
     "DescriptionFailure",
     "StorageTarget",
+    "ProcessingStatus",
+    "UserFile",
+    "UserFileDetails",
+    "FileList",
+    "DocumentChunk",
 ]

@@ -1,0 +1,308 @@
+"""``client.files``: upload, read, wait for processing, list."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Callable, Sequence
+from datetime import datetime
+from typing import TYPE_CHECKING, Any
+
+from .._files import FileInput, source_of
+from .._polling import poll_until
+from ..types.enums import StorageTarget
+from ..types.files import FileList, ProcessingStatus, UserFile, UserFileDetails
+from ..types.upload import QuotaInfo, UploadResult
+
+if TYPE_CHECKING:
+    from .._base_client import HTTPCore
+
+__all__ = ["Files", "UploadProgress"]
+
+UploadProgress = Callable[[int, "int | None"], object]  # (bytes sent, total bytes or None)
+
+SEARCH_MODES = ("all", "metadata", "visible_text")
+SORT_FIELDS = ("created_at", "content_created_at", "title", "size_bytes")
+
+
+def _form(
+    *,
+    title: str | None,
+    tags: Sequence[str] | None,
+    folder_id: str | None,
+    auto_describe: bool,
+    skip_duplicates: bool,
+    storage_target: StorageTarget | str,
+    content_category: str,
+) -> dict[str, str]:
+    if isinstance(tags, str):
+        raise TypeError("tags must be a list of strings, e.g. tags=['beach', 'sunset']")
+    fields = {
+        "auto_describe": "true" if auto_describe else "false",
+        "skip_duplicates": "true" if skip_duplicates else "false",
+        "storage_target": StorageTarget(storage_target).value,
+        "content_category": content_category,
+    }
+    if title is not None:
+        fields["title"] = title
+    if tags:
+        bad = [tag for tag in tags if "," in tag]
+        if bad:
+            raise ValueError(f"a tag cannot contain a comma: {bad[0]!r}")
+        fields["tags"] = ",".join(tags)
+    if folder_id is not None:
+        fields["folder_id"] = folder_id
+    return fields
+
+
+def _choice(name: str, value: str, allowed: Sequence[str]) -> str:
+    if value not in allowed:
+        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
+    return value
+
+
+class Files:
+    """Files of your tenant. Reached as ``client.files``; every method is a coroutine."""
+
+    def __init__(self, core: HTTPCore) -> None:
+        self._core = core
+
+    # --- uploading ---
+
+    async def upload(
+        self,
+        file: FileInput,
+        *,
+        filename: str | None = None,
+        title: str | None = None,
+        tags: Sequence[str] | None = None,
+        folder_id: str | None = None,
+        auto_describe: bool = True,
+        skip_duplicates: bool = False,
+        storage_target: StorageTarget | str = StorageTarget.DEFAULT,
+        content_category: str = "general",
+        wait: bool = False,
+        on_progress: UploadProgress | None = None,
+    ) -> UploadResult:
+        """Upload one file; returns once its bytes are stored.
+
+        Args:
+            file: a path, ``bytes``, or a binary file object (read from its start).
+            filename: the name to record (default: the path's or file object's name).
+            title: up to 255 characters.
+            tags: up to 40 tags of up to 50 characters.
+            folder_id: a folder of your tenant.
+            auto_describe: describe the file (``False``: store it only).
+            skip_duplicates: if the tenant has these exact bytes already, store nothing and
+                return the existing file (``description_status`` ``skipped``).
+            storage_target: ``"default"`` or ``"custom"`` (your own bucket, where configured).
+            content_category: steers the description, e.g. ``"blueprint"``, ``"screenshot"``.
+            wait: poll until processing is over and return the described result.
+            on_progress: called as ``on_progress(bytes_sent, total_bytes)`` while uploading.
+
+        Raises:
+            FileNotFoundError, IsADirectoryError, TypeError: ``file`` is not usable.
+            ValidationError, QuotaExceededError, ScopixError: the server refused the upload.
+            ScopixTimeoutError: ``wait=True`` and processing outlasted ``polling_timeout``.
+        """
+        source = source_of(file, filename)
+        fields = _form(
+            title=title,
+            tags=tags,
+            folder_id=folder_id,
+            auto_describe=auto_describe,
+            skip_duplicates=skip_duplicates,
+            storage_target=storage_target,
+            content_category=content_category,
+        )
+        with source.open() as stream:
+            body: Any = (
+                stream if on_progress is None else _Counting(stream, source.size, on_progress)
+            )
+            response = await self._core.request(
+                "POST",
+                "/files/upload",
+                files={"file": (source.filename, body)},
+                data=fields,
+            )
+        result = UploadResult.from_api_response(response.json())
+        if wait and result.status != "skipped":
+            await self.wait_for_description(result.image_id)
+            details = await self._get_raw(result.image_id)
+            result = UploadResult.from_api_response({**details, "filename": result.filename})
+        return result
+
+    # --- processing ---
+
+    async def get_processing_status(self, file_id: str) -> ProcessingStatus:
+        """Where the file's processing stands (``is_terminal`` once every step is over)."""
+        response = await self._core.request("GET", f"/files/{_path_id(file_id)}/status")
+        return ProcessingStatus.from_api_response(response.json())
+
+    async def wait_for_description(
+        self,
+        file_id: str,
+        *,
+        timeout: float | None = None,
+        on_progress: Callable[[ProcessingStatus], object] | None = None,
+    ) -> ProcessingStatus:
+        """Poll every ``polling_interval`` until processing is terminal; the final status.
+
+        A failed description is returned, not raised: look at ``description_status`` and
+        ``description_error``. Raises ``ScopixTimeoutError`` (``last_result`` = the last status)
+        after ``timeout`` seconds (default: the client's ``polling_timeout``).
+        """
+        config = self._core.config
+        return await poll_until(
+            lambda: self.get_processing_status(file_id),
+            lambda status: status.is_terminal,
+            interval=config.polling_interval,
+            timeout=config.polling_timeout if timeout is None else timeout,
+            what=f"processing of file {file_id}",
+            on_progress=on_progress,
+        )
+
+    # --- reading ---
+
+    async def _get_raw(self, file_id: str) -> dict[str, Any]:
+        response = await self._core.request("GET", f"/files/{_path_id(file_id)}")
+        body: dict[str, Any] = response.json()
+        return body
+
+    async def get(self, file_id: str) -> UserFileDetails:
+        """Everything about one file: description, tags, OCR text and regions, variant URLs."""
+        return UserFileDetails.from_api_response(await self._get_raw(file_id))
+
+    async def list(
+        self,
+        *,
+        search: str | None = None,
+        search_mode: str = "all",
+        tags: Sequence[str] | None = None,
+        media_types: Sequence[str] | None = None,
+        folder_id: str | None = None,
+        date_from: datetime | None = None,
+        date_to: datetime | None = None,
+        has_description: bool | None = None,
+        ids: Sequence[str] | None = None,
+        sort_by: str = "created_at",
+        sort_order: str = "desc",
+        limit: int = 20,
+        offset: int = 0,
+    ) -> FileList:
+        """One page of files, filtered and sorted on the server.
+
+        ``search`` finds words (or their beginnings) in the filename, title, description and
+        tags (``search_mode="metadata"``), in the text read from the file
+        (``"visible_text"``), or in either (``"all"``). ``tags``: files must have all of them.
+        """
+        params: dict[str, Any] = {
+            "search_mode": _choice("search_mode", search_mode, SEARCH_MODES),
+            "sort_by": _choice("sort_by", sort_by, SORT_FIELDS),
+            "sort_order": _choice("sort_order", sort_order, ("asc", "desc")),
+            "limit": limit,
+            "offset": offset,
+        }
+        if not 1 <= limit <= 100:
+            raise ValueError(f"limit must be from 1 to 100; got {limit}")
+        if search:
+            params["search"] = search
+        if tags:
+            params["tags"] = list(tags)
+        if media_types:
+            params["media_types"] = list(media_types)
+        if folder_id:
+            params["folder_id"] = folder_id
+        if date_from is not None:
+            params["date_from"] = date_from.isoformat()
+        if date_to is not None:
+            params["date_to"] = date_to.isoformat()
+        if has_description is not None:
+            params["has_description"] = "true" if has_description else "false"
+        if ids:
+            params["ids"] = list(ids)
+        response = await self._core.request("GET", "/files", params=params)
+        return FileList.from_api_response(response.json())
+
+    async def list_all(
+        self,
+        *,
+        search: str | None = None,
+        search_mode: str = "all",
+        tags: Sequence[str] | None = None,
+        media_types: Sequence[str] | None = None,
+        folder_id: str | None = None,
+        date_from: datetime | None = None,
+        date_to: datetime | None = None,
+        has_description: bool | None = None,
+        sort_by: str = "created_at",
+        sort_order: str = "desc",
+        page_size: int = 50,
+    ) -> AsyncIterator[UserFile]:
+        """Every matching file, page after page (``async for file in client.files.list_all()``).
+
+        Pages are fetched by offset: files added while iterating with the default newest-first
+        order shift later pages, so sort ascending for a stable walk of a growing library.
+        """
+        offset = 0
+        while True:
+            page = await self.list(
+                search=search,
+                search_mode=search_mode,
+                tags=tags,
+                media_types=media_types,
+                folder_id=folder_id,
+                date_from=date_from,
+                date_to=date_to,
+                has_description=has_description,
+                sort_by=sort_by,
+                sort_order=sort_order,
+                limit=page_size,
+                offset=offset,
+            )
+            for item in page.items:
+                yield item
+            if not page.has_more or not page.items:
+                return
+            offset += len(page.items)
+
+    async def check_quota(self, file_count: int = 1) -> QuotaInfo:
+        """Whether ``file_count`` more uploads fit in the tenant's quota, and its limits."""
+        if file_count < 1:
+            raise ValueError(f"file_count must be at least 1; got {file_count}")
+        response = await self._core.request(
+            "GET", "/uploads/quota-check", params={"file_count": file_count}
+        )
+        return QuotaInfo.from_api_response(response.json())
+
+
+def _path_id(file_id: str) -> str:
+    """A file id that is safe in a URL path (ids are UUIDs; anything else is refused here)."""
+    if not isinstance(file_id, str) or not file_id or "/" in file_id or "?" in file_id:
+        raise ValueError(f"not a file id: {file_id!r}")
+    return file_id
+
+
+class _Counting:
+    """A file object that reports how much of it was read (the upload's progress)."""
+
+    def __init__(self, stream: Any, total: int | None, report: UploadProgress) -> None:
+        self._stream = stream
+        self._total = total
+        self._report = report
+        self._sent = 0
+
+    def read(self, size: int = -1) -> bytes:
+        chunk: bytes = self._stream.read(size)
+        if chunk:
+            self._sent += len(chunk)
+            self._report(self._sent, self._total)
+        return chunk
+
+    def seek(self, offset: int, whence: int = 0) -> int:
+        position: int = self._stream.seek(offset, whence)
+        if whence == 0 and offset == 0:
+            self._sent = 0  # a retry starts the count again
+        return position
+
+    def tell(self) -> int:
+        position: int = self._stream.tell()
+        return position
