@@ -8,10 +8,11 @@ from pathlib import Path
 
 import pytest
 
-from media_support import encode, text_image
+from media_support import encode, text_image, text_pdf
 from scopix import (
     ClientConfig,
     DescriptionStatus,
+    ResourceNotFoundError,
     Scopix,
     ScopixTimeoutError,
     SyncScopix,
@@ -145,3 +146,30 @@ def test_the_blocking_client_has_the_same_methods(server: LiveServer) -> None:
         assert [f.id for f in client.files.list_all(page_size=1)] == [stored.file_id]
         assert client.images.analyze(SIGN, filename="again.png").description
         assert client.files.upload.__doc__ and "Upload one file" in client.files.upload.__doc__
+
+
+async def test_documents_variants_and_describing_again(server: LiveServer) -> None:
+    async with Scopix.from_config(config(server)) as client:
+        pdf = await client.files.upload(
+            text_pdf([["Minutes of the board"], ["Second page notes"]]), filename="m.pdf"
+        )
+        await client.files.wait_for_description(pdf.file_id)
+        assert "Minutes of the board" in await client.files.get_text(pdf.file_id)
+        chunks = await client.files.get_chunks(pdf.file_id)
+        assert chunks and chunks[0].index == 0 and chunks[-1].page_numbers[-1] == 2
+        image = await client.files.upload(SIGN, filename="s.png", wait=True)
+        url = await client.files.get_variant(image.file_id, "small_256")
+        assert "/storage/objects/" in url
+        with pytest.raises(ValidationError, match="documents only"):
+            await client.files.get_text(image.file_id)
+        with pytest.raises(ValueError, match="variant_type"):
+            await client.files.get_variant(image.file_id, "huge")
+        again = await client.files.describe(image.file_id)
+        assert again.description_status is DescriptionStatus.QUEUED
+        done = await client.files.wait_for_description(image.file_id)
+        assert done.description_status is DescriptionStatus.COMPLETED
+        unprocessed = await client.files.upload(png_bytes(6, 6), filename="n.png")
+        try:
+            await client.files.get_variant(unprocessed.file_id, "tiny_64")
+        except ResourceNotFoundError as error:  # not made yet: the message says why
+            assert "still being processed" in error.message

@@ -53,6 +53,10 @@ class SyncFiles(_Twin):
     wait_for_description = blocking(Files.wait_for_description)
     get = blocking(Files.get)
     list = blocking(Files.list)
+    get_variant = blocking(Files.get_variant)
+    get_text = blocking(Files.get_text)
+    get_chunks = blocking(Files.get_chunks)
+    describe = blocking(Files.describe)
     check_quota = blocking(Files.check_quota)
 
     def list_all(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import builtins  # (``Files.list`` shadows the name inside the class)
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -9,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from .._files import FileInput, source_of
 from .._polling import poll_until
 from ..types.enums import StorageTarget
-from ..types.files import FileList, ProcessingStatus, UserFile, UserFileDetails
+from ..types.files import DocumentChunk, FileList, ProcessingStatus, UserFile, UserFileDetails
 from ..types.upload import QuotaInfo, UploadResult
 
 if TYPE_CHECKING:
@@ -21,6 +22,7 @@ UploadProgress = Callable[[int, "int | None"], object]  # (bytes sent, total byt
 
 SEARCH_MODES = ("all", "metadata", "visible_text")
 SORT_FIELDS = ("created_at", "content_created_at", "title", "size_bytes")
+VARIANTS = ("original", "tiny_64", "small_256", "medium_750", "large_1024")
 
 
 def _form(
@@ -263,6 +265,45 @@ class Files:
             if not page.has_more or not page.items:
                 return
             offset += len(page.items)
+
+    async def get_variant(self, file_id: str, variant_type: str = "medium_750") -> str:
+        """A signed, expiring URL of a variant: ``original``, ``tiny_64``, ``small_256``,
+        ``medium_750`` or ``large_1024`` (resized variants exist once the file is processed;
+        before that, ``ResourceNotFoundError`` says why)."""
+        _choice("variant_type", variant_type, VARIANTS)
+        response = await self._core.request(
+            "GET", f"/files/{_path_id(file_id)}/variants/{variant_type}"
+        )
+        location: str | None = response.headers.get("location")
+        if not location:
+            raise ValueError(f"the server answered {response.status_code} without a location")
+        return location
+
+    async def get_text(self, file_id: str) -> str:
+        """A document's extracted text (``ValidationError`` for other media)."""
+        response = await self._core.request("GET", f"/files/{_path_id(file_id)}/text")
+        text: str = response.text
+        return text
+
+    async def get_chunks(self, file_id: str) -> builtins.list[DocumentChunk]:
+        """Every chunk of a document's text (about 1,000 characters each, overlapping)."""
+        chunks: builtins.list[DocumentChunk] = []
+        while True:
+            response = await self._core.request(
+                "GET",
+                f"/files/{_path_id(file_id)}/chunks",
+                params={"limit": 500, "offset": len(chunks)},
+            )
+            body = response.json()
+            chunks += [DocumentChunk.from_api_response(item) for item in body.get("items", [])]
+            if not body.get("has_more") or not body.get("items"):
+                return chunks
+
+    async def describe(self, file_id: str) -> ProcessingStatus:
+        """Describe the file again (e.g. after a retryable failure); poll it with
+        ``wait_for_description``. While it is being described: ``ScopixError`` code CONFLICT."""
+        response = await self._core.request("POST", f"/files/{_path_id(file_id)}/describe")
+        return ProcessingStatus.from_api_response(response.json())
 
     async def check_quota(self, file_count: int = 1) -> QuotaInfo:
         """Whether ``file_count`` more uploads fit in the tenant's quota, and its limits."""
