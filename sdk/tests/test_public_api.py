@@ -47,6 +47,9 @@ TYPES = [
     "UserFileDetails",
     "FileList",
     "DocumentChunk",
+    "SessionProgress",
+    "UploadProgressEvent",
+    "FileCompleteEvent",
 ]
 
 CLIENTS = [

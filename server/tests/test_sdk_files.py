@@ -12,13 +12,15 @@ from media_support import encode, text_image, text_pdf
 from scopix import (
     ClientConfig,
     DescriptionStatus,
+    ProcessingStatus,
     ResourceNotFoundError,
     Scopix,
     ScopixTimeoutError,
     SyncScopix,
+    UploadProgressEvent,
+    UserFileDetails,
     ValidationError,
 )
-from scopix.types.files import ProcessingStatus, UserFileDetails
 from scopix_server import Settings
 from server_support import ELF, LiveServer, make_key, png_bytes, start_server
 
@@ -71,14 +73,14 @@ async def test_upload_waits_when_asked_and_takes_bytes_and_file_objects(
         described = await client.files.upload(SIGN, filename="bytes.png", wait=True)
         assert described.is_completed and "HELLO" in (described.visible_text or "")
         assert described.filename == "bytes.png" and described.description
-        progress: list[tuple[int, int | None]] = []
+        progress: list[UploadProgressEvent] = []
         handle = io.BytesIO(png_bytes(32, 32))
         handle.name = "/somewhere/handle.png"
-        from_handle = await client.files.upload(
-            handle, on_progress=lambda sent, total: progress.append((sent, total))
-        )
+        from_handle = await client.files.upload(handle, on_progress=progress.append)
         assert from_handle.filename == "handle.png"
-        assert progress and progress[-1] == (len(handle.getvalue()), len(handle.getvalue()))
+        size = len(handle.getvalue())
+        assert progress and (progress[-1].uploaded_bytes, progress[-1].total_bytes) == (size, size)
+        assert progress[-1].progress_percent == 100.0 and progress[-1].filename == "handle.png"
         assert not handle.closed  # the caller's file stays open
 
 

@@ -10,15 +10,17 @@ from typing import TYPE_CHECKING, Any
 from .._files import FileInput, source_of
 from .._polling import poll_until
 from ..types.enums import StorageTarget
-from ..types.files import DocumentChunk, FileList, ProcessingStatus, UserFile, UserFileDetails
+from ..types.events import UploadProgressEvent
+from ..types.files import DocumentChunk, FileList, UserFile, UserFileDetails
+from ..types.status import ProcessingStatus
 from ..types.upload import QuotaInfo, UploadResult
 
 if TYPE_CHECKING:
     from .._base_client import HTTPCore
 
-__all__ = ["Files", "UploadProgress"]
+__all__ = ["Counting", "Files", "UploadProgress"]
 
-UploadProgress = Callable[[int, "int | None"], object]  # (bytes sent, total bytes or None)
+UploadProgress = Callable[[UploadProgressEvent], object]
 
 SEARCH_MODES = ("all", "metadata", "visible_text")
 SORT_FIELDS = ("created_at", "content_created_at", "title", "size_bytes")
@@ -98,7 +100,7 @@ class Files:
             storage_target: ``"default"`` or ``"custom"`` (your own bucket, where configured).
             content_category: steers the description, e.g. ``"blueprint"``, ``"screenshot"``.
             wait: poll until processing is over and return the described result.
-            on_progress: called as ``on_progress(bytes_sent, total_bytes)`` while uploading.
+            on_progress: called with an ``UploadProgressEvent`` as the bytes go out.
 
         Raises:
             FileNotFoundError, IsADirectoryError, TypeError: ``file`` is not usable.
@@ -116,9 +118,9 @@ class Files:
             content_category=content_category,
         )
         with source.open() as stream:
-            body: Any = (
-                stream if on_progress is None else _Counting(stream, source.size, on_progress)
-            )
+            body: Any = stream
+            if on_progress is not None:
+                body = Counting(stream, 0, source.filename, source.size, on_progress)
             response = await self._core.request(
                 "POST",
                 "/files/upload",
@@ -322,12 +324,16 @@ def _path_id(file_id: str) -> str:
     return file_id
 
 
-class _Counting:
+class Counting:
     """A file object that reports how much of it was read (the upload's progress)."""
 
-    def __init__(self, stream: Any, total: int | None, report: UploadProgress) -> None:
+    def __init__(
+        self, stream: Any, index: int, filename: str, total: int | None, report: UploadProgress
+    ) -> None:
         self._stream = stream
-        self._total = total
+        self._index = index
+        self._filename = filename
+        self._total = total or 0
         self._report = report
         self._sent = 0
 
@@ -335,7 +341,7 @@ class _Counting:
         chunk: bytes = self._stream.read(size)
         if chunk:
             self._sent += len(chunk)
-            self._report(self._sent, self._total)
+            self._report(UploadProgressEvent(self._index, self._sent, self._total, self._filename))
         return chunk
 
     def seek(self, offset: int, whence: int = 0) -> int:

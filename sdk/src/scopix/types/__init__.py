@@ -2,7 +2,9 @@
 
 from .describe import DescriptionErrorType, DescriptionFailure, DescriptionResult
 from .enums import DescriptionStatus, StorageTarget
-from .files import DocumentChunk, FileList, ProcessingStatus, UserFile, UserFileDetails
+from .events import FileCompleteEvent, UploadProgressEvent
+from .files import DocumentChunk, FileList, UserFile, UserFileDetails
+from .status import ProcessingStatus, SessionProgress
 from .upload import BatchUploadResults, QuotaInfo, UploadResult
 
 __all__ = [
@@ -19,4 +21,7 @@ __all__ = [
     "UserFileDetails",
     "FileList",
     "DocumentChunk",
+    "SessionProgress",
+    "UploadProgressEvent",
+    "FileCompleteEvent",
 ]

@@ -1,4 +1,4 @@
-"""File types: list items, full details, processing status, lists and document chunks."""
+"""File types: list items, full details, lists and document chunks."""
 
 from __future__ import annotations
 
@@ -20,10 +20,10 @@ from .._convert import (
 )
 from .enums import DescriptionStatus
 
-__all__ = ["DocumentChunk", "FileList", "ProcessingStatus", "UserFile", "UserFileDetails"]
+__all__ = ["DocumentChunk", "FileList", "UserFile", "UserFileDetails"]
 
 
-def _id(data: Mapping[str, Any], *names: str) -> str:
+def id_of(data: Mapping[str, Any], *names: str) -> str:
     for name in names:
         value = data.get(name)
         if isinstance(value, str) and value:
@@ -37,46 +37,6 @@ def _dimensions(value: Any) -> dict[str, int] | None:
         if width is not None and height is not None:
             return {"width": width, "height": height}
     return None
-
-
-@dataclass(frozen=True)
-class ProcessingStatus:
-    """Where a file's processing stands (``files.get_processing_status``)."""
-
-    file_id: str
-    media_type: str | None = None  # image | document | video
-    status: str | None = None  # processing | completed | failed
-    description_status: DescriptionStatus = DescriptionStatus.PENDING
-    variant_status: str | None = None
-    text_extraction_status: str | None = None  # documents only
-    page_count: int | None = None
-    chunk_count: int | None = None
-    description_error: str | None = None
-    description_error_type: str | None = None
-    description_is_retryable: bool | None = None
-    is_terminal: bool = False  # every step is completed, failed or skipped
-    updated_at: datetime | None = None
-
-    def to_dict(self, exclude_none: bool = True) -> dict[str, Any]:
-        return to_dict(self, exclude_none=exclude_none)
-
-    @classmethod
-    def from_api_response(cls, data: Mapping[str, Any]) -> ProcessingStatus:
-        return cls(
-            file_id=_id(data, "file_id", "id"),
-            media_type=opt_str(data.get("media_type")),
-            status=opt_str(data.get("status")),
-            description_status=DescriptionStatus.parse(data.get("description_status")),
-            variant_status=opt_str(data.get("variant_status")),
-            text_extraction_status=opt_str(data.get("text_extraction_status")),
-            page_count=opt_int(data.get("page_count")),
-            chunk_count=opt_int(data.get("chunk_count")),
-            description_error=opt_str(data.get("description_error")),
-            description_error_type=opt_str(data.get("description_error_type")),
-            description_is_retryable=opt_bool(data.get("description_is_retryable")),
-            is_terminal=data.get("is_terminal") is True,
-            updated_at=parse_datetime(data.get("updated_at")),
-        )
 
 
 @dataclass(frozen=True)
@@ -102,7 +62,7 @@ class UserFile:
     @classmethod
     def from_api_response(cls, data: Mapping[str, Any]) -> UserFile:
         return cls(
-            id=_id(data, "id", "image_id"),
+            id=id_of(data, "id", "image_id"),
             filename=opt_str(data.get("filename")) or "",
             title=opt_str(data.get("title")),
             tags=opt_str_list(data.get("tags")) or [],
@@ -167,7 +127,7 @@ class UserFileDetails:
     @classmethod
     def from_api_response(cls, data: Mapping[str, Any]) -> UserFileDetails:
         return cls(
-            id=_id(data, "id", "image_id"),
+            id=id_of(data, "id", "image_id"),
             filename=opt_str(data.get("filename")) or "",
             media_type=opt_str(data.get("media_type")),
             content_type=opt_str(data.get("content_type")),
