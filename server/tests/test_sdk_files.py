@@ -101,7 +101,7 @@ async def test_bad_input_is_refused_before_or_by_the_server(
         with pytest.raises(FileNotFoundError, match="no file at"):
             await client.files.upload(tmp_path / "missing.png")
         with pytest.raises(IsADirectoryError, match="upload_batch"):
-            await client.files.upload(tmp_path)
+            await client.images.analyze(tmp_path)
         (tmp_path / "notes.txt").write_text("hello")
         with (tmp_path / "notes.txt").open() as text_mode, pytest.raises(TypeError, match="rb"):
             await client.files.upload(text_mode)  # type: ignore[arg-type]

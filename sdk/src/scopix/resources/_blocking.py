@@ -49,6 +49,9 @@ class SyncFiles(_Twin):
     """Blocking ``client.files`` of ``SyncScopix`` (same methods, no ``await``)."""
 
     upload = blocking(Files.upload)
+    upload_batch = blocking(Files.upload_batch)
+    get_session = blocking(Files.get_session)
+    wait_for_session = blocking(Files.wait_for_session)
     get_processing_status = blocking(Files.get_processing_status)
     wait_for_description = blocking(Files.wait_for_description)
     get = blocking(Files.get)

@@ -3,22 +3,28 @@
 from __future__ import annotations
 
 import builtins  # (``Files.list`` shadows the name inside the class)
+import logging
+import os
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import datetime
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import IO, TYPE_CHECKING, Any, overload
 
 from .._files import FileInput, source_of
 from .._polling import poll_until
 from ..types.enums import StorageTarget
-from ..types.events import UploadProgressEvent
+from ..types.events import FileCompleteEvent, UploadProgressEvent
 from ..types.files import DocumentChunk, FileList, UserFile, UserFileDetails
-from ..types.status import ProcessingStatus
-from ..types.upload import QuotaInfo, UploadResult
+from ..types.status import ProcessingStatus, SessionProgress
+from ..types.upload import BatchUploadResults, QuotaInfo, UploadResult
+from ._batch import BatchOptions, expand, run_batch
 
 if TYPE_CHECKING:
     from .._base_client import HTTPCore
 
 __all__ = ["Counting", "Files", "UploadProgress"]
+
+logger = logging.getLogger("scopix")
 
 UploadProgress = Callable[[UploadProgressEvent], object]
 
@@ -71,9 +77,10 @@ class Files:
 
     # --- uploading ---
 
+    @overload
     async def upload(
         self,
-        file: FileInput,
+        file: bytes | bytearray | memoryview | IO[bytes],
         *,
         filename: str | None = None,
         title: str | None = None,
@@ -85,8 +92,61 @@ class Files:
         content_category: str = "general",
         wait: bool = False,
         on_progress: UploadProgress | None = None,
-    ) -> UploadResult:
+    ) -> UploadResult: ...
+
+    @overload
+    async def upload(
+        self,
+        file: builtins.list[FileInput] | tuple[FileInput, ...],
+        *,
+        filename: str | None = None,
+        title: str | None = None,
+        tags: Sequence[str] | None = None,
+        folder_id: str | None = None,
+        auto_describe: bool = True,
+        skip_duplicates: bool = False,
+        storage_target: StorageTarget | str = StorageTarget.DEFAULT,
+        content_category: str = "general",
+        wait: bool = False,
+        on_progress: UploadProgress | None = None,
+    ) -> BatchUploadResults: ...
+
+    @overload
+    async def upload(
+        self,
+        file: str | os.PathLike[str],
+        *,
+        filename: str | None = None,
+        title: str | None = None,
+        tags: Sequence[str] | None = None,
+        folder_id: str | None = None,
+        auto_describe: bool = True,
+        skip_duplicates: bool = False,
+        storage_target: StorageTarget | str = StorageTarget.DEFAULT,
+        content_category: str = "general",
+        wait: bool = False,
+        on_progress: UploadProgress | None = None,
+    ) -> UploadResult | BatchUploadResults: ...
+
+    async def upload(
+        self,
+        file: FileInput | builtins.list[FileInput] | tuple[FileInput, ...],
+        *,
+        filename: str | None = None,
+        title: str | None = None,
+        tags: Sequence[str] | None = None,
+        folder_id: str | None = None,
+        auto_describe: bool = True,
+        skip_duplicates: bool = False,
+        storage_target: StorageTarget | str = StorageTarget.DEFAULT,
+        content_category: str = "general",
+        wait: bool = False,
+        on_progress: UploadProgress | None = None,
+    ) -> UploadResult | BatchUploadResults:
         """Upload one file; returns once its bytes are stored.
+
+        Given a list of files or a directory, this is ``upload_batch`` and returns its
+        ``BatchUploadResults``.
 
         Args:
             file: a path, ``bytes``, or a binary file object (read from its start).
@@ -107,6 +167,20 @@ class Files:
             ValidationError, QuotaExceededError, ScopixError: the server refused the upload.
             ScopixTimeoutError: ``wait=True`` and processing outlasted ``polling_timeout``.
         """
+        if _is_many(file):
+            return await self.upload_batch(
+                file,
+                title=title,
+                tags=tags,
+                folder_id=folder_id,
+                auto_describe=auto_describe,
+                skip_duplicates=skip_duplicates,
+                storage_target=storage_target,
+                content_category=content_category,
+                wait=wait,
+                on_progress=on_progress,
+            )
+        assert not isinstance(file, (builtins.list, tuple))  # (the batch path took those)
         source = source_of(file, filename)
         fields = _form(
             title=title,
@@ -133,6 +207,67 @@ class Files:
             details = await self._get_raw(result.image_id)
             result = UploadResult.from_api_response({**details, "filename": result.filename})
         return result
+
+    async def upload_batch(
+        self,
+        files: FileInput | Sequence[FileInput],
+        *,
+        recursive: bool = True,
+        include_hidden: bool = False,
+        title: str | None = None,
+        tags: Sequence[str] | None = None,
+        folder_id: str | None = None,
+        auto_describe: bool = True,
+        skip_duplicates: bool = False,
+        storage_target: StorageTarget | str = StorageTarget.DEFAULT,
+        content_category: str = "general",
+        wait: bool = False,
+        description_timeout: float | None = None,
+        concurrency: int | None = None,
+        on_progress: UploadProgress | None = None,
+        on_file_complete: Callable[[FileCompleteEvent], object] | None = None,
+    ) -> BatchUploadResults:
+        """Upload many files (a list, a directory, or both mixed); results in input order.
+
+        Directories are walked (``recursive``; dot-files only with ``include_hidden``) and
+        only supported files are taken: the others are listed in the result's ``ignored``.
+        Files go in requests of up to the tenant's batch size, at most ``concurrency`` at a
+        time (default 4, never more than the tenant's concurrent uploads). A refused file, or
+        a request that failed after its retries, becomes a failed ``UploadResult``
+        (``image_id`` empty) whose ``description_error`` says why and
+        ``description_is_retryable`` whether sending it again may help.
+
+        With ``skip_duplicates``, files with the same bytes as a stored file, or as an earlier
+        file of this call, are not stored again (``skipped``). With ``wait``, the call returns
+        once every stored file is processed (up to ``description_timeout``, default
+        ``polling_timeout``, per request). Up to 10,000 files per call.
+
+        Raises:
+            QuotaExceededError: the tenant's quota cannot take this many files (nothing sent).
+            ValueError, FileNotFoundError, TypeError: the input is not usable (nothing sent).
+        """
+        sources, ignored = expand(files, recursive=recursive, include_hidden=include_hidden)
+        if ignored:
+            logger.info("upload_batch: %d unsupported files left out", len(ignored))
+        options = BatchOptions(
+            fields=_form(
+                title=title,
+                tags=tags,
+                folder_id=folder_id,
+                auto_describe=auto_describe,
+                skip_duplicates=skip_duplicates,
+                storage_target=storage_target,
+                content_category=content_category,
+            ),
+            skip_duplicates=skip_duplicates,
+            wait=wait,
+            wait_timeout=description_timeout,
+            on_progress=on_progress,
+            on_file_complete=on_file_complete,
+        )
+        results = await run_batch(self, sources, options, concurrency=concurrency)
+        results.ignored = ignored
+        return results
 
     # --- processing ---
 
@@ -161,6 +296,33 @@ class Files:
             interval=config.polling_interval,
             timeout=config.polling_timeout if timeout is None else timeout,
             what=f"processing of file {file_id}",
+            on_progress=on_progress,
+        )
+
+    async def get_session(self, session_id: str) -> SessionProgress:
+        """How far the files of one batch request are."""
+        response = await self._core.request("GET", f"/uploads/sessions/{_path_id(session_id)}")
+        return SessionProgress.from_api_response(response.json())
+
+    async def wait_for_session(
+        self,
+        session_id: str,
+        *,
+        timeout: float | None = None,
+        on_progress: Callable[[SessionProgress], object] | None = None,
+    ) -> SessionProgress:
+        """Poll a batch request's session until none of its files is waiting; its progress.
+
+        Raises ``ScopixTimeoutError`` (``last_result`` = the last progress) after ``timeout``
+        seconds (default: the client's ``polling_timeout``).
+        """
+        config = self._core.config
+        return await poll_until(
+            lambda: self.get_session(session_id),
+            lambda progress: progress.is_terminal,
+            interval=config.polling_interval,
+            timeout=config.polling_timeout if timeout is None else timeout,
+            what=f"upload session {session_id}",
             on_progress=on_progress,
         )
 
@@ -315,6 +477,13 @@ class Files:
             "GET", "/uploads/quota-check", params={"file_count": file_count}
         )
         return QuotaInfo.from_api_response(response.json())
+
+
+def _is_many(file: object) -> bool:
+    """A list of files, or a directory: the batch path."""
+    if isinstance(file, (builtins.list, tuple)):
+        return True
+    return isinstance(file, (str, os.PathLike)) and Path(file).is_dir()
 
 
 def _path_id(file_id: str) -> str:

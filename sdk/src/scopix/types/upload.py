@@ -124,6 +124,7 @@ class BatchUploadResults(list[UploadResult]):
 
     def __init__(self, results: Iterable[UploadResult] = ()) -> None:
         super().__init__(results)
+        self.ignored: list[str] = []  # directory entries left out: not a supported file type
 
     # --- groups ---
 
