@@ -127,3 +127,43 @@ def test_the_blocking_client_uploads_batches_too(server: LiveServer, tmp_path: P
     with SyncScopix.from_config(config(server)) as client:
         results = client.files.upload_batch(folder, wait=True)
     assert results.summary() == "3 succeeded, 0 failed"
+
+
+async def test_a_batch_cut_by_a_server_restart_is_finished_by_running_it_again(
+    tmp_path: Path,
+) -> None:
+    folder = tmp_path / "big"
+    folder.mkdir()
+    for n in range(250):
+        (folder / f"{n:03d}.png").write_bytes(png_bytes(24, 24, (n, 3, 200)))
+    settings = Settings(data_dir=tmp_path / "data", workers=0)
+    live = start_server(settings)
+    key = make_key(settings)
+    stopped = False
+
+    def stop_after_the_first_request(event: FileCompleteEvent) -> None:
+        nonlocal stopped
+        if event.file_index == 99 and not stopped:
+            stopped = True
+            live.stop()  # the next requests meet a closed port
+
+    first_config = ClientConfig(
+        api_key=key, base_url=live.base_url, max_retries=1, retry_delay=0.05
+    )
+    async with Scopix.from_config(first_config) as client:
+        first = await client.files.upload_batch(
+            folder, concurrency=1, on_file_complete=stop_after_the_first_request
+        )
+    assert len(first) == 250 and stopped
+    assert first.failed_count == 150 and len(first.retryable()) == 150  # nothing lost silently
+    assert all(r.image_id for r in first[:100])
+    live = start_server(settings)  # the same data, a new port
+    try:
+        async with Scopix.from_config(ClientConfig(api_key=key, base_url=live.base_url)) as client:
+            second = await client.files.upload_batch(folder, skip_duplicates=True)
+            stored = await client.files.list(limit=1)
+    finally:
+        live.stop()
+    assert second.failed_count == 0 and second.skipped_count == 100
+    assert [r.image_id for r in second[:100]] == [r.image_id for r in first[:100]]
+    assert stored.total_count == 250  # every file once, none twice
