@@ -50,6 +50,9 @@ TYPES = [
     "SessionProgress",
     "UploadProgressEvent",
     "FileCompleteEvent",
+    "UpdateFileResult",
+    "DeleteFileResult",
+    "BatchDeleteFilesResponse",
 ]
 
 CLIENTS = [

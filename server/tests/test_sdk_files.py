@@ -175,3 +175,30 @@ async def test_documents_variants_and_describing_again(server: LiveServer) -> No
             await client.files.get_variant(unprocessed.file_id, "tiny_64")
         except ResourceNotFoundError as error:  # not made yet: the message says why
             assert "still being processed" in error.message
+
+
+async def test_change_download_and_delete(server: LiveServer, tmp_path: Path) -> None:
+    data = png_bytes(12, 12, (0, 128, 255))
+    async with Scopix.from_config(config(server)) as client:
+        stored = await client.files.upload(data, filename="blue.png")
+        changed = await client.files.update(stored.file_id, title="Blue", tags=["sky"])
+        assert changed.title == "Blue" and changed.tags == ["sky"] and changed.updated_at
+        with pytest.raises(ValueError, match="title, tags"):
+            await client.files.update(stored.file_id)
+        assert await client.files.download(stored.file_id) == data
+        target = tmp_path / "out" / "blue.png"
+        target.parent.mkdir()
+        assert await client.files.download(stored.file_id, target) == target
+        assert target.read_bytes() == data and list(target.parent.iterdir()) == [target]
+        other = await client.files.upload(png_bytes(5, 5), filename="other.png")
+        deleted = await client.files.delete(stored.file_id)
+        assert deleted.id == stored.file_id and deleted.deleted_at
+        with pytest.raises(ResourceNotFoundError):
+            await client.files.get(stored.file_id)
+        report = await client.files.batch_delete(
+            [other.file_id, stored.file_id, "00000000-0000-0000-0000-000000000000"]
+        )
+        assert [d.id for d in report.deleted] == [other.file_id]
+        assert [s.id for s in report.skipped] == [stored.file_id]
+        assert report.failed[0].message == "not found"
+        assert report.summary == {"total": 3, "deleted": 1, "skipped": 1, "failed": 1}

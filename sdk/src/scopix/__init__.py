@@ -38,7 +38,9 @@ from ._sync import SyncScopix
 from ._tracing import is_tracing_available, set_correlation_id
 from ._version import __version__
 from .types import (
+    BatchDeleteFilesResponse,
     BatchUploadResults,
+    DeleteFileResult,
     DescriptionErrorType,
     DescriptionFailure,
     DescriptionResult,
@@ -50,6 +52,7 @@ from .types import (
     QuotaInfo,
     SessionProgress,
     StorageTarget,
+    UpdateFileResult,
     UploadProgressEvent,
     UploadResult,
     UserFile,
@@ -82,6 +85,9 @@ __all__ = [
     "SessionProgress",
     "UploadProgressEvent",
     "FileCompleteEvent",
+    "UpdateFileResult",
+    "DeleteFileResult",
+    "BatchDeleteFilesResponse",
     # exceptions
     "ScopixError",
     "AuthenticationError",

@@ -10,11 +10,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, overload
 
+from .._errors import make_status_error
 from .._files import FileInput, source_of
 from .._polling import poll_until
 from ..types.enums import StorageTarget
 from ..types.events import FileCompleteEvent, UploadProgressEvent
-from ..types.files import DocumentChunk, FileList, UserFile, UserFileDetails
+from ..types.files import (
+    BatchDeleteFilesResponse,
+    DeleteFileResult,
+    DocumentChunk,
+    FileList,
+    UpdateFileResult,
+    UserFile,
+    UserFileDetails,
+)
 from ..types.status import ProcessingStatus, SessionProgress
 from ..types.upload import BatchUploadResults, QuotaInfo, UploadResult
 from ._batch import BatchOptions, expand, run_batch
@@ -429,6 +438,67 @@ class Files:
             if not page.has_more or not page.items:
                 return
             offset += len(page.items)
+
+    async def update(
+        self, file_id: str, *, title: str | None = None, tags: Sequence[str] | None = None
+    ) -> UpdateFileResult:
+        """Change the title and/or the tags (your tags: the description's stay)."""
+        if title is None and tags is None:
+            raise ValueError("pass title, tags or both")
+        if isinstance(tags, str):
+            raise TypeError("tags must be a list of strings, e.g. tags=['beach', 'sunset']")
+        body: dict[str, Any] = {}
+        if title is not None:
+            body["title"] = title
+        if tags is not None:
+            body["tags"] = builtins.list(tags)
+        response = await self._core.request("PATCH", f"/files/{_path_id(file_id)}", json=body)
+        return UpdateFileResult.from_api_response(response.json())
+
+    async def delete(self, file_id: str) -> DeleteFileResult:
+        """Delete a file: hidden at once, its bytes purged after the retention window."""
+        response = await self._core.request("DELETE", f"/files/{_path_id(file_id)}")
+        return DeleteFileResult.from_api_response(response.json())
+
+    async def batch_delete(self, file_ids: Sequence[str]) -> BatchDeleteFilesResponse:
+        """Delete up to 100 files in one request; each id is reported as deleted, skipped
+        (already deleted) or failed (not found)."""
+        ids = builtins.list(file_ids)
+        if not 1 <= len(ids) <= 100:
+            raise ValueError(f"batch_delete takes 1 to 100 ids; got {len(ids)}")
+        response = await self._core.request("POST", "/files/batch-delete", json={"file_ids": ids})
+        return BatchDeleteFilesResponse.from_api_response(response.json())
+
+    @overload
+    async def download(self, file_id: str, path: None = None) -> bytes: ...
+
+    @overload
+    async def download(self, file_id: str, path: str | os.PathLike[str]) -> Path: ...
+
+    async def download(
+        self, file_id: str, path: str | os.PathLike[str] | None = None
+    ) -> bytes | Path:
+        """The original bytes; with ``path``, streamed to that file (written whole or not at
+        all: a partial download never replaces it) and its ``Path`` returned."""
+        if path is None:
+            response = await self._core.request("GET", f"/files/{_path_id(file_id)}/download")
+            content: bytes = response.content
+            return content
+        target = Path(path)
+        url = await self.get_variant(file_id, "original")  # signed: no key needed to read it
+        partial = target.with_name(f".{target.name}.part")
+        try:
+            async with self._core.http.stream("GET", url) as response:
+                if response.status_code >= 400:
+                    await response.aread()
+                    raise make_status_error(response)
+                with partial.open("wb") as out:
+                    async for chunk in response.aiter_bytes(1024 * 1024):
+                        out.write(chunk)
+            partial.replace(target)
+        finally:
+            partial.unlink(missing_ok=True)
+        return target
 
     async def get_variant(self, file_id: str, variant_type: str = "medium_750") -> str:
         """A signed, expiring URL of a variant: ``original``, ``tiny_64``, ``small_256``,

@@ -3,7 +3,15 @@
 from .describe import DescriptionErrorType, DescriptionFailure, DescriptionResult
 from .enums import DescriptionStatus, StorageTarget
 from .events import FileCompleteEvent, UploadProgressEvent
-from .files import DocumentChunk, FileList, UserFile, UserFileDetails
+from .files import (
+    BatchDeleteFilesResponse,
+    DeleteFileResult,
+    DocumentChunk,
+    FileList,
+    UpdateFileResult,
+    UserFile,
+    UserFileDetails,
+)
 from .status import ProcessingStatus, SessionProgress
 from .upload import BatchUploadResults, QuotaInfo, UploadResult
 
@@ -24,4 +32,7 @@ __all__ = [
     "SessionProgress",
     "UploadProgressEvent",
     "FileCompleteEvent",
+    "UpdateFileResult",
+    "DeleteFileResult",
+    "BatchDeleteFilesResponse",
 ]

@@ -20,7 +20,15 @@ from .._convert import (
 )
 from .enums import DescriptionStatus
 
-__all__ = ["DocumentChunk", "FileList", "UserFile", "UserFileDetails"]
+__all__ = [
+    "BatchDeleteFilesResponse",
+    "DeleteFileResult",
+    "DocumentChunk",
+    "FileList",
+    "UpdateFileResult",
+    "UserFile",
+    "UserFileDetails",
+]
 
 
 def id_of(data: Mapping[str, Any], *names: str) -> str:
@@ -217,3 +225,75 @@ class DocumentChunk:
             if isinstance(pages, list)
             else [],
         )
+
+
+@dataclass(frozen=True)
+class UpdateFileResult:
+    """The file's title and tags after ``files.update``."""
+
+    id: str
+    title: str | None
+    tags: list[str]
+    updated_at: datetime | None = None
+
+    def to_dict(self, exclude_none: bool = True) -> dict[str, Any]:
+        return to_dict(self, exclude_none=exclude_none)
+
+    @classmethod
+    def from_api_response(cls, data: Mapping[str, Any]) -> UpdateFileResult:
+        return cls(
+            id=id_of(data, "id"),
+            title=opt_str(data.get("title")),
+            tags=opt_str_list(data.get("tags")) or [],
+            updated_at=parse_datetime(data.get("updated_at")),
+        )
+
+
+@dataclass(frozen=True)
+class DeleteFileResult:
+    """A deleted file (hidden at once; its bytes are purged after the retention window)."""
+
+    id: str
+    deleted_at: datetime | None = None
+    message: str = ""
+
+    def to_dict(self, exclude_none: bool = True) -> dict[str, Any]:
+        return to_dict(self, exclude_none=exclude_none)
+
+    @classmethod
+    def from_api_response(cls, data: Mapping[str, Any]) -> DeleteFileResult:
+        return cls(
+            id=id_of(data, "id"),
+            deleted_at=parse_datetime(data.get("deleted_at")),
+            message=opt_str(data.get("message")) or "",
+        )
+
+
+@dataclass(frozen=True)
+class BatchDeleteFilesResponse:
+    """What ``files.batch_delete`` did with each id."""
+
+    deleted: list[DeleteFileResult]
+    skipped: list[DeleteFileResult]  # already deleted
+    failed: list[DeleteFileResult]  # not found, or not an id; ``message`` says which
+
+    @property
+    def summary(self) -> dict[str, int]:
+        return {
+            "total": len(self.deleted) + len(self.skipped) + len(self.failed),
+            "deleted": len(self.deleted),
+            "skipped": len(self.skipped),
+            "failed": len(self.failed),
+        }
+
+    def to_dict(self, exclude_none: bool = True) -> dict[str, Any]:
+        return to_dict(self, exclude_none=exclude_none)
+
+    @classmethod
+    def from_api_response(cls, data: Mapping[str, Any]) -> BatchDeleteFilesResponse:
+        def entries(name: str) -> list[DeleteFileResult]:
+            value = data.get(name)
+            items = value if isinstance(value, list) else []
+            return [DeleteFileResult.from_api_response(item) for item in items]
+
+        return cls(deleted=entries("deleted"), skipped=entries("skipped"), failed=entries("failed"))
