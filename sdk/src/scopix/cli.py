@@ -1,0 +1,341 @@
+"""The ``scopix`` command line (``pip install 'scopix[cli]'``).
+
+Configuration comes from the same ``SCOPIX_*`` environment variables as ``Scopix.from_env()``
+(``--api-key`` and ``--base-url`` override them). Exit codes scripts can rely on:
+
+    0  everything worked
+    1  the command ran, but some files failed (upload) or the file's processing failed
+    2  bad usage or configuration (a missing key, a malformed variable, an unknown option)
+    3  the API refused the request (authentication, not found, validation, quota)
+    4  the API could not be reached, or a wait ran out of time
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Callable, Coroutine
+from pathlib import Path
+from typing import Any, NoReturn, TypeVar
+
+try:
+    import click
+    from rich.console import Console
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+        TransferSpeedColumn,
+    )
+    from rich.table import Table
+except ImportError as missing:  # pragma: no cover - only without the extra
+    raise SystemExit(
+        f"the scopix command needs the 'cli' extra ({missing.name} is missing): "
+        "pip install 'scopix[cli]'"
+    ) from None
+
+import anyio
+
+from ._client import Scopix
+from ._config import ClientConfig
+from ._exceptions import ScopixConnectionError, ScopixError, ScopixTimeoutError
+from .resources._batch import expand
+from .types.events import FileCompleteEvent, UploadProgressEvent
+from .types.upload import BatchUploadResults
+
+__all__ = ["main"]
+
+T = TypeVar("T")
+OK, SOME_FAILED, USAGE, REFUSED, UNREACHABLE = 0, 1, 2, 3, 4
+
+err = Console(stderr=True)
+out = Console()
+
+
+def _fail(message: str, code: int) -> NoReturn:
+    err.print(f"[bold red]error:[/] {message}", highlight=False)
+    sys.exit(code)
+
+
+def _client(ctx: click.Context) -> Scopix:
+    overrides = {k: v for k, v in ctx.obj.items() if v is not None}
+    try:
+        return Scopix.from_config(ClientConfig.from_env(**overrides))
+    except (ValueError, TypeError) as error:
+        _fail(f"{error} (set SCOPIX_API_KEY, or pass --api-key)", USAGE)
+
+
+def _run(ctx: click.Context, work: Callable[[Scopix], Coroutine[Any, Any, T]]) -> T:
+    """Run ``work`` with a client; API failures become messages and exit codes."""
+
+    async def main() -> T:
+        async with _client(ctx) as client:
+            return await work(client)
+
+    try:
+        return anyio.run(main)
+    except (ScopixConnectionError, ScopixTimeoutError) as error:
+        _fail(str(error), UNREACHABLE)
+    except ScopixError as error:
+        _fail(str(error), REFUSED)
+
+
+def _print_json(value: Any) -> None:
+    click.echo(json.dumps(value, indent=2, default=str))
+
+
+EPILOG = """\b
+Configuration: the SCOPIX_* environment variables (SCOPIX_API_KEY, SCOPIX_BASE_URL,
+SCOPIX_TIMEOUT, ...), as Scopix.from_env() reads them.
+
+\b
+Exit codes:
+  0  everything worked
+  1  it ran, but some files failed (upload) or the processing failed
+  2  bad usage or configuration (no key, a malformed variable, an unknown option)
+  3  the API refused the request (authentication, not found, validation, quota)
+  4  the API could not be reached, or a wait ran out of time
+"""
+
+
+@click.group(context_settings={"help_option_names": ["-h", "--help"]}, epilog=EPILOG)
+@click.option("--api-key", help="API key (default: $SCOPIX_API_KEY).")
+@click.option("--base-url", help="API base URL (default: $SCOPIX_BASE_URL or the hosted API).")
+@click.version_option(package_name="scopix")
+@click.pass_context
+def main(ctx: click.Context, api_key: str | None, base_url: str | None) -> None:
+    """Upload files to Scopix and read their descriptions, tags and OCR text."""
+    ctx.obj = {"api_key": api_key, "base_url": base_url}
+
+
+@main.command()
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--wait", is_flag=True, help="Wait until every file is processed.")
+@click.option("--tag", "tags", multiple=True, help="A tag for every file (repeatable).")
+@click.option("--title", help="A title for every file.")
+@click.option("--skip-duplicates", is_flag=True, help="Do not store bytes the tenant has.")
+@click.option("--no-describe", is_flag=True, help="Store only; no description.")
+@click.option("--category", default="general", show_default=True, help="content_category.")
+@click.option("--recursive/--no-recursive", default=True, show_default=True)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.pass_context
+def upload(
+    ctx: click.Context,
+    paths: tuple[Path, ...],
+    wait: bool,
+    tags: tuple[str, ...],
+    title: str | None,
+    skip_duplicates: bool,
+    no_describe: bool,
+    category: str,
+    recursive: bool,
+    as_json: bool,
+) -> None:
+    """Upload files and directories (exit code 1 if any file failed)."""
+    try:
+        sources, _ignored = expand([*paths], recursive=recursive, include_hidden=False)
+    except (OSError, TypeError, ValueError) as error:
+        _fail(str(error), USAGE)
+    total_files = len(sources)
+    progress = Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+        console=err,
+        disable=as_json or not err.is_terminal,
+    )
+    sizes: dict[int, int] = {}
+    done = 0
+
+    async def work(client: Scopix) -> BatchUploadResults:
+        with progress:
+            task = progress.add_task(
+                f"0/{total_files} files", total=sum(s.size or 0 for s in sources) or None
+            )
+
+            def on_progress(event: UploadProgressEvent) -> None:
+                sizes[event.file_index] = event.uploaded_bytes
+                progress.update(task, completed=sum(sizes.values()))
+
+            def on_file_complete(_event: FileCompleteEvent) -> None:
+                nonlocal done
+                done += 1
+                progress.update(task, description=f"{done}/{total_files} files")
+
+            return await client.files.upload_batch(
+                [*paths],
+                recursive=recursive,
+                title=title,
+                tags=list(tags) or None,
+                auto_describe=not no_describe,
+                skip_duplicates=skip_duplicates,
+                content_category=category,
+                wait=wait,
+                on_progress=on_progress,
+                on_file_complete=on_file_complete,
+            )
+
+    results = _run(ctx, work)
+    if as_json:
+        _print_json(
+            {
+                "summary": results.summary(),
+                "succeeded": results.succeeded_count,
+                "failed": results.failed_count,
+                "skipped": results.skipped_count,
+                "pending": results.pending_count,
+                "ignored": results.ignored,
+                "results": [r.to_dict() for r in results],
+            }
+        )
+    else:
+        _summary_table(results)
+    sys.exit(SOME_FAILED if results.has_failures else OK)
+
+
+def _summary_table(results: BatchUploadResults) -> None:
+    table = Table(title=f"{len(results)} files: {results.summary()}")
+    table.add_column("outcome")
+    table.add_column("files", justify="right")
+    for name, count in [
+        ("succeeded", results.succeeded_count),
+        ("failed", results.failed_count),
+        ("skipped (duplicates)", results.skipped_count),
+        ("still processing", results.pending_count),
+    ]:
+        if count or name in ("succeeded", "failed"):
+            table.add_row(name, str(count))
+    out.print(table)
+    if results.failed():
+        failures = Table(title="failures")
+        failures.add_column("file")
+        failures.add_column("type")
+        failures.add_column("retry may help")
+        failures.add_column("reason", overflow="fold")
+        for result in results.failed():
+            failures.add_row(
+                result.filename,
+                result.description_error_type or "-",
+                "yes" if result.description_is_retryable else "no",
+                result.description_error or "-",
+            )
+        out.print(failures)
+    if results.ignored:
+        out.print(f"{len(results.ignored)} unsupported files left out: {results.ignored[:3]}")
+
+
+@main.command()
+@click.argument("file_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.pass_context
+def status(ctx: click.Context, file_id: str, as_json: bool) -> None:
+    """Where a file's processing stands."""
+    result = _run(ctx, lambda client: client.files.get_processing_status(file_id))
+    if as_json:
+        _print_json(result.to_dict(exclude_none=False))
+    else:
+        out.print(
+            f"{result.file_id}: {result.status}, description {result.description_status.value}"
+            + (" (terminal)" if result.is_terminal else "")
+        )
+        if result.description_error:
+            out.print(f"error ({result.description_error_type}): {result.description_error}")
+    failed = result.status == "failed" or result.description_status.value == "failed"
+    sys.exit(SOME_FAILED if failed else OK)
+
+
+@main.command()
+@click.argument("file_id")
+@click.option("--json", "as_json", is_flag=True, help="Print the details as JSON.")
+@click.pass_context
+def get(ctx: click.Context, file_id: str, as_json: bool) -> None:
+    """A file's details: description, tags, OCR text."""
+    details = _run(ctx, lambda client: client.files.get(file_id))
+    if as_json:
+        _print_json(details.to_dict())
+        return
+    out.print(f"[bold]{details.filename}[/]  {details.media_type}  {details.size_bytes:,} bytes")
+    out.print(f"description ({details.description_status.value}): {details.description or '-'}")
+    out.print(f"tags: {', '.join(details.tags) or '-'}")
+    if details.visible_text:
+        out.print(f"text: {details.visible_text}")
+
+
+@main.command(name="ls")
+@click.option("--search", help="Words to find (filename, title, description, tags, text).")
+@click.option("--tag", "tags", multiple=True, help="Only files with this tag (repeatable).")
+@click.option("--limit", default=20, show_default=True, type=click.IntRange(1, 100))
+@click.option("--offset", default=0, type=click.IntRange(0))
+@click.option("--json", "as_json", is_flag=True, help="Print the page as JSON.")
+@click.pass_context
+def list_files(
+    ctx: click.Context,
+    search: str | None,
+    tags: tuple[str, ...],
+    limit: int,
+    offset: int,
+    as_json: bool,
+) -> None:
+    """List files, newest first."""
+    page = _run(
+        ctx,
+        lambda client: client.files.list(
+            search=search, tags=list(tags) or None, limit=limit, offset=offset
+        ),
+    )
+    if as_json:
+        _print_json(page.to_dict())
+        return
+    table = Table(title=f"{page.total_count} files")
+    for column in ("id", "filename", "type", "description", "created"):
+        table.add_column(column)
+    for item in page.items:
+        table.add_row(
+            item.id,
+            item.filename,
+            item.media_type or "-",
+            item.description_status.value,
+            f"{item.created_at:%Y-%m-%d %H:%M}" if item.created_at else "-",
+        )
+    out.print(table)
+
+
+@main.command()
+@click.option("--json", "as_json", is_flag=True, help="Print the quota as JSON.")
+@click.pass_context
+def quota(ctx: click.Context, as_json: bool) -> None:
+    """The tenant's upload quota and limits."""
+    info = _run(ctx, lambda client: client.files.check_quota(1))
+    if as_json:
+        _print_json(info.to_dict(exclude_none=False))
+        return
+    limit = "unlimited" if info.monthly_limit <= 0 else f"{info.monthly_limit:,}"
+    out.print(f"used {info.current_usage:,} of {limit} this month; {info.available:,} left")
+
+
+@main.command()
+@click.argument("file_id")
+@click.option("--wait", is_flag=True, help="Wait for the new description.")
+@click.option("--json", "as_json", is_flag=True, help="Print the status as JSON.")
+@click.pass_context
+def describe(ctx: click.Context, file_id: str, wait: bool, as_json: bool) -> None:
+    """Describe a file again (exit code 1 if, with --wait, the description failed)."""
+
+    async def work(client: Scopix) -> Any:
+        started = await client.files.describe(file_id)
+        return await client.files.wait_for_description(file_id) if wait else started
+
+    result = _run(ctx, work)
+    if as_json:
+        _print_json(result.to_dict(exclude_none=False))
+    else:
+        out.print(f"{file_id}: description {result.description_status.value}")
+    sys.exit(SOME_FAILED if result.description_status.value == "failed" else OK)
+
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

@@ -1,0 +1,116 @@
+"""The ``scopix`` command line, through its installed entry point, against the real server."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from scopix_server import Settings
+from server_support import LiveServer, make_key, png_bytes, start_server
+
+pytestmark = pytest.mark.socket
+
+SCOPIX = Path(sys.executable).parent / "scopix"
+CORRUPT = png_bytes(8, 8)[:40] + b"broken" * 20
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    live = start_server(
+        Settings(
+            data_dir=Path(tmp_path_factory.mktemp("cli")),
+            workers=1,
+            ocr_enabled=False,
+            job_poll_seconds=0.05,
+        )
+    )
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def env(server: LiveServer) -> dict[str, str]:
+    return {
+        **{k: v for k, v in os.environ.items() if not k.startswith("SCOPIX_")},
+        "SCOPIX_API_KEY": make_key(server.settings),
+        "SCOPIX_BASE_URL": server.base_url,
+        "SCOPIX_POLLING_INTERVAL": "0.1",
+    }
+
+
+def scopix(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [str(SCOPIX), *args], env=env, capture_output=True, text=True, timeout=120
+    )
+
+
+def parsed(result: subprocess.CompletedProcess[str]) -> Any:
+    return json.loads(result.stdout)
+
+
+def test_upload_wait_and_read_back(env: dict[str, str], tmp_path: Path) -> None:
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(png_bytes(10, 10, (1, 2, 3)))
+    (folder / "b.png").write_bytes(png_bytes(10, 10, (4, 5, 6)))
+    (folder / "broken.png").write_bytes(CORRUPT)
+    uploaded = scopix(env, "upload", str(folder), "--wait", "--tag", "cli", "--json")
+    assert uploaded.returncode == 1, uploaded.stderr  # one file failed
+    body = parsed(uploaded)
+    assert (body["succeeded"], body["failed"], body["skipped"]) == (2, 1, 0)
+    broken = next(r for r in body["results"] if r["filename"] == "broken.png")
+    assert broken["description_error_type"] == "validation"
+    file_id = next(r["image_id"] for r in body["results"] if r["filename"] == "a.png")
+
+    status = scopix(env, "status", file_id, "--json")
+    assert status.returncode == 0 and parsed(status)["is_terminal"] is True
+    details = scopix(env, "get", file_id, "--json")
+    assert details.returncode == 0 and "cli" in parsed(details)["tags"]
+    listed = scopix(env, "ls", "--tag", "cli", "--json")
+    assert listed.returncode == 0 and parsed(listed)["total_count"] == 3
+    again = scopix(env, "describe", file_id, "--wait", "--json")
+    assert again.returncode == 0 and parsed(again)["description_status"] == "completed"
+    quota = scopix(env, "quota", "--json")
+    assert quota.returncode == 0 and parsed(quota)["can_proceed"] is True
+
+    human = scopix(env, "upload", str(folder / "broken.png"))
+    assert human.returncode == 0
+    assert "still processing" in human.stdout  # stored; its processing is not awaited
+
+
+def test_a_human_summary_names_the_failures(env: dict[str, str], tmp_path: Path) -> None:
+    tool = tmp_path / "tool.png"
+    tool.write_bytes(b"\x7fELF\x02\x01\x01\x00" + b"\0" * 56)
+    result = scopix(env, "upload", str(tool))
+    assert result.returncode == 1
+    assert (
+        "failures" in result.stdout
+        and "tool.png" in result.stdout
+        and "validation" in result.stdout
+    )
+
+
+def test_exit_codes(env: dict[str, str], server: LiveServer) -> None:
+    no_key = {k: v for k, v in env.items() if k != "SCOPIX_API_KEY"}
+    missing = scopix(no_key, "quota")
+    assert missing.returncode == 2 and "SCOPIX_API_KEY" in missing.stderr
+    unknown = scopix(env, "get", "00000000-0000-0000-0000-000000000000")
+    assert unknown.returncode == 3 and "not found" in unknown.stderr.lower()
+    wrong_key = scopix({**env, "SCOPIX_API_KEY": "scopix_ABCDEFGH_" + "x" * 40}, "quota")
+    assert wrong_key.returncode == 3
+    closed = scopix(
+        {**env, "SCOPIX_BASE_URL": "http://127.0.0.1:9/api/v2", "SCOPIX_MAX_RETRIES": "0"},
+        "quota",
+    )
+    assert closed.returncode == 4 and "error" in closed.stderr
+    assert scopix(env, "upload").returncode == 2  # no path
+    assert scopix(env, "ls", "--limit", "500").returncode == 2
+    helped = scopix(env, "upload", "--help")
+    assert helped.returncode == 0 and "--wait" in helped.stdout
