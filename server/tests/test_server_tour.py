@@ -1,4 +1,4 @@
-"""The README's main job (examples/server_tour.py) runs from nothing and shows what it claims."""
+"""examples/server_tour.py runs from nothing and shows what it claims."""
 
 from __future__ import annotations
 
