@@ -12,7 +12,7 @@ import anyio
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..db.models import File, Tenant
+from ..db.models import File, Tenant, new_id, utcnow
 from ..errors import APIError, BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from ..schemas import CONTENT_CATEGORIES
 from ..storage import PendingObject
@@ -182,7 +182,7 @@ async def store_file(
     max_upload_bytes: int,
     session_id: str | None = None,
 ) -> Stored:
-    """Check one stored part and record it (flush, no commit). Raises ``APIError`` to refuse it.
+    """Check one stored part and record it (no flush, no commit). Raises ``APIError`` to refuse it.
 
     On refusal the part's object is discarded by the caller (``StreamingForm.aclose``).
     """
@@ -222,7 +222,11 @@ async def store_file(
             await part.pending.abort()
             return Stored(file=existing, skipped=True, filename=safe_filename(part.filename))
     object_key = await part.pending.commit()
+    now = utcnow()
     row = File(
+        id=new_id(),  # set here, not at flush: the rows of a request are inserted together
+        created_at=now,
+        updated_at=now,
         tenant_id=tenant.id,
         session_id=session_id,
         filename=safe_filename(part.filename),
@@ -241,8 +245,7 @@ async def store_file(
         # its job is enqueued in the same transaction (api/ingest.Upload.commit)
         description_status="queued" if options.auto_describe else "skipped",
     )
-    session.add(row)
-    await session.flush()
+    session.add(row)  # (flushed with the others at commit, or by a later duplicate lookup)
     return Stored(file=row, skipped=False, filename=row.filename)
 
 
