@@ -33,6 +33,7 @@ from .._files import FileInput, UploadSource, source_of
 from ..types.enums import DescriptionStatus
 from ..types.events import FileCompleteEvent, UploadProgressEvent
 from ..types.upload import BatchUploadResults, UploadResult
+from ._common import Counting
 
 if TYPE_CHECKING:
     from .files import Files
@@ -185,8 +186,6 @@ class _Run:
             self.options.on_file_complete(FileCompleteEvent(index, result))
 
     async def send(self, chunk: list[int]) -> None:
-        from .files import Counting  # (files imports this module)
-
         options = self.options
         with ExitStack() as stack:
             parts = []

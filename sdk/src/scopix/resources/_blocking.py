@@ -6,17 +6,13 @@ so the sync API is typed and documented without writing any operation twice.
 
 from __future__ import annotations
 
+import contextlib
 import functools
-from collections.abc import Awaitable, Callable, Iterator
-from datetime import datetime
-from typing import TYPE_CHECKING, Any, Concatenate, ParamSpec, Protocol, TypeVar
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
-from ..types.files import UserFile
 from .files import Files
 from .images import Images
-
-if TYPE_CHECKING:
-    from collections.abc import Sequence
 
 __all__ = ["SyncFiles", "SyncImages"]
 
@@ -45,6 +41,28 @@ def blocking(
     return run
 
 
+def iterating(
+    method: Callable[Concatenate[A, P], AsyncGenerator[R, None]],
+) -> Callable[Concatenate[_Twin, P], Iterator[R]]:
+    """A blocking iterator over an async generator method (each item fetched on the loop)."""
+
+    @functools.wraps(method)
+    def run(self: _Twin, /, *args: P.args, **kwargs: P.kwargs) -> Iterator[R]:
+        items = method(self._async, *args, **kwargs)
+        try:
+            while True:
+                try:
+                    item = self._loop.call(items.__anext__)
+                except StopAsyncIteration:
+                    return
+                yield item
+        finally:
+            with contextlib.suppress(RuntimeError):  # (the client may be closed by now)
+                self._loop.call(items.aclose)
+
+    return run
+
+
 class SyncFiles(_Twin):
     """Blocking ``client.files`` of ``SyncScopix`` (same methods, no ``await``)."""
 
@@ -66,44 +84,7 @@ class SyncFiles(_Twin):
     describe = blocking(Files.describe)
     check_quota = blocking(Files.check_quota)
 
-    def list_all(
-        self,
-        *,
-        search: str | None = None,
-        search_mode: str = "all",
-        tags: Sequence[str] | None = None,
-        media_types: Sequence[str] | None = None,
-        folder_id: str | None = None,
-        date_from: datetime | None = None,
-        date_to: datetime | None = None,
-        has_description: bool | None = None,
-        sort_by: str = "created_at",
-        sort_order: str = "desc",
-        page_size: int = 50,
-    ) -> Iterator[UserFile]:
-        """Every matching file, page after page (``for file in client.files.list_all()``)."""
-        files: Files = self._async
-        offset = 0
-        while True:
-            page = self._loop.call(
-                files.list,
-                search=search,
-                search_mode=search_mode,
-                tags=tags,
-                media_types=media_types,
-                folder_id=folder_id,
-                date_from=date_from,
-                date_to=date_to,
-                has_description=has_description,
-                sort_by=sort_by,
-                sort_order=sort_order,
-                limit=page_size,
-                offset=offset,
-            )
-            yield from page.items
-            if not page.has_more or not page.items:
-                return
-            offset += len(page.items)
+    list_all = iterating(Files.list_all)
 
 
 class SyncImages(_Twin):

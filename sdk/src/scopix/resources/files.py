@@ -5,7 +5,7 @@ from __future__ import annotations
 import builtins  # (``Files.list`` shadows the name inside the class)
 import logging
 import os
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncGenerator, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, overload
@@ -14,7 +14,7 @@ from .._errors import make_status_error
 from .._files import FileInput, source_of
 from .._polling import poll_until
 from ..types.enums import StorageTarget
-from ..types.events import FileCompleteEvent, UploadProgressEvent
+from ..types.events import FileCompleteEvent
 from ..types.files import (
     BatchDeleteFilesResponse,
     DeleteFileResult,
@@ -27,55 +27,18 @@ from ..types.files import (
 from ..types.status import ProcessingStatus, SessionProgress
 from ..types.upload import BatchUploadResults, QuotaInfo, UploadResult
 from ._batch import BatchOptions, expand, run_batch
+from ._common import Counting, UploadProgress, choice, form_fields, is_many, path_id
 
 if TYPE_CHECKING:
     from .._base_client import HTTPCore
 
-__all__ = ["Counting", "Files", "UploadProgress"]
+__all__ = ["Files"]
 
 logger = logging.getLogger("scopix")
-
-UploadProgress = Callable[[UploadProgressEvent], object]
 
 SEARCH_MODES = ("all", "metadata", "visible_text")
 SORT_FIELDS = ("created_at", "content_created_at", "title", "size_bytes")
 VARIANTS = ("original", "tiny_64", "small_256", "medium_750", "large_1024")
-
-
-def _form(
-    *,
-    title: str | None,
-    tags: Sequence[str] | None,
-    folder_id: str | None,
-    auto_describe: bool,
-    skip_duplicates: bool,
-    storage_target: StorageTarget | str,
-    content_category: str,
-) -> dict[str, str]:
-    if isinstance(tags, str):
-        raise TypeError("tags must be a list of strings, e.g. tags=['beach', 'sunset']")
-    fields = {
-        "auto_describe": "true" if auto_describe else "false",
-        "skip_duplicates": "true" if skip_duplicates else "false",
-        "storage_target": StorageTarget(storage_target).value,
-        "content_category": content_category,
-    }
-    if title is not None:
-        fields["title"] = title
-    if tags:
-        bad = [tag for tag in tags if "," in tag]
-        if bad:
-            raise ValueError(f"a tag cannot contain a comma: {bad[0]!r}")
-        fields["tags"] = ",".join(tags)
-    if folder_id is not None:
-        fields["folder_id"] = folder_id
-    return fields
-
-
-def _choice(name: str, value: str, allowed: Sequence[str]) -> str:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-    return value
 
 
 class Files:
@@ -176,7 +139,7 @@ class Files:
             ValidationError, QuotaExceededError, ScopixError: the server refused the upload.
             ScopixTimeoutError: ``wait=True`` and processing outlasted ``polling_timeout``.
         """
-        if _is_many(file):
+        if is_many(file):
             return await self.upload_batch(
                 file,
                 title=title,
@@ -191,7 +154,7 @@ class Files:
             )
         assert not isinstance(file, (builtins.list, tuple))  # (the batch path took those)
         source = source_of(file, filename)
-        fields = _form(
+        fields = form_fields(
             title=title,
             tags=tags,
             folder_id=folder_id,
@@ -259,7 +222,7 @@ class Files:
         if ignored:
             logger.info("upload_batch: %d unsupported files left out", len(ignored))
         options = BatchOptions(
-            fields=_form(
+            fields=form_fields(
                 title=title,
                 tags=tags,
                 folder_id=folder_id,
@@ -282,7 +245,7 @@ class Files:
 
     async def get_processing_status(self, file_id: str) -> ProcessingStatus:
         """Where the file's processing stands (``is_terminal`` once every step is over)."""
-        response = await self._core.request("GET", f"/files/{_path_id(file_id)}/status")
+        response = await self._core.request("GET", f"/files/{path_id(file_id)}/status")
         return ProcessingStatus.from_api_response(response.json())
 
     async def wait_for_description(
@@ -310,7 +273,7 @@ class Files:
 
     async def get_session(self, session_id: str) -> SessionProgress:
         """How far the files of one batch request are."""
-        response = await self._core.request("GET", f"/uploads/sessions/{_path_id(session_id)}")
+        response = await self._core.request("GET", f"/uploads/sessions/{path_id(session_id)}")
         return SessionProgress.from_api_response(response.json())
 
     async def wait_for_session(
@@ -338,7 +301,7 @@ class Files:
     # --- reading ---
 
     async def _get_raw(self, file_id: str) -> dict[str, Any]:
-        response = await self._core.request("GET", f"/files/{_path_id(file_id)}")
+        response = await self._core.request("GET", f"/files/{path_id(file_id)}")
         body: dict[str, Any] = response.json()
         return body
 
@@ -370,9 +333,9 @@ class Files:
         (``"visible_text"``), or in either (``"all"``). ``tags``: files must have all of them.
         """
         params: dict[str, Any] = {
-            "search_mode": _choice("search_mode", search_mode, SEARCH_MODES),
-            "sort_by": _choice("sort_by", sort_by, SORT_FIELDS),
-            "sort_order": _choice("sort_order", sort_order, ("asc", "desc")),
+            "search_mode": choice("search_mode", search_mode, SEARCH_MODES),
+            "sort_by": choice("sort_by", sort_by, SORT_FIELDS),
+            "sort_order": choice("sort_order", sort_order, ("asc", "desc")),
             "limit": limit,
             "offset": offset,
         }
@@ -411,7 +374,7 @@ class Files:
         sort_by: str = "created_at",
         sort_order: str = "desc",
         page_size: int = 50,
-    ) -> AsyncIterator[UserFile]:
+    ) -> AsyncGenerator[UserFile, None]:
         """Every matching file, page after page (``async for file in client.files.list_all()``).
 
         Pages are fetched by offset: files added while iterating with the default newest-first
@@ -452,12 +415,12 @@ class Files:
             body["title"] = title
         if tags is not None:
             body["tags"] = builtins.list(tags)
-        response = await self._core.request("PATCH", f"/files/{_path_id(file_id)}", json=body)
+        response = await self._core.request("PATCH", f"/files/{path_id(file_id)}", json=body)
         return UpdateFileResult.from_api_response(response.json())
 
     async def delete(self, file_id: str) -> DeleteFileResult:
         """Delete a file: hidden at once, its bytes purged after the retention window."""
-        response = await self._core.request("DELETE", f"/files/{_path_id(file_id)}")
+        response = await self._core.request("DELETE", f"/files/{path_id(file_id)}")
         return DeleteFileResult.from_api_response(response.json())
 
     async def batch_delete(self, file_ids: Sequence[str]) -> BatchDeleteFilesResponse:
@@ -481,7 +444,7 @@ class Files:
         """The original bytes; with ``path``, streamed to that file (written whole or not at
         all: a partial download never replaces it) and its ``Path`` returned."""
         if path is None:
-            response = await self._core.request("GET", f"/files/{_path_id(file_id)}/download")
+            response = await self._core.request("GET", f"/files/{path_id(file_id)}/download")
             content: bytes = response.content
             return content
         target = Path(path)
@@ -504,9 +467,9 @@ class Files:
         """A signed, expiring URL of a variant: ``original``, ``tiny_64``, ``small_256``,
         ``medium_750`` or ``large_1024`` (resized variants exist once the file is processed;
         before that, ``ResourceNotFoundError`` says why)."""
-        _choice("variant_type", variant_type, VARIANTS)
+        choice("variant_type", variant_type, VARIANTS)
         response = await self._core.request(
-            "GET", f"/files/{_path_id(file_id)}/variants/{variant_type}"
+            "GET", f"/files/{path_id(file_id)}/variants/{variant_type}"
         )
         location: str | None = response.headers.get("location")
         if not location:
@@ -515,7 +478,7 @@ class Files:
 
     async def get_text(self, file_id: str) -> str:
         """A document's extracted text (``ValidationError`` for other media)."""
-        response = await self._core.request("GET", f"/files/{_path_id(file_id)}/text")
+        response = await self._core.request("GET", f"/files/{path_id(file_id)}/text")
         text: str = response.text
         return text
 
@@ -525,7 +488,7 @@ class Files:
         while True:
             response = await self._core.request(
                 "GET",
-                f"/files/{_path_id(file_id)}/chunks",
+                f"/files/{path_id(file_id)}/chunks",
                 params={"limit": 500, "offset": len(chunks)},
             )
             body = response.json()
@@ -536,7 +499,7 @@ class Files:
     async def describe(self, file_id: str) -> ProcessingStatus:
         """Describe the file again (e.g. after a retryable failure); poll it with
         ``wait_for_description``. While it is being described: ``ScopixError`` code CONFLICT."""
-        response = await self._core.request("POST", f"/files/{_path_id(file_id)}/describe")
+        response = await self._core.request("POST", f"/files/{path_id(file_id)}/describe")
         return ProcessingStatus.from_api_response(response.json())
 
     async def check_quota(self, file_count: int = 1) -> QuotaInfo:
@@ -547,48 +510,3 @@ class Files:
             "GET", "/uploads/quota-check", params={"file_count": file_count}
         )
         return QuotaInfo.from_api_response(response.json())
-
-
-def _is_many(file: object) -> bool:
-    """A list of files, or a directory: the batch path."""
-    if isinstance(file, (builtins.list, tuple)):
-        return True
-    return isinstance(file, (str, os.PathLike)) and Path(file).is_dir()
-
-
-def _path_id(file_id: str) -> str:
-    """A file id that is safe in a URL path (ids are UUIDs; anything else is refused here)."""
-    if not isinstance(file_id, str) or not file_id or "/" in file_id or "?" in file_id:
-        raise ValueError(f"not a file id: {file_id!r}")
-    return file_id
-
-
-class Counting:
-    """A file object that reports how much of it was read (the upload's progress)."""
-
-    def __init__(
-        self, stream: Any, index: int, filename: str, total: int | None, report: UploadProgress
-    ) -> None:
-        self._stream = stream
-        self._index = index
-        self._filename = filename
-        self._total = total or 0
-        self._report = report
-        self._sent = 0
-
-    def read(self, size: int = -1) -> bytes:
-        chunk: bytes = self._stream.read(size)
-        if chunk:
-            self._sent += len(chunk)
-            self._report(UploadProgressEvent(self._index, self._sent, self._total, self._filename))
-        return chunk
-
-    def seek(self, offset: int, whence: int = 0) -> int:
-        position: int = self._stream.seek(offset, whence)
-        if whence == 0 and offset == 0:
-            self._sent = 0  # a retry starts the count again
-        return position
-
-    def tell(self) -> int:
-        position: int = self._stream.tell()
-        return position

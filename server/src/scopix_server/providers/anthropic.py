@@ -8,7 +8,7 @@ import httpx
 
 from ..jobs.errors import StepError
 from .base import DescribeInput, Description
-from .llm import SYSTEM_PROMPT, model_client, parse_answer, post_json, prepare
+from .llm import SYSTEM_PROMPT, description_of, model_client, post_json, prepare
 
 __all__ = ["AnthropicProvider"]
 
@@ -69,14 +69,7 @@ class AnthropicProvider:
         answer = await post_json(
             self._client, self._url, body, headers=self._headers, provider=self.name
         )
-        parsed = parse_answer(_text_of(answer), provider=self.name)
-        return Description(
-            description=parsed.description,
-            tags=parsed.tags,
-            key_elements=parsed.key_elements,
-            analysis_level="standard",
-            provider=self.name,
-        )
+        return description_of(_text_of(answer), provider=self.name)
 
     async def aclose(self) -> None:
         await self._client.aclose()

@@ -20,11 +20,12 @@ import httpx
 from PIL import Image
 
 from ..jobs.errors import StepError
-from .base import DescribeInput
+from .base import DescribeInput, Description
 
 __all__ = [
     "Answer",
     "build_prompt",
+    "description_of",
     "encode_image",
     "model_client",
     "parse_answer",
@@ -181,6 +182,18 @@ def _strings(value: Any, *, limit: int, size: int) -> list[str]:
         if len(found) == limit:
             break
     return found
+
+
+def description_of(text: str, *, provider: str) -> Description:
+    """The ``Description`` a model's answer gives (``analysis_level`` ``"standard"``)."""
+    parsed = parse_answer(text, provider=provider)
+    return Description(
+        description=parsed.description,
+        tags=parsed.tags,
+        key_elements=parsed.key_elements,
+        analysis_level="standard",
+        provider=provider,
+    )
 
 
 def parse_answer(text: str, *, provider: str) -> Answer:
