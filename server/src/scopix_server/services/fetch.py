@@ -68,7 +68,9 @@ async def fetch(url: str, *, allow_private: bool, timeout: float) -> AsyncIterat
     except (httpx.InvalidURL, TypeError) as error:
         raise _refused(f"not a valid URL ({error})") from None
     async with httpx.AsyncClient(
-        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)), follow_redirects=False
+        timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
+        follow_redirects=False,
+        trust_env=False,  # no proxy from the environment: it would bypass the address check
     ) as client:
         for _hop in range(MAX_REDIRECTS + 1):
             address = await _address(target, allow_private=allow_private)
