@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import socket
 import struct
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -202,3 +204,49 @@ def wait_until_terminal_sync(
         if time.monotonic() > deadline:
             raise AssertionError(f"file {file_id} not processed within {timeout} s: {status}")
         time.sleep(0.05)
+
+
+@dataclass
+class S3Server:
+    """``rclone serve s3`` on loopback: a real S3 server that enforces SigV4."""
+
+    endpoint: str
+    root: Path  # buckets are its top-level folders
+    access_key: str
+    secret_key: str
+    process: subprocess.Popen[bytes]
+
+    def objects(self, bucket: str) -> list[Path]:
+        return sorted(p for p in (self.root / bucket).rglob("*") if p.is_file())
+
+    def stop(self) -> None:
+        self.process.terminate()
+        self.process.wait(timeout=15)
+
+
+def start_s3(root: Path, bucket: str) -> S3Server:
+    rclone = Path(sys.executable).parent / "rclone"
+    (root / bucket).mkdir(parents=True)
+    port = free_port()
+    access, secret = "scopix-test", "scopix-test-secret"
+    process = subprocess.Popen(
+        [str(rclone), "serve", "s3", "--addr", f"127.0.0.1:{port}",
+         "--auth-key", f"{access},{secret}", str(root)],
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+    )  # fmt: skip
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
+            break
+        except OSError:
+            if process.poll() is not None or time.monotonic() > deadline:
+                raise RuntimeError("rclone serve s3 did not start") from None
+            time.sleep(0.05)
+    return S3Server(f"http://127.0.0.1:{port}", root, access, secret, process)
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return int(probe.getsockname()[1])

@@ -24,7 +24,7 @@ from .providers import build_providers
 from .services.ratelimit import RateLimiter
 from .services.retention import run_periodically
 from .settings import Settings
-from .storage import LocalStorage, open_storage
+from .storage import open_storage
 from .storage.signing import Signer, load_or_create_secret
 
 __all__ = ["create_app"]
@@ -43,12 +43,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         settings.data_dir.mkdir(parents=True, exist_ok=True)
         engine = create_engine(settings.resolved_database_url)
         await upgrade(engine)
-        store = open_storage(settings.resolved_storage_url)
-        if isinstance(store, LocalStorage):
-            leftovers = store.clean_temporary()
-            if leftovers:
-                logger.info("removed %d partial uploads left by an earlier stop", leftovers)
-            # (the periodic purge repeats this, for leftovers of a crash without a restart)
+        store = open_storage(settings.resolved_storage_url, settings)
+        leftovers = store.clean_temporary()
+        if leftovers:
+            logger.info("removed %d partial uploads left by an earlier stop", leftovers)
+        # (the periodic purge repeats this, for leftovers of a crash without a restart)
         secret = settings.signing_secret or load_or_create_secret(settings.data_dir / "signing.key")
         sessions = create_sessionmaker(engine)
         queue = DatabaseQueue(

@@ -38,7 +38,26 @@ class Settings(BaseSettings):
         "PostgreSQL: postgresql+asyncpg://user:pass@host/db.",
     )
     storage_url: str | None = Field(
-        None, description="Where file bytes go; default: file://<data_dir>/storage."
+        None,
+        description="Where file bytes go: file:///path or s3://bucket/prefix; default: "
+        "file://<data_dir>/storage.",
+    )
+    s3_endpoint_url: str | None = Field(
+        None,
+        description="Endpoint of an S3-compatible server (MinIO, rclone, Ceph, R2...); "
+        "default: AWS S3.",
+    )
+    s3_region: str = Field("us-east-1", description="Region of the S3 bucket.")
+    s3_access_key_id: str | None = Field(
+        None, description="S3 access key; default: the AWS credential chain.", repr=False
+    )
+    s3_secret_access_key: str | None = Field(
+        None, description="S3 secret key; default: the AWS credential chain.", repr=False
+    )
+    s3_addressing_style: Literal["path", "virtual", "auto"] = Field(
+        "path",
+        description="S3 addressing: path (bucket in the path; works with every S3-compatible "
+        "server), virtual (bucket in the host name) or auto.",
     )
     host: str = Field("127.0.0.1", description="Address `serve` listens on.")
     port: int = Field(8000, ge=1, le=65535, description="Port `serve` listens on.")

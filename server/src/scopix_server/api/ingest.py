@@ -245,6 +245,14 @@ def signed_url(
         key, content_type = (row.variants or {}).get(variant), VARIANT_CONTENT_TYPE
     if key is None:
         return None
+    direct = state.storage.presigned_url(
+        key,
+        filename=row.filename if download else "",
+        content_type=content_type,
+        ttl_seconds=state.settings.signed_url_ttl_seconds,
+    )
+    if direct is not None:  # (S3: the bytes go from the bucket to the client)
+        return direct
     token = state.signer.token_for(
         key,
         row.filename if download else "",

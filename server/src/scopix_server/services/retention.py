@@ -18,7 +18,7 @@ from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..db.models import File, IdempotencyRecord, utcnow
-from ..storage import LocalStorage, StorageBackend, file_of_derived
+from ..storage import StorageBackend, file_of_derived
 from .idempotency import WINDOW
 
 __all__ = ["ORPHAN_GRACE", "PurgeReport", "purge", "run_periodically", "sweep_orphans"]
@@ -81,8 +81,7 @@ async def purge(
         await session.commit()
         records = getattr(result, "rowcount", 0) or 0
     orphans = await sweep_orphans(sessions, storage, grace=ORPHAN_GRACE, batch_size=batch_size)
-    if isinstance(storage, LocalStorage):
-        orphans += await anyio.to_thread.run_sync(storage.clean_temporary)
+    orphans += await anyio.to_thread.run_sync(storage.clean_temporary)
     return PurgeReport(files=files, objects=objects, idempotency_records=records, orphans=orphans)
 
 

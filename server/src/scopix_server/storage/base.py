@@ -75,3 +75,13 @@ class StorageBackend(Protocol):
 
     async def check(self) -> None:
         """Raise if the storage cannot be written to (used by ``/ready``)."""
+        ...
+
+    def clean_temporary(self, idle_seconds: float = 15 * 60) -> int:
+        """Remove leftovers of interrupted writes (blocking); returns how many."""
+        ...
+
+    def presigned_url(
+        self, key: str, *, filename: str, content_type: str, ttl_seconds: int
+    ) -> str | None:
+        """A URL that reads ``key`` without the server (S3), or ``None`` (the server signs one)."""

@@ -289,6 +289,11 @@ class LocalStorage:
 
         await anyio.to_thread.run_sync(probe)
 
+    def presigned_url(
+        self, key: str, *, filename: str, content_type: str, ttl_seconds: int
+    ) -> str | None:
+        return None  # served by the server itself, under its own signed token
+
     def clean_temporary(self, idle_seconds: float = 15 * 60) -> int:
         """Remove leftovers of interrupted writes; returns how many.
 
