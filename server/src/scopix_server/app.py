@@ -13,7 +13,7 @@ from fastapi import FastAPI
 
 from ._version import __version__
 from .api.deps import AppState
-from .api.routes import analyze, files, health, keys, storage, uploads
+from .api.routes import analyze, direct, files, health, keys, storage, uploads
 from .db.migrate import upgrade
 from .db.session import create_engine, create_sessionmaker
 from .errors import install_error_handlers
@@ -115,6 +115,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.include_router(health.router)
     app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)
-    for module in (files, uploads, analyze, keys, storage):
+    for module in (files, uploads, analyze, direct, keys, storage):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

@@ -140,6 +140,17 @@ class Settings(BaseSettings):
         description="Comma-separated description providers, run together: basic (offline, "
         "the default), openai (any OpenAI-compatible chat-completions endpoint), anthropic.",
     )
+    direct_upload_part_bytes: int = Field(
+        16 * MiB, ge=5 * MiB, description="Part size of multipart direct uploads."
+    )
+    direct_upload_multipart_bytes: int = Field(
+        64 * MiB,
+        ge=5 * MiB,
+        description="Direct uploads from this size on are sent in parts; smaller ones in one PUT.",
+    )
+    direct_upload_ttl_seconds: int = Field(
+        24 * 3600, ge=60, description="How long a direct upload's URLs stay valid."
+    )
     fetch_private_urls: bool = Field(
         False,
         description="Let /images/analyze fetch URLs on private, loopback and link-local "

@@ -27,6 +27,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 __all__ = [
+    "DirectUpload",
     "Base",
     "Tenant",
     "ApiKey",
@@ -110,6 +111,32 @@ class UploadSession(Base):
     accepted_files: Mapped[int] = mapped_column(Integer, default=0)
     rejected_files: Mapped[int] = mapped_column(Integer, default=0)
     skipped_files: Mapped[int] = mapped_column(Integer, default=0)  # duplicates not stored again
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
+
+
+class DirectUpload(Base):
+    """A file sent straight to storage (one PUT, or parts), recorded once ``complete`` checks it.
+
+    ``state``: ``pending`` (URLs handed out), ``completed`` (``file_id`` is the stored file),
+    ``aborted``, ``failed`` (the bytes did not match; nothing kept) or ``expired``.
+    """
+
+    __tablename__ = "direct_uploads"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    file_id: Mapped[str] = mapped_column(String(36))  # reserved for the file it becomes
+    filename: Mapped[str] = mapped_column(String(255))
+    size_bytes: Mapped[int] = mapped_column(BigInteger)
+    content_hash: Mapped[str | None] = mapped_column(String(80), default=None)
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the upload form fields
+    method: Mapped[str] = mapped_column(String(16))  # single | multipart
+    part_size: Mapped[int] = mapped_column(BigInteger)
+    part_count: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(16), default="pending")
+    error: Mapped[str | None] = mapped_column(Text, default=None)
+    expires_at: Mapped[datetime] = mapped_column()
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
 

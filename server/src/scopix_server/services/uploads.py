@@ -181,6 +181,7 @@ async def store_file(
     *,
     max_upload_bytes: int,
     session_id: str | None = None,
+    file_id: str | None = None,
 ) -> Stored:
     """Check one stored part and record it (no flush, no commit). Raises ``APIError`` to refuse it.
 
@@ -224,7 +225,7 @@ async def store_file(
     object_key = await part.pending.commit()
     now = utcnow()
     row = File(
-        id=new_id(),  # set here, not at flush: the rows of a request are inserted together
+        id=file_id or new_id(),  # set here, not at flush: a request's rows go in together
         created_at=now,
         updated_at=now,
         tenant_id=tenant.id,

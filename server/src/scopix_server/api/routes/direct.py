@@ -1,0 +1,340 @@
+"""``/files/direct-uploads``: large files sent in one PUT or in parts, then checked (API.md §3)."""
+
+from __future__ import annotations
+
+import math
+import re
+from datetime import datetime, timedelta
+from typing import Any
+
+from fastapi import APIRouter, Request
+from fastapi.responses import JSONResponse
+from pydantic import BaseModel, ConfigDict, Field
+from sqlalchemy import select
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ...db.models import DirectUpload, File, new_id, utcnow
+from ...errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
+from ...schemas import UploadRecord
+from ...services import direct
+from ...services import files as file_service
+from ...services.quota import check_quota, record_uploads
+from ...services.uploads import FilePart, parse_options, safe_filename, store_file
+from ..deps import AppState, Auth, AuthDep, SessionDep, StateDep
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["direct uploads"])
+
+MAX_PARTS = 10_000
+_HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
+
+
+class DirectUploadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    filename: str = Field(..., min_length=1, max_length=255)
+    size_bytes: int = Field(..., ge=1, le=5 * 1024**4)
+    content_type: str | None = Field(None, max_length=255)
+    content_hash: str | None = Field(None, description="sha256:<64 hex>, checked at complete")
+    title: str | None = None
+    tags: list[str] | None = None
+    auto_describe: bool = True
+    skip_duplicates: bool = False
+    folder_id: str | None = None
+    content_category: str = "general"
+    storage_target: str = "default"
+
+
+class CompletedPart(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    part_number: int = Field(..., ge=1, le=MAX_PARTS)
+    etag: str = Field(..., max_length=100)
+
+
+class CompleteRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    parts: list[CompletedPart] | None = None
+
+
+def _fields(body: DirectUploadRequest) -> dict[str, list[str]]:
+    """The request's options as upload form fields (checked by the same rules)."""
+    fields = {
+        "auto_describe": ["true" if body.auto_describe else "false"],
+        "skip_duplicates": ["true" if body.skip_duplicates else "false"],
+        "content_category": [body.content_category],
+        "storage_target": [body.storage_target],
+    }
+    if body.title is not None:
+        fields["title"] = [body.title]
+    if body.tags:
+        fields["tags"] = [",".join(body.tags)]
+    if body.folder_id is not None:
+        fields["folder_id"] = [body.folder_id]
+    return fields
+
+
+def _part_url(request: Request, state: AppState, upload: DirectUpload, number: int) -> str:
+    ttl = max(1, int((upload.expires_at - utcnow()).total_seconds()))
+    token = state.signer.token_for(direct.part_tokens_key(upload.id, number), "", "", ttl)
+    base = state.settings.public_url or str(request.base_url).rstrip("/")
+    return f"{base.rstrip('/')}/api/v2/storage/uploads/{token}"
+
+
+async def _owned(session: AsyncSession, auth: Auth, upload_id: str) -> DirectUpload:
+    upload = await session.scalar(
+        select(DirectUpload).where(
+            DirectUpload.id == upload_id, DirectUpload.tenant_id == auth.tenant.id
+        )
+    )
+    if upload is None:
+        raise NotFound(
+            f"direct upload {upload_id} not found",
+            details={"resource_type": "direct_upload", "resource_id": upload_id},
+        )
+    return upload
+
+
+async def _expire_if_due(session: AsyncSession, state: AppState, upload: DirectUpload) -> None:
+    if upload.state == "pending" and upload.expires_at < utcnow():
+        upload.state = "expired"
+        await direct.remove_parts(direct.parts_dir(state.storage, upload.id))
+        await session.commit()
+
+
+def _status(upload: DirectUpload, received: dict[int, str]) -> dict[str, Any]:
+    return {
+        "upload_id": upload.id,
+        "image_id": upload.file_id,
+        "state": upload.state,
+        "method": upload.method,
+        "size_bytes": upload.size_bytes,
+        "part_size": upload.part_size,
+        "part_count": upload.part_count,
+        "received_parts": sorted(received),
+        "expires_at": upload.expires_at,
+        "error": upload.error,
+    }
+
+
+@router.post("/files/direct-uploads", status_code=201, summary="Start a direct upload")
+async def start(
+    body: DirectUploadRequest,
+    request: Request,
+    auth: AuthDep,
+    session: SessionDep,
+    state: StateDep,
+) -> JSONResponse:
+    settings = state.settings
+    direct.parts_dir(state.storage, "-")  # refuses storage that cannot take them
+    options = parse_options(_fields(body))
+    if body.content_hash is not None and not _HASH.match(body.content_hash):
+        raise ValidationFailed(
+            "content_hash must be 'sha256:' and 64 lowercase hex digits",
+            details={"errors": [{"field": "content_hash", "message": "sha256:<64 hex>"}]},
+        )
+    await check_quota(session, auth.tenant, 1)
+    if options.skip_duplicates and body.content_hash:
+        existing = await session.scalar(
+            select(File)
+            .where(
+                File.tenant_id == auth.tenant.id,
+                File.content_hash == body.content_hash,
+                File.deleted_at.is_(None),
+            )
+            .order_by(File.created_at)
+            .limit(1)
+        )
+        if existing is not None:  # nothing to send: the tenant has these bytes
+            return JSONResponse(
+                {
+                    "upload_id": None,
+                    "image_id": existing.id,
+                    "object_key": existing.object_key,
+                    "expires_at": None,
+                    "deduplicated": True,
+                    "method": "single",
+                },
+                status_code=201,
+            )
+    multipart = body.size_bytes >= settings.direct_upload_multipart_bytes
+    part_size = settings.direct_upload_part_bytes if multipart else body.size_bytes
+    part_count = math.ceil(body.size_bytes / part_size)
+    if part_count > MAX_PARTS:
+        part_size = math.ceil(body.size_bytes / MAX_PARTS)
+        part_count = math.ceil(body.size_bytes / part_size)
+    upload = DirectUpload(
+        tenant_id=auth.tenant.id,
+        file_id=new_id(),
+        filename=safe_filename(body.filename),
+        size_bytes=body.size_bytes,
+        content_hash=body.content_hash,
+        options=_fields(body),
+        method="multipart" if multipart else "single",
+        part_size=part_size,
+        part_count=part_count,
+        expires_at=utcnow() + timedelta(seconds=settings.direct_upload_ttl_seconds),
+    )
+    session.add(upload)
+    await session.flush()
+    answer: dict[str, Any] = {
+        "upload_id": upload.id,
+        "image_id": upload.file_id,
+        "object_key": None,  # content-addressed: known once the bytes are checked
+        "expires_at": _iso(upload.expires_at),
+        "deduplicated": False,
+        "method": upload.method,
+    }
+    if multipart:
+        answer["part_size"] = part_size
+        answer["parts"] = [
+            {"part_number": n, "upload_url": _part_url(request, state, upload, n)}
+            for n in range(1, part_count + 1)
+        ]
+    else:
+        answer["upload_url"] = _part_url(request, state, upload, 1)
+        answer["upload_headers"] = {}
+    await session.commit()
+    return JSONResponse(answer, status_code=201)
+
+
+def _iso(moment: datetime) -> str:
+    return moment.isoformat().replace("+00:00", "Z")
+
+
+@router.put("/storage/uploads/{token}", summary="Receive one part of a direct upload")
+async def receive_part(token: str, request: Request, session: SessionDep, state: StateDep) -> Any:
+    granted = state.signer.verify(token)
+    prefix = "upload:"
+    if granted is None or not granted.key.startswith(prefix):
+        raise Forbidden("this upload URL is invalid or has expired; start the upload again")
+    _, upload_id, number_text = granted.key.split(":")
+    upload = await session.get(DirectUpload, upload_id)
+    if upload is None:
+        raise Forbidden("this upload URL belongs to no upload")
+    await _expire_if_due(session, state, upload)
+    if upload.state != "pending":
+        raise Conflict(f"direct upload {upload_id} is {upload.state}; it takes no more parts")
+    number = int(number_text)
+    size = direct.expected_size(upload.size_bytes, upload.part_size, upload.part_count, number)
+    etag = await direct.store_part(
+        direct.parts_dir(state.storage, upload.id), number, request.stream(), size
+    )
+    return JSONResponse({"part_number": number, "etag": etag}, headers={"ETag": f'"{etag}"'})
+
+
+@router.get("/files/direct-uploads/{upload_id}", summary="A direct upload's state and parts")
+async def status(upload_id: str, auth: AuthDep, session: SessionDep, state: StateDep) -> Any:
+    upload = await _owned(session, auth, upload_id)
+    await _expire_if_due(session, state, upload)
+    received = {}
+    if upload.state == "pending":
+        folder = direct.parts_dir(state.storage, upload.id)
+        received = direct.received_parts(folder)
+    return JSONResponse(_json(_status(upload, received)))
+
+
+def _json(values: dict[str, Any]) -> dict[str, Any]:
+    return {k: _iso(v) if isinstance(v, datetime) else v for k, v in values.items()}
+
+
+@router.delete("/files/direct-uploads/{upload_id}", summary="Abort a direct upload")
+async def abort(upload_id: str, auth: AuthDep, session: SessionDep, state: StateDep) -> Any:
+    upload = await _owned(session, auth, upload_id)
+    if upload.state == "completed":
+        raise Conflict(f"direct upload {upload_id} is completed; delete the file instead")
+    upload.state = "aborted" if upload.state == "pending" else upload.state
+    await direct.remove_parts(direct.parts_dir(state.storage, upload.id))
+    await session.commit()
+    return JSONResponse(_json(_status(upload, {})))
+
+
+@router.post(
+    "/files/direct-uploads/{upload_id}/complete", summary="Check the bytes and record the file"
+)
+async def complete(
+    upload_id: str,
+    body: CompleteRequest,
+    auth: AuthDep,
+    session: SessionDep,
+    state: StateDep,
+) -> JSONResponse:
+    upload = await _owned(session, auth, upload_id)
+    await _expire_if_due(session, state, upload)
+    if upload.state == "completed":  # a repeated complete: the same answer
+        row = await file_service.get_file(session, auth.tenant.id, upload.file_id)
+        return _record(row, upload, deduplicated=row.created_at < upload.created_at)
+    if upload.state != "pending":
+        raise Conflict(f"direct upload {upload_id} is {upload.state}" + (
+            f": {upload.error}" if upload.error else ""))  # fmt: skip
+    folder = direct.parts_dir(state.storage, upload.id)
+    received = direct.received_parts(folder)
+    missing = [n for n in range(1, upload.part_count + 1) if n not in received]
+    if missing:
+        raise BadRequest(
+            f"{len(missing)} of {upload.part_count} parts have not arrived "
+            f"(first missing: {missing[0]}); send them, then complete again",
+            details={"missing_parts": missing[:100]},
+        )
+    for part in body.parts or []:
+        if received.get(part.part_number) != part.etag.strip('"'):
+            raise BadRequest(
+                f"part {part.part_number}: the ETag {part.etag!r} is not the one the server "
+                "gave for it (was the part sent again?)",
+                details={"part_number": part.part_number},
+            )
+    options = parse_options(upload.options)
+    target = FilePart(filename=upload.filename, pending=state.storage.begin(auth.tenant.id))
+    try:
+        await direct.read_parts(folder, upload.part_count, target)
+        problem = None
+        if target.size != upload.size_bytes:
+            problem = f"{target.size} bytes arrived; {upload.size_bytes} were announced"
+        actual = f"sha256:{target.pending.sha256}"
+        if upload.content_hash and actual != upload.content_hash:
+            problem = f"the bytes hash to {actual}, not the announced {upload.content_hash}"
+        if problem:
+            await target.pending.abort()
+            upload.state, upload.error = "failed", problem
+            await session.commit()
+            raise ValidationFailed(
+                f"direct upload {upload_id} failed: {problem}; nothing was kept",
+                details={"upload_id": upload_id},
+            )
+        await check_quota(session, auth.tenant, 1)
+        stored = await store_file(
+            session,
+            auth.tenant,
+            target,
+            options,
+            max_upload_bytes=upload.size_bytes,
+            file_id=upload.file_id,
+        )
+    except BaseException:
+        await target.pending.abort()
+        await session.rollback()
+        await direct.remove_parts(folder)
+        raise
+    if stored.skipped:
+        upload.state = "completed"
+        upload.file_id = stored.file.id
+    else:
+        upload.state = "completed"
+        await record_uploads(session, auth.tenant.id, 1)
+        await state.jobs.enqueue(
+            session, tenant_id=auth.tenant.id, file_id=stored.file.id, kind="process"
+        )
+    await session.commit()
+    await direct.remove_parts(folder)
+    if not stored.skipped:
+        state.jobs.notify()
+    return _record(stored.file, upload, deduplicated=stored.skipped)
+
+
+def _record(row: File, upload: DirectUpload, *, deduplicated: bool) -> JSONResponse:
+    record = UploadRecord.model_validate(
+        file_service.upload_record(row, filename=upload.filename)
+    ).model_dump(mode="json")
+    return JSONResponse({**record, "deduplicated": deduplicated, "upload_id": upload.id})

@@ -1,0 +1,185 @@
+"""Direct uploads on local storage: one PUT or parts through signed URLs, checked at complete."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from scopix_server import Settings
+from server_support import LiveServer, make_key, png_bytes, start_server, stored_objects
+
+pytestmark = pytest.mark.socket
+
+MiB = 1024 * 1024
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    live = start_server(
+        Settings(
+            data_dir=Path(tmp_path_factory.mktemp("direct")),
+            workers=0,
+            direct_upload_part_bytes=5 * MiB,
+            direct_upload_multipart_bytes=8 * MiB,
+        )
+    )
+    yield live
+    live.stop()
+
+
+@pytest.fixture
+def api(server: LiveServer) -> Iterator[httpx.Client]:
+    key = make_key(server.settings)
+    with httpx.Client(
+        base_url=server.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60
+    ) as client:
+        yield client
+
+
+def start(api: httpx.Client, data: bytes, **fields: Any) -> dict[str, Any]:
+    body = {"filename": "big.png", "size_bytes": len(data), **fields}
+    response = api.post("/files/direct-uploads", json=body)
+    assert response.status_code == 201, response.text
+    started: dict[str, Any] = response.json()
+    return started
+
+
+def sha(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+def big_png(size: int) -> bytes:
+    head = png_bytes(8, 8)
+    return head + os.urandom(size - len(head))  # (stored, not decoded: no workers)
+
+
+def test_a_single_put(api: httpx.Client) -> None:
+    data = big_png(3 * MiB)
+    started = start(api, data, content_hash=sha(data), title="Big")
+    assert started["method"] == "single" and started["deduplicated"] is False
+    put = httpx.put(started["upload_url"], content=data)
+    assert (
+        put.status_code == 200 and put.headers["etag"].strip('"') == hashlib.md5(data).hexdigest()
+    )
+    done = api.post(f"/files/direct-uploads/{started['upload_id']}/complete", json={})
+    assert done.status_code == 200, done.text
+    record = done.json()
+    assert record["image_id"] == started["image_id"] and record["deduplicated"] is False
+    assert record["size_bytes"] == len(data) and record["content_hash"] == sha(data)
+    assert api.get(f"/files/{record['image_id']}/download").content == data
+    again = api.post(f"/files/direct-uploads/{started['upload_id']}/complete", json={})
+    assert again.status_code == 200 and again.json()["image_id"] == record["image_id"]
+    status = api.get(f"/files/direct-uploads/{started['upload_id']}").json()
+    assert status["state"] == "completed"
+
+
+def test_parts_in_parallel_and_resume(api: httpx.Client) -> None:
+    data = big_png(12 * MiB + 123)
+    started = start(api, data, content_hash=sha(data))
+    assert started["method"] == "multipart" and started["part_size"] == 5 * MiB
+    parts = started["parts"]
+    assert [p["part_number"] for p in parts] == [1, 2, 3]
+    chunks = [data[i : i + 5 * MiB] for i in range(0, len(data), 5 * MiB)]
+    first = httpx.put(parts[0]["upload_url"], content=chunks[0])  # then the client "crashes"
+    assert first.status_code == 200
+    status = api.get(f"/files/direct-uploads/{started['upload_id']}").json()
+    assert status["received_parts"] == [1] and status["state"] == "pending"
+    with ThreadPoolExecutor(2) as pool:  # resume: only the missing parts
+        answers = list(
+            pool.map(lambda n: httpx.put(parts[n - 1]["upload_url"], content=chunks[n - 1]), [2, 3])
+        )
+    etags = [first.json()["etag"]] + [a.json()["etag"] for a in answers]
+    done = api.post(
+        f"/files/direct-uploads/{started['upload_id']}/complete",
+        json={"parts": [{"part_number": n, "etag": e} for n, e in enumerate(etags, 1)]},
+    )
+    assert done.status_code == 200, done.text
+    assert api.get(f"/files/{done.json()['image_id']}/download").content == data
+
+
+def test_a_wrong_hash_keeps_nothing(api: httpx.Client, server: LiveServer) -> None:
+    data = big_png(2 * MiB)
+    before = stored_objects(server.settings)
+    started = start(api, data, content_hash="sha256:" + "0" * 64)
+    httpx.put(started["upload_url"], content=data)
+    done = api.post(f"/files/direct-uploads/{started['upload_id']}/complete", json={})
+    assert done.status_code == 422 and "nothing was kept" in done.json()["error"]["message"]
+    assert stored_objects(server.settings) == before
+    assert api.get(f"/files/{started['image_id']}").status_code == 404
+    status = api.get(f"/files/direct-uploads/{started['upload_id']}").json()
+    assert status["state"] == "failed" and "hash" in status["error"]
+
+
+def test_tampered_foreign_and_short_parts_are_refused(api: httpx.Client) -> None:
+    data = big_png(1 * MiB)
+    started = start(api, data)
+    url = started["upload_url"]
+    token = url.rsplit("/", 1)[1]
+    forged = url[: -len(token)] + token[:-2] + ("AA" if token[-2:] != "AA" else "BB")
+    assert httpx.put(forged, content=data).status_code == 403
+    short = httpx.put(url, content=data[:-10])
+    assert short.status_code == 400 and "must be" in short.json()["error"]["message"]
+    long = httpx.put(url, content=data + b"extra")
+    assert long.status_code == 413
+    incomplete = api.post(f"/files/direct-uploads/{started['upload_id']}/complete", json={})
+    assert (
+        incomplete.status_code == 400
+        and "have not arrived" in incomplete.json()["error"]["message"]
+    )
+    other = start(api, data)
+    download_token = api.get(f"/files/{other['image_id']}")  # not a file yet
+    assert download_token.status_code == 404
+    aborted = api.delete(f"/files/direct-uploads/{other['upload_id']}")
+    assert aborted.status_code == 200 and aborted.json()["state"] == "aborted"
+    assert httpx.put(other["upload_url"], content=data).status_code == 409
+
+
+def test_duplicates_skip_the_transfer(api: httpx.Client) -> None:
+    data = big_png(1 * MiB)
+    first = start(api, data, content_hash=sha(data))
+    httpx.put(first["upload_url"], content=data)
+    stored = api.post(f"/files/direct-uploads/{first['upload_id']}/complete", json={}).json()
+    again = start(api, data, content_hash=sha(data), skip_duplicates=True)
+    assert again["deduplicated"] is True and again["image_id"] == stored["image_id"]
+    assert "upload_url" not in again
+
+
+def test_expired_urls_are_refused(tmp_path: Path) -> None:
+    live = start_server(Settings(data_dir=tmp_path, workers=0, direct_upload_ttl_seconds=60))
+    try:
+        key = make_key(live.settings)
+        with httpx.Client(
+            base_url=live.base_url, headers={"Authorization": f"Bearer {key}"}
+        ) as api:
+            data = big_png(1 * MiB)
+            started = start(api, data)
+            real_time = time.time
+            try:  # (the server runs in this process: move its clock past the expiry)
+                time.time = lambda: real_time() + 120  # type: ignore[assignment]
+                refused = httpx.put(started["upload_url"], content=data)
+            finally:
+                time.time = real_time  # type: ignore[assignment]
+            assert refused.status_code == 403 and "expired" in refused.json()["error"]["message"]
+    finally:
+        live.stop()
+
+
+def test_bad_requests(api: httpx.Client) -> None:
+    assert (
+        api.post("/files/direct-uploads", json={"filename": "x", "size_bytes": 0}).status_code
+        == 422
+    )
+    bad_hash = api.post(
+        "/files/direct-uploads", json={"filename": "x", "size_bytes": 5, "content_hash": "md5:1"}
+    )
+    assert bad_hash.status_code == 422 and "content_hash" in bad_hash.json()["error"]["message"]
+    assert api.get("/files/direct-uploads/nope").status_code == 404
+    assert api.put("/storage/uploads/not-a-token", content=b"1").status_code == 403
