@@ -183,3 +183,15 @@ def test_bad_requests(api: httpx.Client) -> None:
     assert bad_hash.status_code == 422 and "content_hash" in bad_hash.json()["error"]["message"]
     assert api.get("/files/direct-uploads/nope").status_code == 404
     assert api.put("/storage/uploads/not-a-token", content=b"1").status_code == 403
+
+
+def test_refused_content_fails_the_upload(api: httpx.Client) -> None:
+    data = b"\x7fELF\x02\x01\x01\x00" + bytes(1024)
+    started = start(api, data)
+    httpx.put(started["upload_url"], content=data)
+    done = api.post(f"/files/direct-uploads/{started['upload_id']}/complete", json={})
+    assert done.status_code == 415
+    status = api.get(f"/files/direct-uploads/{started['upload_id']}").json()
+    assert status["state"] == "failed" and "refused" in status["error"]
+    again = api.post(f"/files/direct-uploads/{started['upload_id']}/complete", json={})
+    assert again.status_code == 409

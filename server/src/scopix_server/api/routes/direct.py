@@ -14,7 +14,7 @@ from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...db.models import DirectUpload, File, new_id, utcnow
-from ...errors import BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
+from ...errors import APIError, BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
 from ...schemas import UploadRecord
 from ...services import direct
 from ...services import files as file_service
@@ -312,6 +312,15 @@ async def complete(
             max_upload_bytes=upload.size_bytes,
             file_id=upload.file_id,
         )
+    except APIError as refusal:  # the bytes are not acceptable: the upload is over
+        await target.pending.abort()
+        await session.rollback()  # (it expires every loaded row: read the upload again)
+        reread = await session.get(DirectUpload, upload_id, populate_existing=True)
+        if reread is not None and reread.state == "pending":
+            reread.state, reread.error = "failed", refusal.message
+            await session.commit()
+        await direct.remove_parts(folder)
+        raise
     except BaseException:
         await target.pending.abort()
         await session.rollback()
