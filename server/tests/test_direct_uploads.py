@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
 import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -14,6 +16,10 @@ import httpx
 import pytest
 
 from scopix_server import Settings
+from scopix_server.db.models import utcnow
+from scopix_server.db.session import create_engine, create_sessionmaker
+from scopix_server.services.retention import purge
+from scopix_server.storage import open_storage
 from server_support import LiveServer, make_key, png_bytes, start_server, stored_objects
 
 pytestmark = pytest.mark.socket
@@ -195,3 +201,32 @@ def test_refused_content_fails_the_upload(api: httpx.Client) -> None:
     assert status["state"] == "failed" and "refused" in status["error"]
     again = api.post(f"/files/direct-uploads/{started['upload_id']}/complete", json={})
     assert again.status_code == 409
+
+
+def test_the_purge_expires_abandoned_uploads(api: httpx.Client, server: LiveServer) -> None:
+    data = big_png(9 * MiB)
+    started = start(api, data)
+    first = started["parts"][0]
+    assert httpx.put(first["upload_url"], content=data[: 5 * MiB]).status_code == 200
+    folder = server.settings.data_dir / "storage" / "tmp" / "direct" / started["upload_id"]
+    assert folder.is_dir()
+
+    async def run() -> int:
+        engine = create_engine(server.settings.resolved_database_url)
+        try:
+            report = await purge(
+                create_sessionmaker(engine),
+                open_storage(server.settings.resolved_storage_url, server.settings),
+                retention_days=server.settings.retention_days,
+                now=utcnow() + timedelta(days=2),
+            )
+        finally:
+            await engine.dispose()
+        return report.expired_uploads
+
+    assert asyncio.run(run()) >= 1
+    assert not folder.exists()  # the abandoned part is gone
+    status = api.get(f"/files/direct-uploads/{started['upload_id']}").json()
+    assert status["state"] == "expired"
+    late = api.post(f"/files/direct-uploads/{started['upload_id']}/complete", json={})
+    assert late.status_code == 409 and "expired" in late.json()["error"]["message"]

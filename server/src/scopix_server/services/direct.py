@@ -26,6 +26,7 @@ from ..storage import LocalStorage, StorageBackend
 
 __all__ = [
     "expected_size",
+    "folder_of",
     "part_tokens_key",
     "parts_dir",
     "read_parts",
@@ -37,13 +38,21 @@ __all__ = [
 CHUNK = 1024 * 1024
 
 
-def parts_dir(storage: StorageBackend, upload_id: str) -> Path:
+def folder_of(storage: StorageBackend, upload_id: str) -> Path | None:
+    """Where an upload's parts are kept (``None``: the storage keeps no parts locally)."""
     if not isinstance(storage, LocalStorage):
+        return None
+    return storage.tmp_dir / "direct" / upload_id
+
+
+def parts_dir(storage: StorageBackend, upload_id: str) -> Path:
+    folder = folder_of(storage, upload_id)
+    if folder is None:
         raise BadRequest(
             "direct uploads through the server need local storage; with S3 storage they are "
             "not available yet (upload files up to the streaming limit with /files/upload)"
         )
-    return storage.tmp_dir / "direct" / upload_id
+    return folder
 
 
 def part_tokens_key(upload_id: str, part_number: int) -> str:

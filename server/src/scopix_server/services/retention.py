@@ -17,8 +17,9 @@ import anyio
 from sqlalchemy import delete, func, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
-from ..db.models import File, IdempotencyRecord, utcnow
+from ..db.models import DirectUpload, File, IdempotencyRecord, utcnow
 from ..storage import StorageBackend, file_of_derived
+from .direct import folder_of, remove_parts
 from .idempotency import WINDOW
 
 __all__ = ["ORPHAN_GRACE", "PurgeReport", "purge", "run_periodically", "sweep_orphans"]
@@ -35,6 +36,7 @@ class PurgeReport:
     objects: int
     idempotency_records: int
     orphans: int = 0
+    expired_uploads: int = 0  # direct uploads past their expiry, their parts removed
 
 
 async def purge(
@@ -82,7 +84,36 @@ async def purge(
         records = getattr(result, "rowcount", 0) or 0
     orphans = await sweep_orphans(sessions, storage, grace=ORPHAN_GRACE, batch_size=batch_size)
     orphans += await anyio.to_thread.run_sync(storage.clean_temporary)
-    return PurgeReport(files=files, objects=objects, idempotency_records=records, orphans=orphans)
+    expired = await expire_direct_uploads(sessions, storage, now=now)
+    return PurgeReport(
+        files=files,
+        objects=objects,
+        idempotency_records=records,
+        orphans=orphans,
+        expired_uploads=expired,
+    )
+
+
+async def expire_direct_uploads(
+    sessions: async_sessionmaker[AsyncSession], storage: StorageBackend, *, now: datetime
+) -> int:
+    """Mark pending direct uploads past their expiry as expired and remove their parts."""
+    async with sessions() as session:
+        stale = list(
+            await session.scalars(
+                select(DirectUpload).where(
+                    DirectUpload.state == "pending", DirectUpload.expires_at < now
+                )
+            )
+        )
+        for upload in stale:
+            upload.state = "expired"
+        await session.commit()
+    for upload in stale:
+        folder = folder_of(storage, upload.id)
+        if folder is not None:
+            await remove_parts(folder)
+    return len(stale)
 
 
 def _derived_keys(row: File) -> list[str]:
