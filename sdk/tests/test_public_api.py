@@ -53,6 +53,7 @@ TYPES = [
     "UpdateFileResult",
     "DeleteFileResult",
     "BatchDeleteFilesResponse",
+    "TransferConfig",
 ]
 
 CLIENTS = [

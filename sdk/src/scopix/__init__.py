@@ -52,6 +52,7 @@ from .types import (
     QuotaInfo,
     SessionProgress,
     StorageTarget,
+    TransferConfig,
     UpdateFileResult,
     UploadProgressEvent,
     UploadResult,
@@ -88,6 +89,7 @@ __all__ = [
     "UpdateFileResult",
     "DeleteFileResult",
     "BatchDeleteFilesResponse",
+    "TransferConfig",
     # exceptions
     "ScopixError",
     "AuthenticationError",

@@ -67,6 +67,7 @@ class SyncFiles(_Twin):
     """Blocking ``client.files`` of ``SyncScopix`` (same methods, no ``await``)."""
 
     upload = blocking(Files.upload)
+    resume_upload = blocking(Files.resume_upload)
     upload_batch = blocking(Files.upload_batch)
     get_session = blocking(Files.get_session)
     wait_for_session = blocking(Files.wait_for_session)

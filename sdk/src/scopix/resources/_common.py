@@ -10,7 +10,15 @@ from typing import Any
 from ..types.enums import StorageTarget
 from ..types.events import UploadProgressEvent
 
-__all__ = ["Counting", "UploadProgress", "choice", "form_fields", "is_many", "path_id"]
+__all__ = [
+    "Counting",
+    "UploadProgress",
+    "choice",
+    "direct_fields",
+    "form_fields",
+    "is_many",
+    "path_id",
+]
 
 UploadProgress = Callable[[UploadProgressEvent], object]
 
@@ -43,6 +51,23 @@ def form_fields(
     if folder_id is not None:
         fields["folder_id"] = folder_id
     return fields
+
+
+def direct_fields(fields: dict[str, str]) -> dict[str, Any]:
+    """The upload form fields as the JSON body of ``POST /files/direct-uploads``."""
+    body: dict[str, Any] = {
+        "auto_describe": fields["auto_describe"] == "true",
+        "skip_duplicates": fields["skip_duplicates"] == "true",
+        "storage_target": fields["storage_target"],
+        "content_category": fields["content_category"],
+    }
+    if "title" in fields:
+        body["title"] = fields["title"]
+    if "tags" in fields:
+        body["tags"] = fields["tags"].split(",")
+    if "folder_id" in fields:
+        body["folder_id"] = fields["folder_id"]
+    return body
 
 
 def choice(name: str, value: str, allowed: Sequence[str]) -> str:

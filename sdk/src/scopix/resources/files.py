@@ -25,9 +25,19 @@ from ..types.files import (
     UserFileDetails,
 )
 from ..types.status import ProcessingStatus, SessionProgress
+from ..types.transfer import TransferConfig
 from ..types.upload import BatchUploadResults, QuotaInfo, UploadResult
 from ._batch import BatchOptions, expand, run_batch
-from ._common import Counting, UploadProgress, choice, form_fields, is_many, path_id
+from ._common import (
+    Counting,
+    UploadProgress,
+    choice,
+    direct_fields,
+    form_fields,
+    is_many,
+    path_id,
+)
+from ._direct import DirectUploader
 
 if TYPE_CHECKING:
     from .._base_client import HTTPCore
@@ -64,6 +74,7 @@ class Files:
         content_category: str = "general",
         wait: bool = False,
         on_progress: UploadProgress | None = None,
+        transfer: TransferConfig | None = None,
     ) -> UploadResult: ...
 
     @overload
@@ -81,6 +92,7 @@ class Files:
         content_category: str = "general",
         wait: bool = False,
         on_progress: UploadProgress | None = None,
+        transfer: TransferConfig | None = None,
     ) -> BatchUploadResults: ...
 
     @overload
@@ -98,6 +110,7 @@ class Files:
         content_category: str = "general",
         wait: bool = False,
         on_progress: UploadProgress | None = None,
+        transfer: TransferConfig | None = None,
     ) -> UploadResult | BatchUploadResults: ...
 
     async def upload(
@@ -114,6 +127,7 @@ class Files:
         content_category: str = "general",
         wait: bool = False,
         on_progress: UploadProgress | None = None,
+        transfer: TransferConfig | None = None,
     ) -> UploadResult | BatchUploadResults:
         """Upload one file; returns once its bytes are stored.
 
@@ -133,6 +147,10 @@ class Files:
             content_category: steers the description, e.g. ``"blueprint"``, ``"screenshot"``.
             wait: poll until processing is over and return the described result.
             on_progress: called with an ``UploadProgressEvent`` as the bytes go out.
+            transfer: how large files travel (``TransferConfig``): a file above its
+                ``direct_threshold`` (100 MiB) goes straight to storage in parallel parts,
+                with resume after an interruption. Its result fills ``deduplicated``,
+                ``media_type``, ``status`` and ``object_key``.
 
         Raises:
             FileNotFoundError, IsADirectoryError, TypeError: ``file`` is not usable.
@@ -163,6 +181,12 @@ class Files:
             storage_target=storage_target,
             content_category=content_category,
         )
+        transfer = transfer or TransferConfig()
+        if source.size is not None and source.size > transfer.direct_threshold:
+            result = await DirectUploader(self._core, transfer).upload(
+                source, direct_fields(fields), on_progress
+            )
+            return await self._finish_upload(result, wait)
         with source.open() as stream:
             body: Any = stream
             if on_progress is not None:
@@ -173,11 +197,49 @@ class Files:
                 files={"file": (source.filename, body)},
                 data=fields,
             )
-        result = UploadResult.from_api_response(response.json())
+        return await self._finish_upload(UploadResult.from_api_response(response.json()), wait)
+
+    async def resume_upload(
+        self,
+        upload_id: str,
+        file: str | os.PathLike[str] | bytes | IO[bytes],
+        *,
+        filename: str | None = None,
+        wait: bool = False,
+        on_progress: UploadProgress | None = None,
+        transfer: TransferConfig | None = None,
+    ) -> UploadResult:
+        """Continue an interrupted direct upload: ask the server which parts it holds, send
+        the others, then complete it. ``file`` must be the same bytes as before (the server
+        checks their SHA-256 at completion).
+
+        ``upload()`` of a path resumes by itself (see ``TransferConfig.resume``); this is for
+        other sources, or when you kept the ``upload_id`` yourself.
+
+        Raises:
+            UploadError: the upload cannot be resumed (completed, aborted, expired, or for
+                another size); upload the file again.
+            ValidationError: the bytes differ from what was announced; nothing was kept.
+        """
+        source = source_of(file, filename)
+        result = await DirectUploader(self._core, transfer or TransferConfig()).upload(
+            source, {}, on_progress, resume_id=path_id(upload_id)
+        )
+        return await self._finish_upload(result, wait)
+
+    async def _finish_upload(self, result: UploadResult, wait: bool) -> UploadResult:
+        """With ``wait``: poll until processed, then the described result."""
         if wait and result.status != "skipped":
             await self.wait_for_description(result.image_id)
             details = await self._get_raw(result.image_id)
-            result = UploadResult.from_api_response({**details, "filename": result.filename})
+            result = UploadResult.from_api_response(
+                {
+                    **details,
+                    "filename": result.filename,
+                    "deduplicated": result.deduplicated,
+                    "object_key": result.object_key,
+                }
+            )
         return result
 
     async def upload_batch(

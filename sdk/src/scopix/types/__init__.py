@@ -13,6 +13,7 @@ from .files import (
     UserFileDetails,
 )
 from .status import ProcessingStatus, SessionProgress
+from .transfer import TransferConfig
 from .upload import BatchUploadResults, QuotaInfo, UploadResult
 
 __all__ = [
@@ -35,4 +36,5 @@ __all__ = [
     "UpdateFileResult",
     "DeleteFileResult",
     "BatchDeleteFilesResponse",
+    "TransferConfig",
 ]

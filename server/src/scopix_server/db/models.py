@@ -134,6 +134,8 @@ class DirectUpload(Base):
     method: Mapped[str] = mapped_column(String(16))  # single | multipart
     part_size: Mapped[int] = mapped_column(BigInteger)
     part_count: Mapped[int] = mapped_column(Integer)
+    # the object store's id for it (S3: the UploadId of its multipart upload)
+    storage_upload_id: Mapped[str | None] = mapped_column(String(1024), default=None)
     state: Mapped[str] = mapped_column(String(16), default="pending")
     error: Mapped[str | None] = mapped_column(Text, default=None)
     expires_at: Mapped[datetime] = mapped_column()

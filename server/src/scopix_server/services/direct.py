@@ -1,10 +1,15 @@
-"""Direct uploads on local storage: parts received through signed URLs, checked, then stored.
+"""Where a direct upload's bytes wait until ``complete`` checks them: one ``Staging`` per storage.
 
-A part is written to ``<storage tmp>/direct/<upload id>/<n>.part`` (atomically, under its final
-name only once it is whole) with its MD5 as ETag beside it. ``complete`` streams the parts, in
-order, into a normal pending object: hashed on the way, so the size and the client's
-``content_hash`` are checked without loading the file, and stored under its content key like any
-upload. Whatever fails, the parts are removed; nothing half-made is ever recorded.
+- **Local storage** (``LocalStaging``): the URLs point at the server (``PUT
+  /storage/uploads/{token}``, HMAC-signed, expiring, bound to one upload and part). A part is
+  written to ``<storage tmp>/direct/<upload id>/<n>.part`` (atomically, under its final name only
+  once whole) with its MD5 as ETag beside it. ``complete`` streams the parts, in order, into a
+  normal pending object, which hashes them and stores them under their content key.
+- **S3 storage** (``S3Staging``): the URLs are the bucket's own presigned ``PutObject`` /
+  ``UploadPart`` URLs (see ``storage.s3_staging``); the bytes never pass through the server.
+
+Either way the size and the client's ``content_hash`` are checked without loading the file, and
+whatever fails, the staged bytes are removed: nothing half-made is ever recorded.
 """
 
 from __future__ import annotations
@@ -16,43 +21,29 @@ import shutil
 import uuid
 from collections.abc import AsyncIterator
 from pathlib import Path
+from typing import Protocol
 
 import anyio
 
+from ..db.models import DirectUpload, utcnow
 from ..errors import BadRequest, PayloadTooLarge
 from ..services.media import HEAD_BYTES
 from ..services.uploads import FilePart
-from ..storage import LocalStorage, StorageBackend
+from ..storage import LocalStorage, PendingObject, StorageBackend
+from ..storage.s3 import S3Storage
+from ..storage.s3_staging import S3Uploads
+from ..storage.signing import Signer
 
 __all__ = [
+    "LocalStaging",
+    "S3Staging",
+    "Staging",
     "expected_size",
-    "folder_of",
     "part_tokens_key",
-    "parts_dir",
-    "read_parts",
-    "received_parts",
-    "remove_parts",
-    "store_part",
+    "staging_for",
 ]
 
 CHUNK = 1024 * 1024
-
-
-def folder_of(storage: StorageBackend, upload_id: str) -> Path | None:
-    """Where an upload's parts are kept (``None``: the storage keeps no parts locally)."""
-    if not isinstance(storage, LocalStorage):
-        return None
-    return storage.tmp_dir / "direct" / upload_id
-
-
-def parts_dir(storage: StorageBackend, upload_id: str) -> Path:
-    folder = folder_of(storage, upload_id)
-    if folder is None:
-        raise BadRequest(
-            "direct uploads through the server need local storage; with S3 storage they are "
-            "not available yet (upload files up to the streaming limit with /files/upload)"
-        )
-    return folder
 
 
 def part_tokens_key(upload_id: str, part_number: int) -> str:
@@ -66,65 +57,190 @@ def expected_size(size_bytes: int, part_size: int, part_count: int, part_number:
     return size_bytes - part_size * (part_count - 1)
 
 
-async def store_part(folder: Path, part_number: int, body: AsyncIterator[bytes], size: int) -> str:
-    """Receive one part of exactly ``size`` bytes; its ETag (the MD5, as S3 gives it)."""
-    await anyio.to_thread.run_sync(lambda: folder.mkdir(parents=True, exist_ok=True))
-    temp = folder / f".{part_number}.{uuid.uuid4().hex}.tmp"
-    digest = hashlib.md5(usedforsecurity=False)
-    received = 0
-    try:
-        async with await anyio.open_file(temp, "wb") as out:
-            async for chunk in body:
-                received += len(chunk)
-                if received > size:
-                    raise PayloadTooLarge(
-                        f"part {part_number} is {size} bytes; more was sent",
-                        details={"expected_bytes": size},
-                    )
-                digest.update(chunk)
-                await out.write(chunk)
-        if received != size:
-            raise BadRequest(
-                f"part {part_number} must be {size} bytes; {received} arrived",
-                details={"expected_bytes": size, "received_bytes": received},
+class Staging(Protocol):
+    """The storage side of direct uploads."""
+
+    async def begin(self, upload: DirectUpload) -> None:
+        """Prepare to receive (S3 multipart: create it; sets ``upload.storage_upload_id``)."""
+
+    def url(self, upload: DirectUpload, number: int, *, base: str, signer: Signer) -> str:
+        """Where the client PUTs part ``number`` (1 for a single PUT)."""
+        ...
+
+    async def received(self, upload: DirectUpload) -> dict[int, tuple[str, int]]:
+        """The whole parts received so far: part number -> (ETag, size)."""
+        ...
+
+    async def assemble(self, upload: DirectUpload, received: dict[int, tuple[str, int]]) -> None:
+        """Join the received parts (S3: ``CompleteMultipartUpload``); raise ``ValueError``
+        with a reason if the store refuses them."""
+
+    async def read(self, upload: DirectUpload, tenant_id: str, storage: StorageBackend) -> FilePart:
+        """Read the staged bytes once: a ``FilePart`` with its size, hash and head, ready to be
+        checked and committed like any upload."""
+        ...
+
+    async def discard(self, upload: DirectUpload) -> None:
+        """Remove whatever was staged; safe to repeat."""
+
+
+class LocalStaging:
+    def __init__(self, storage: LocalStorage) -> None:
+        self._storage = storage
+
+    def folder(self, upload_id: str) -> Path:
+        return self._storage.tmp_dir / "direct" / upload_id
+
+    async def begin(self, upload: DirectUpload) -> None:
+        return None
+
+    def url(self, upload: DirectUpload, number: int, *, base: str, signer: Signer) -> str:
+        ttl = max(1, int((upload.expires_at - utcnow()).total_seconds()))
+        token = signer.token_for(part_tokens_key(upload.id, number), "", "", ttl)
+        return f"{base.rstrip('/')}/api/v2/storage/uploads/{token}"
+
+    async def store_part(
+        self, upload: DirectUpload, number: int, body: AsyncIterator[bytes]
+    ) -> str:
+        """Receive one part of exactly its expected size; its ETag (the MD5, as S3 gives it)."""
+        size = expected_size(upload.size_bytes, upload.part_size, upload.part_count, number)
+        folder = self.folder(upload.id)
+        await anyio.to_thread.run_sync(lambda: folder.mkdir(parents=True, exist_ok=True))
+        temp = folder / f".{number}.{uuid.uuid4().hex}.tmp"
+        digest = hashlib.md5(usedforsecurity=False)
+        arrived = 0
+        try:
+            async with await anyio.open_file(temp, "wb") as out:
+                async for chunk in body:
+                    arrived += len(chunk)
+                    if arrived > size:
+                        raise PayloadTooLarge(
+                            f"part {number} is {size} bytes; more was sent",
+                            details={"expected_bytes": size},
+                        )
+                    digest.update(chunk)
+                    await out.write(chunk)
+            if arrived != size:
+                raise BadRequest(
+                    f"part {number} must be {size} bytes; {arrived} arrived",
+                    details={"expected_bytes": size, "received_bytes": arrived},
+                )
+            etag = digest.hexdigest()
+
+            def publish() -> None:
+                (folder / f"{number}.etag").write_text(etag)
+                os.replace(temp, folder / f"{number}.part")
+
+            await anyio.to_thread.run_sync(publish)
+            return etag
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+
+    async def received(self, upload: DirectUpload) -> dict[int, tuple[str, int]]:
+        folder = self.folder(upload.id)
+
+        def scan() -> dict[int, tuple[str, int]]:
+            found: dict[int, tuple[str, int]] = {}
+            if not folder.is_dir():
+                return found
+            for path in folder.glob("*.part"):
+                etag_file = folder / f"{path.stem}.etag"
+                if path.stem.isdigit() and etag_file.is_file():
+                    found[int(path.stem)] = (etag_file.read_text().strip(), path.stat().st_size)
+            return found
+
+        return await anyio.to_thread.run_sync(scan)
+
+    async def assemble(self, upload: DirectUpload, received: dict[int, tuple[str, int]]) -> None:
+        return None  # (parts are read in order by ``read``)
+
+    async def read(self, upload: DirectUpload, tenant_id: str, storage: StorageBackend) -> FilePart:
+        target = FilePart(filename=upload.filename, pending=storage.begin(tenant_id))
+        folder = self.folder(upload.id)
+        try:
+            for number in range(1, upload.part_count + 1):
+                async with await anyio.open_file(folder / f"{number}.part", "rb") as handle:
+                    while chunk := await handle.read(CHUNK):
+                        target.size += len(chunk)
+                        if len(target.head) < HEAD_BYTES:
+                            target.head += chunk[: HEAD_BYTES - len(target.head)]
+                        target.pending.write(chunk)
+                        await target.pending.drain()
+            await target.pending.finish()
+        except BaseException:
+            await target.pending.abort()
+            raise
+        return target
+
+    async def discard(self, upload: DirectUpload) -> None:
+        folder = self.folder(upload.id)
+        await anyio.to_thread.run_sync(lambda: shutil.rmtree(folder, ignore_errors=True))
+
+
+class S3Staging:
+    def __init__(self, storage: S3Storage) -> None:
+        self._uploads = S3Uploads(storage)
+
+    async def begin(self, upload: DirectUpload) -> None:
+        if upload.method == "multipart":
+            upload.storage_upload_id = await anyio.to_thread.run_sync(
+                self._uploads.start_multipart, upload.id
             )
-        etag = digest.hexdigest()
 
-        def publish() -> None:
-            (folder / f"{part_number}.etag").write_text(etag)
-            os.replace(temp, folder / f"{part_number}.part")
+    def url(self, upload: DirectUpload, number: int, *, base: str, signer: Signer) -> str:
+        ttl = max(1, int((upload.expires_at - utcnow()).total_seconds()))
+        if upload.storage_upload_id is None:
+            return self._uploads.put_url(upload.id, ttl)
+        return self._uploads.part_url(upload.id, upload.storage_upload_id, number, ttl)
 
-        await anyio.to_thread.run_sync(publish)
-        return etag
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            temp.unlink()
+    async def received(self, upload: DirectUpload) -> dict[int, tuple[str, int]]:
+        """The parts the bucket holds at their right size (a part of another size, e.g. cut
+        short, is not counted: the client sends it again, which replaces it)."""
+        parts = await anyio.to_thread.run_sync(
+            self._uploads.parts, upload.id, upload.storage_upload_id
+        )
+        count = upload.part_count
+        return {
+            number: (etag, size)
+            for number, (etag, size) in parts.items()
+            if 1 <= number <= count
+            and size == expected_size(upload.size_bytes, upload.part_size, count, number)
+        }
+
+    async def assemble(self, upload: DirectUpload, received: dict[int, tuple[str, int]]) -> None:
+        for number, (_, size) in sorted(received.items()):
+            wanted = expected_size(upload.size_bytes, upload.part_size, upload.part_count, number)
+            if size != wanted:
+                raise ValueError(f"part {number} is {size} bytes; it must be {wanted}")
+        if upload.storage_upload_id is None:
+            return
+        etags = [received[n][0] for n in range(1, upload.part_count + 1)]
+        try:
+            await anyio.to_thread.run_sync(
+                self._uploads.finish_multipart, upload.id, upload.storage_upload_id, etags
+            )
+        except Exception as error:  # the bucket refused to join them (e.g. a part too small)
+            raise ValueError(f"the object store refused the parts: {error}") from error
+
+    async def read(self, upload: DirectUpload, tenant_id: str, storage: StorageBackend) -> FilePart:
+        staged = await anyio.to_thread.run_sync(self._uploads.hash_staged, upload.id, tenant_id)
+        pending: PendingObject = staged
+        return FilePart(
+            filename=upload.filename,
+            pending=pending,
+            head=bytearray(staged.head[:HEAD_BYTES]),
+            size=staged.size,
+        )
+
+    async def discard(self, upload: DirectUpload) -> None:
+        await anyio.to_thread.run_sync(self._uploads.discard, upload.id, upload.storage_upload_id)
 
 
-def received_parts(folder: Path) -> dict[int, str]:
-    """The whole parts received so far: part number -> ETag."""
-    found: dict[int, str] = {}
-    if not folder.is_dir():
-        return found
-    for path in folder.glob("*.part"):
-        etag_file = folder / f"{path.stem}.etag"
-        if path.stem.isdigit() and etag_file.is_file():
-            found[int(path.stem)] = etag_file.read_text().strip()
-    return found
-
-
-async def read_parts(folder: Path, count: int, target: FilePart) -> None:
-    """Stream parts 1..count into ``target`` (its pending object hashes them)."""
-    for number in range(1, count + 1):
-        async with await anyio.open_file(folder / f"{number}.part", "rb") as handle:
-            while chunk := await handle.read(CHUNK):
-                target.size += len(chunk)
-                if len(target.head) < HEAD_BYTES:
-                    target.head += chunk[: HEAD_BYTES - len(target.head)]
-                target.pending.write(chunk)
-                await target.pending.drain()
-    await target.pending.finish()
-
-
-async def remove_parts(folder: Path) -> None:
-    await anyio.to_thread.run_sync(lambda: shutil.rmtree(folder, ignore_errors=True))
+def staging_for(storage: StorageBackend) -> Staging:
+    """The staging of ``storage``; a clear refusal for storage that has none."""
+    if isinstance(storage, LocalStorage):
+        return LocalStaging(storage)
+    if isinstance(storage, S3Storage):
+        return S3Staging(storage)
+    raise BadRequest(f"direct uploads are not available on {type(storage).__name__} storage")

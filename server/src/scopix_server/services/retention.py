@@ -19,7 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..db.models import DirectUpload, File, IdempotencyRecord, utcnow
 from ..storage import StorageBackend, file_of_derived
-from .direct import folder_of, remove_parts
+from .direct import staging_for
 from .idempotency import WINDOW
 
 __all__ = ["ORPHAN_GRACE", "PurgeReport", "purge", "run_periodically", "sweep_orphans"]
@@ -109,10 +109,10 @@ async def expire_direct_uploads(
         for upload in stale:
             upload.state = "expired"
         await session.commit()
-    for upload in stale:
-        folder = folder_of(storage, upload.id)
-        if folder is not None:
-            await remove_parts(folder)
+    if stale:
+        staging = staging_for(storage)
+        for upload in stale:  # (S3: AbortMultipartUpload, and the staged object goes)
+            await staging.discard(upload)
     return len(stale)
 
 

@@ -194,8 +194,10 @@ class S3Storage:
             )
             for page in pages:
                 for item in page.get("Contents", []):
-                    if item["LastModified"] < cutoff:
-                        found.append(item["Key"][len(self.settings.prefix) :])
+                    key = item["Key"][len(self.settings.prefix) :]
+                    # (staged direct uploads are removed by their upload's expiry)
+                    if item["LastModified"] < cutoff and not key.startswith("staging/"):
+                        found.append(key)
             return found
 
         for key in await anyio.to_thread.run_sync(scan):

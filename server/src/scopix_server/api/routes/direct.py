@@ -44,6 +44,13 @@ class DirectUploadRequest(BaseModel):
     folder_id: str | None = None
     content_category: str = "general"
     storage_target: str = "default"
+    part_size: int | None = Field(
+        None,
+        ge=5 * 1024**2,
+        le=5 * 1024**3,
+        description="Ask for parts of this size (5 MiB to 5 GiB; raised if it would make "
+        "more than 10,000 parts). Sizes above it are sent in parts.",
+    )
 
 
 class CompletedPart(BaseModel):
@@ -57,6 +64,11 @@ class CompleteRequest(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     parts: list[CompletedPart] | None = None
+    content_hash: str | None = Field(
+        None,
+        description="sha256:<64 hex> of the whole file, when the client learnt it while sending "
+        "(checked like the one given at the start)",
+    )
 
 
 def _fields(body: DirectUploadRequest) -> dict[str, list[str]]:
@@ -77,10 +89,16 @@ def _fields(body: DirectUploadRequest) -> dict[str, list[str]]:
 
 
 def _part_url(request: Request, state: AppState, upload: DirectUpload, number: int) -> str:
-    ttl = max(1, int((upload.expires_at - utcnow()).total_seconds()))
-    token = state.signer.token_for(direct.part_tokens_key(upload.id, number), "", "", ttl)
     base = state.settings.public_url or str(request.base_url).rstrip("/")
-    return f"{base.rstrip('/')}/api/v2/storage/uploads/{token}"
+    return direct.staging_for(state.storage).url(upload, number, base=base, signer=state.signer)
+
+
+def _check_hash(value: str | None) -> None:
+    if value is not None and not _HASH.match(value):
+        raise ValidationFailed(
+            "content_hash must be 'sha256:' and 64 lowercase hex digits",
+            details={"errors": [{"field": "content_hash", "message": "sha256:<64 hex>"}]},
+        )
 
 
 async def _owned(session: AsyncSession, auth: Auth, upload_id: str) -> DirectUpload:
@@ -100,11 +118,11 @@ async def _owned(session: AsyncSession, auth: Auth, upload_id: str) -> DirectUpl
 async def _expire_if_due(session: AsyncSession, state: AppState, upload: DirectUpload) -> None:
     if upload.state == "pending" and upload.expires_at < utcnow():
         upload.state = "expired"
-        await direct.remove_parts(direct.parts_dir(state.storage, upload.id))
+        await direct.staging_for(state.storage).discard(upload)
         await session.commit()
 
 
-def _status(upload: DirectUpload, received: dict[int, str]) -> dict[str, Any]:
+def _status(upload: DirectUpload, received: dict[int, tuple[str, int]]) -> dict[str, Any]:
     return {
         "upload_id": upload.id,
         "image_id": upload.file_id,
@@ -128,13 +146,9 @@ async def start(
     state: StateDep,
 ) -> JSONResponse:
     settings = state.settings
-    direct.parts_dir(state.storage, "-")  # refuses storage that cannot take them
+    staging = direct.staging_for(state.storage)  # refuses storage that cannot take them
     options = parse_options(_fields(body))
-    if body.content_hash is not None and not _HASH.match(body.content_hash):
-        raise ValidationFailed(
-            "content_hash must be 'sha256:' and 64 lowercase hex digits",
-            details={"errors": [{"field": "content_hash", "message": "sha256:<64 hex>"}]},
-        )
+    _check_hash(body.content_hash)
     await check_quota(session, auth.tenant, 1)
     if options.skip_duplicates and body.content_hash:
         existing = await session.scalar(
@@ -160,12 +174,15 @@ async def start(
                 status_code=201,
             )
     multipart = body.size_bytes >= settings.direct_upload_multipart_bytes
-    part_size = settings.direct_upload_part_bytes if multipart else body.size_bytes
+    wanted = body.part_size or settings.direct_upload_part_bytes
+    multipart = multipart or (body.part_size is not None and body.size_bytes > body.part_size)
+    part_size = wanted if multipart else body.size_bytes
     part_count = math.ceil(body.size_bytes / part_size)
     if part_count > MAX_PARTS:
         part_size = math.ceil(body.size_bytes / MAX_PARTS)
         part_count = math.ceil(body.size_bytes / part_size)
     upload = DirectUpload(
+        id=new_id(),  # (known before the flush: the staging key is named after it)
         tenant_id=auth.tenant.id,
         file_id=new_id(),
         filename=safe_filename(body.filename),
@@ -177,6 +194,7 @@ async def start(
         part_count=part_count,
         expires_at=utcnow() + timedelta(seconds=settings.direct_upload_ttl_seconds),
     )
+    await staging.begin(upload)
     session.add(upload)
     await session.flush()
     answer: dict[str, Any] = {
@@ -212,28 +230,39 @@ async def receive_part(token: str, request: Request, session: SessionDep, state:
         raise Forbidden("this upload URL is invalid or has expired; start the upload again")
     _, upload_id, number_text = granted.key.split(":")
     upload = await session.get(DirectUpload, upload_id)
-    if upload is None:
+    staging = direct.staging_for(state.storage)
+    if upload is None or not isinstance(staging, direct.LocalStaging):
         raise Forbidden("this upload URL belongs to no upload")
     await _expire_if_due(session, state, upload)
     if upload.state != "pending":
         raise Conflict(f"direct upload {upload_id} is {upload.state}; it takes no more parts")
     number = int(number_text)
-    size = direct.expected_size(upload.size_bytes, upload.part_size, upload.part_count, number)
-    etag = await direct.store_part(
-        direct.parts_dir(state.storage, upload.id), number, request.stream(), size
-    )
+    etag = await staging.store_part(upload, number, request.stream())
     return JSONResponse({"part_number": number, "etag": etag}, headers={"ETag": f'"{etag}"'})
 
 
 @router.get("/files/direct-uploads/{upload_id}", summary="A direct upload's state and parts")
-async def status(upload_id: str, auth: AuthDep, session: SessionDep, state: StateDep) -> Any:
+async def status(
+    upload_id: str, request: Request, auth: AuthDep, session: SessionDep, state: StateDep
+) -> Any:
+    """The state and received parts; while pending, fresh URLs for the parts still missing
+    (``upload_url`` for a single PUT, ``parts`` otherwise), so a client can resume."""
     upload = await _owned(session, auth, upload_id)
     await _expire_if_due(session, state, upload)
-    received = {}
+    answer = _status(upload, {})
     if upload.state == "pending":
-        folder = direct.parts_dir(state.storage, upload.id)
-        received = direct.received_parts(folder)
-    return JSONResponse(_json(_status(upload, received)))
+        received = await direct.staging_for(state.storage).received(upload)
+        answer = _status(upload, received)
+        missing = [n for n in range(1, upload.part_count + 1) if n not in received]
+        if upload.method == "single":
+            answer["upload_url"] = _part_url(request, state, upload, 1) if missing else None
+            answer["upload_headers"] = {}
+        else:
+            answer["parts"] = [
+                {"part_number": n, "upload_url": _part_url(request, state, upload, n)}
+                for n in missing
+            ]
+    return JSONResponse(_json(answer))
 
 
 def _json(values: dict[str, Any]) -> dict[str, Any]:
@@ -246,9 +275,23 @@ async def abort(upload_id: str, auth: AuthDep, session: SessionDep, state: State
     if upload.state == "completed":
         raise Conflict(f"direct upload {upload_id} is completed; delete the file instead")
     upload.state = "aborted" if upload.state == "pending" else upload.state
-    await direct.remove_parts(direct.parts_dir(state.storage, upload.id))
+    await direct.staging_for(state.storage).discard(upload)
     await session.commit()
     return JSONResponse(_json(_status(upload, {})))
+
+
+async def _fail(
+    session: AsyncSession, staging: direct.Staging, upload_id: str, problem: str
+) -> None:
+    """End the upload as failed, keep the reason, remove what was staged."""
+    await session.rollback()  # (it expires every loaded row: read the upload again)
+    upload = await session.get(DirectUpload, upload_id, populate_existing=True)
+    if upload is None:
+        return
+    if upload.state == "pending":
+        upload.state, upload.error = "failed", problem
+        await session.commit()
+    await staging.discard(upload)
 
 
 @router.post(
@@ -261,7 +304,9 @@ async def complete(
     session: SessionDep,
     state: StateDep,
 ) -> JSONResponse:
+    _check_hash(body.content_hash)
     upload = await _owned(session, auth, upload_id)
+    staging = direct.staging_for(state.storage)
     await _expire_if_due(session, state, upload)
     if upload.state == "completed":  # a repeated complete: the same answer
         row = await file_service.get_file(session, auth.tenant.id, upload.file_id)
@@ -269,8 +314,7 @@ async def complete(
     if upload.state != "pending":
         raise Conflict(f"direct upload {upload_id} is {upload.state}" + (
             f": {upload.error}" if upload.error else ""))  # fmt: skip
-    folder = direct.parts_dir(state.storage, upload.id)
-    received = direct.received_parts(folder)
+    received = await staging.received(upload)
     missing = [n for n in range(1, upload.part_count + 1) if n not in received]
     if missing:
         raise BadRequest(
@@ -279,30 +323,35 @@ async def complete(
             details={"missing_parts": missing[:100]},
         )
     for part in body.parts or []:
-        if received.get(part.part_number) != part.etag.strip('"'):
+        if received.get(part.part_number, ("", 0))[0] != part.etag.strip('"'):
             raise BadRequest(
-                f"part {part.part_number}: the ETag {part.etag!r} is not the one the server "
+                f"part {part.part_number}: the ETag {part.etag!r} is not the one the storage "
                 "gave for it (was the part sent again?)",
                 details={"part_number": part.part_number},
             )
     options = parse_options(upload.options)
-    target = FilePart(filename=upload.filename, pending=state.storage.begin(auth.tenant.id))
+    announced = [h for h in (upload.content_hash, body.content_hash) if h]
+    target: FilePart | None = None
     try:
-        await direct.read_parts(folder, upload.part_count, target)
         problem = None
-        if target.size != upload.size_bytes:
-            problem = f"{target.size} bytes arrived; {upload.size_bytes} were announced"
-        actual = f"sha256:{target.pending.sha256}"
-        if upload.content_hash and actual != upload.content_hash:
-            problem = f"the bytes hash to {actual}, not the announced {upload.content_hash}"
+        try:
+            await staging.assemble(upload, received)
+        except ValueError as refused:
+            problem = str(refused)
+        if problem is None:
+            target = await staging.read(upload, auth.tenant.id, state.storage)
+            actual = f"sha256:{target.pending.sha256}"
+            if target.size != upload.size_bytes:
+                problem = f"{target.size} bytes arrived; {upload.size_bytes} were announced"
+            elif any(h != actual for h in announced):
+                wrong = next(h for h in announced if h != actual)
+                problem = f"the bytes hash to {actual}, not the announced {wrong}"
         if problem:
-            await target.pending.abort()
-            upload.state, upload.error = "failed", problem
-            await session.commit()
             raise ValidationFailed(
                 f"direct upload {upload_id} failed: {problem}; nothing was kept",
                 details={"upload_id": upload_id},
             )
+        assert target is not None
         await check_quota(session, auth.tenant, 1)
         stored = await store_file(
             session,
@@ -313,30 +362,25 @@ async def complete(
             file_id=upload.file_id,
         )
     except APIError as refusal:  # the bytes are not acceptable: the upload is over
-        await target.pending.abort()
-        await session.rollback()  # (it expires every loaded row: read the upload again)
-        reread = await session.get(DirectUpload, upload_id, populate_existing=True)
-        if reread is not None and reread.state == "pending":
-            reread.state, reread.error = "failed", refusal.message
-            await session.commit()
-        await direct.remove_parts(folder)
+        if target is not None:
+            await target.pending.abort()
+        await _fail(session, staging, upload_id, problem or refusal.message)
         raise
-    except BaseException:
-        await target.pending.abort()
+    except BaseException:  # (not the bytes' fault: the staged parts stay for another try)
+        if target is not None:
+            await target.pending.abort()
         await session.rollback()
-        await direct.remove_parts(folder)
         raise
+    upload.state = "completed"
     if stored.skipped:
-        upload.state = "completed"
         upload.file_id = stored.file.id
     else:
-        upload.state = "completed"
         await record_uploads(session, auth.tenant.id, 1)
         await state.jobs.enqueue(
             session, tenant_id=auth.tenant.id, file_id=stored.file.id, kind="process"
         )
     await session.commit()
-    await direct.remove_parts(folder)
+    await staging.discard(upload)
     if not stored.skipped:
         state.jobs.notify()
     return _record(stored.file, upload, deduplicated=stored.skipped)
