@@ -6,7 +6,8 @@
   once whole) with its MD5 as ETag beside it. ``complete`` streams the parts, in order, into a
   normal pending object, which hashes them and stores them under their content key.
 - **S3 storage** (``S3Staging``): the URLs are the bucket's own presigned ``PutObject`` /
-  ``UploadPart`` URLs (see ``storage.s3_staging``); the bytes never pass through the server.
+  ``UploadPart`` URLs (see ``storage.s3_staging``); the bytes never pass through the server,
+  and the object they make becomes the file's object (no copy).
 
 Either way the size and the client's ``content_hash`` are checked without loading the file, and
 whatever fails, the staged bytes are removed: nothing half-made is ever recorded.
@@ -224,7 +225,7 @@ class S3Staging:
             raise ValueError(f"the object store refused the parts: {error}") from error
 
     async def read(self, upload: DirectUpload, tenant_id: str, storage: StorageBackend) -> FilePart:
-        staged = await anyio.to_thread.run_sync(self._uploads.hash_staged, upload.id, tenant_id)
+        staged = await anyio.to_thread.run_sync(self._uploads.hash_object, upload.id, tenant_id)
         pending: PendingObject = staged
         return FilePart(
             filename=upload.filename,
@@ -234,6 +235,12 @@ class S3Staging:
         )
 
     async def discard(self, upload: DirectUpload) -> None:
+        if upload.state == "completed":  # its object is the file's now: only the parts go
+            if upload.storage_upload_id is not None:
+                await anyio.to_thread.run_sync(
+                    self._uploads.discard_parts, upload.id, upload.storage_upload_id
+                )
+            return
         await anyio.to_thread.run_sync(self._uploads.discard, upload.id, upload.storage_upload_id)
 
 

@@ -195,8 +195,8 @@ class S3Storage:
             for page in pages:
                 for item in page.get("Contents", []):
                     key = item["Key"][len(self.settings.prefix) :]
-                    # (staged direct uploads are removed by their upload's expiry)
-                    if item["LastModified"] < cutoff and not key.startswith("staging/"):
+                    # (direct uploads' objects go with their upload or their file's purge)
+                    if item["LastModified"] < cutoff and not key.startswith("direct/"):
                         found.append(key)
             return found
 

@@ -1,12 +1,13 @@
 """Direct uploads into an S3 bucket: the client sends the bytes to the bucket itself.
 
-A direct upload's bytes land under a staging key (``staging/<upload id>``), either by one
-presigned ``PutObject`` or by a multipart upload whose parts have presigned ``UploadPart`` URLs
-(SigV4: a changed URL is refused by the bucket, an old one has expired). At ``complete`` the
-multipart upload is finished and the staged object is read once, in a worker thread, to hash it
-(memory stays flat whatever the size). Accepted bytes are copied to their content key inside
-the bucket (``CopyObject``: no byte passes through the server) and the staging object goes.
-Staging keys are never reported as orphans: their upload's expiry removes them.
+A direct upload's bytes land under ``direct/<upload id>``, either by one presigned
+``PutObject`` or by a multipart upload whose parts have presigned ``UploadPart`` URLs (SigV4: a
+changed URL is refused by the bucket, an old one has expired). At ``complete`` the multipart
+upload is finished and the object is read once to hash it: ranged ``GetObject`` requests a few at
+a time, hashed in order, so memory stays bounded whatever the size. Accepted bytes stay where
+they are: the object becomes the file's ``object_key`` (no copy: copying doubled the time of a
+300 MB ``complete``). Keys under ``direct/`` are never swept as orphans: an unfinished upload's
+object goes with its upload (abort, failure or expiry), a finished one with its file's purge.
 """
 
 from __future__ import annotations
@@ -14,24 +15,24 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import tempfile
+from collections import deque
+from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any, BinaryIO
 
 import anyio
 
 from .s3 import S3Storage
 
-__all__ = ["STAGING_PREFIX", "S3Staged", "S3Uploads"]
+__all__ = ["DIRECT_PREFIX", "S3Staged", "S3Uploads"]
 
-STAGING_PREFIX = "staging/"
+DIRECT_PREFIX = "direct/"
 PRESIGN_MAX_SECONDS = 7 * 24 * 3600  # SigV4's limit
-COPY_IN_ONE_REQUEST = 5 * 1024**3  # CopyObject's limit; larger objects are copied in parts
 HEAD_READ = 1024 * 1024
+RANGE_BYTES = 8 * 1024 * 1024
+RANGES_IN_FLIGHT = 4  # at most this many ranges (of RANGE_BYTES) held while hashing
 
-try:
-    from boto3.s3.transfer import TransferConfig
+with contextlib.suppress(ImportError):  # (only without the extra)
     from botocore.exceptions import ClientError
-except ImportError:  # pragma: no cover - only without the extra
-    pass
 
 
 def _code(error: Exception) -> str:
@@ -47,11 +48,11 @@ class S3Uploads:
         self._client = storage._client
         self._bucket = storage.bucket
 
-    def staging_key(self, upload_id: str) -> str:
-        return f"{STAGING_PREFIX}{upload_id}"
+    def object_key(self, upload_id: str) -> str:
+        return f"{DIRECT_PREFIX}{upload_id}"
 
     def _key(self, upload_id: str) -> str:
-        return self.storage.key_of(self.staging_key(upload_id))
+        return self.storage.key_of(self.object_key(upload_id))
 
     def start_multipart(self, upload_id: str) -> str:
         answer = self._client.create_multipart_upload(Bucket=self._bucket, Key=self._key(upload_id))
@@ -106,7 +107,7 @@ class S3Uploads:
         return found
 
     def finish_multipart(self, upload_id: str, storage_upload_id: str, etags: list[str]) -> None:
-        """Join the parts (numbered from 1, in order) into the staging object."""
+        """Join the parts (numbered from 1, in order) into one object."""
         self._client.complete_multipart_upload(
             Bucket=self._bucket,
             Key=self._key(upload_id),
@@ -116,42 +117,66 @@ class S3Uploads:
             },
         )
 
+    def discard_parts(self, upload_id: str, storage_upload_id: str) -> None:
+        """Abort the multipart upload: the parts not yet joined go."""
+        with contextlib.suppress(ClientError):  # (already completed or aborted)
+            self._client.abort_multipart_upload(
+                Bucket=self._bucket, Key=self._key(upload_id), UploadId=storage_upload_id
+            )
+
     def discard(self, upload_id: str, storage_upload_id: str | None) -> None:
-        """Abort the multipart upload (its parts go) and delete the staged object, if any."""
+        """Abort the multipart upload and delete the object, if any."""
         if storage_upload_id is not None:
-            with contextlib.suppress(ClientError):  # (already completed or aborted)
-                self._client.abort_multipart_upload(
-                    Bucket=self._bucket, Key=self._key(upload_id), UploadId=storage_upload_id
-                )
+            self.discard_parts(upload_id, storage_upload_id)
         self._client.delete_object(Bucket=self._bucket, Key=self._key(upload_id))
 
-    def hash_staged(
-        self, upload_id: str, tenant_id: str, chunk_size: int = 8 * 1024 * 1024
-    ) -> S3Staged:
-        """Read the staged object once: its size, SHA-256 and first bytes (for the media check)."""
-        answer = self._client.get_object(Bucket=self._bucket, Key=self._key(upload_id))
+    def _range(self, upload_id: str, start: int, end: int) -> bytes:
+        answer = self._client.get_object(
+            Bucket=self._bucket, Key=self._key(upload_id), Range=f"bytes={start}-{end - 1}"
+        )
         body = answer["Body"]
-        digest = hashlib.sha256()
-        size = 0
-        head = bytearray()
         try:
-            while chunk := body.read(chunk_size):
-                size += len(chunk)
-                if len(head) < HEAD_READ:
-                    head += chunk[: HEAD_READ - len(head)]
-                digest.update(chunk)
+            data: bytes = body.read()
         finally:
             body.close()
+        if len(data) != end - start:
+            raise OSError(f"the bucket sent {len(data)} bytes for a range of {end - start}")
+        return data
+
+    def hash_object(self, upload_id: str, tenant_id: str) -> S3Staged:
+        """Read the object once: its size, SHA-256 and first bytes (for the media check).
+
+        Ranges are fetched ``RANGES_IN_FLIGHT`` at a time and hashed in order (a single
+        stream read at about half the speed)."""
+        head = self._client.head_object(Bucket=self._bucket, Key=self._key(upload_id))
+        size = int(head["ContentLength"])
+        digest = hashlib.sha256()
+        first = b""
+        bounds = [(at, min(at + RANGE_BYTES, size)) for at in range(0, size, RANGE_BYTES)]
+        with ThreadPoolExecutor(RANGES_IN_FLIGHT, thread_name_prefix="scopix-hash") as pool:
+            window: deque[Future[bytes]] = deque()
+            for start, end in bounds:
+                window.append(pool.submit(self._range, upload_id, start, end))
+                if len(window) >= RANGES_IN_FLIGHT:
+                    first = _hash_next(window, digest, first)
+            while window:
+                first = _hash_next(window, digest, first)
         return S3Staged(
-            self, upload_id, tenant_id, size=size, sha256=digest.hexdigest(), head=bytes(head)
+            self, upload_id, tenant_id, size=size, sha256=digest.hexdigest(), head=first
         )
 
 
-class S3Staged:
-    """A staged object that has been hashed: a ``PendingObject`` whose bytes are already written.
+def _hash_next(window: deque[Future[bytes]], digest: Any, first: bytes) -> bytes:
+    data = window.popleft().result()
+    digest.update(data)
+    return first or data[:HEAD_READ]
 
-    ``commit`` copies it to its content key inside the bucket (skipped when the bucket has those
-    bytes already) and deletes the staging object.
+
+class S3Staged:
+    """A direct upload's object, hashed: a ``PendingObject`` whose bytes are already written.
+
+    ``commit`` keeps the object where it is (its key becomes the file's ``object_key``);
+    ``abort`` deletes it (refused bytes, or a duplicate of a file the tenant has).
     """
 
     def __init__(
@@ -170,9 +195,10 @@ class S3Staged:
         self.size = size
         self._sha256 = sha256
         self.head = head
+        self._committed = False
 
     def write(self, chunk: bytes | memoryview) -> None:
-        raise RuntimeError("a staged object is already written")
+        raise RuntimeError("a direct upload's object is already written")
 
     async def drain(self) -> None:
         return None
@@ -185,7 +211,7 @@ class S3Staged:
         return self._sha256
 
     def open_written(self) -> BinaryIO:
-        """A local copy of the staged bytes (only container checks need it), removed on close."""
+        """A local copy of the bytes (only container checks need it), removed on close."""
         storage = self._uploads.storage
         handle: IO[bytes] = tempfile.TemporaryFile(dir=storage.tmp_dir)  # noqa: SIM115
         storage._client.download_fileobj(
@@ -194,26 +220,10 @@ class S3Staged:
         handle.seek(0)
         return handle  # type: ignore[return-value]
 
-    def _commit_sync(self) -> str:
-        digest = self._sha256
-        key = f"{self._tenant_id}/{digest[:2]}/{digest[2:4]}/{digest}"
-        storage = self._uploads.storage
-        if storage._head(key) is None:
-            storage._client.copy(
-                {"Bucket": storage.bucket, "Key": self._uploads._key(self._upload_id)},
-                storage.bucket,
-                storage.key_of(key),
-                Config=TransferConfig(
-                    multipart_threshold=COPY_IN_ONE_REQUEST, multipart_chunksize=512 * 1024**2
-                ),
-            )
-        storage._client.delete_object(
-            Bucket=storage.bucket, Key=self._uploads._key(self._upload_id)
-        )
-        return key
-
     async def commit(self) -> str:
-        return await anyio.to_thread.run_sync(self._commit_sync)
+        self._committed = True
+        return self._uploads.object_key(self._upload_id)
 
     async def abort(self) -> None:
-        return None  # the staging object goes with its upload (``S3Uploads.discard``)
+        if not self._committed:
+            await anyio.to_thread.run_sync(self._uploads.discard, self._upload_id, None)
