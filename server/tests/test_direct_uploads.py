@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import json
 import os
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
+from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
 from typing import Any
@@ -15,6 +17,7 @@ from typing import Any
 import httpx
 import pytest
 
+from scopix import ClientConfig, Scopix, TransferConfig, UploadProgressEvent, UploadResult
 from scopix_server import Settings
 from scopix_server.db.models import utcnow
 from scopix_server.db.session import create_engine, create_sessionmaker
@@ -230,3 +233,59 @@ def test_the_purge_expires_abandoned_uploads(api: httpx.Client, server: LiveServ
     assert status["state"] == "expired"
     late = api.post(f"/files/direct-uploads/{started['upload_id']}/complete", json={})
     assert late.status_code == 409 and "expired" in late.json()["error"]["message"]
+
+
+class Interrupted(Exception):
+    pass
+
+
+def test_sdk_parts_through_the_server_interrupted_then_resumed(
+    server: LiveServer, tmp_path: Path
+) -> None:
+    """The SDK on local storage: parts through the server's signed URLs, an interruption in
+    the middle (the state file is kept), then ``upload()`` of the same path sends the rest."""
+    path = tmp_path / "scan.png"
+    data = big_png(23 * MiB)  # 5 parts of 5 MiB
+    path.write_bytes(data)
+    puts: list[str] = []
+
+    async def count(request: httpx.Request) -> None:
+        if request.method == "PUT":
+            puts.append(str(request.url))
+
+    def stop_at_half(event: UploadProgressEvent) -> None:
+        if event.uploaded_bytes > event.total_bytes // 2:
+            raise Interrupted
+
+    key = make_key(server.settings)
+
+    async def run() -> tuple[UploadResult, list[int], list[int]]:
+        config = ClientConfig(api_key=key, base_url=server.base_url)
+        transfer = TransferConfig(direct_threshold=MiB, state_dir=tmp_path / "state")
+        http = httpx.AsyncClient(timeout=60, event_hooks={"request": [count]})
+        async with http, Scopix.from_config(config, http_client=http) as client:
+            with pytest.raises(Interrupted):  # (one part at a time: parts 1 and 2 arrive)
+                await client.files.upload(
+                    path, transfer=replace(transfer, concurrency=1), on_progress=stop_at_half
+                )
+            [state] = (tmp_path / "state").glob("*.json")
+            upload_id = json.loads(state.read_text())["upload_id"]
+            status = await client.request("GET", f"/files/direct-uploads/{upload_id}")
+            received = status.json()["received_parts"]
+            puts.clear()
+            progress: list[int] = []
+            result = await client.files.upload(
+                path, transfer=transfer, on_progress=lambda e: progress.append(e.uploaded_bytes)
+            )
+        return result, received, progress
+
+    result, received, progress = asyncio.run(run())
+    assert received == [1, 2] and len(puts) == 3  # only the missing parts
+    assert all("/api/v2/storage/uploads/" in url for url in puts)  # the server's signed URLs
+    assert progress[-1] == len(data) and progress == sorted(progress)
+    assert result.deduplicated is False and result.media_type == "image"
+    assert result.status == "processing" and result.object_key
+    assert list((tmp_path / "state").glob("*.json")) == []  # done: the state file is gone
+    with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {key}"}) as api:
+        record = api.get(f"/files/{result.file_id}").json()
+    assert record["content_hash"] == sha(data)

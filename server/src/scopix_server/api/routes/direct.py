@@ -12,6 +12,7 @@ from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
+from starlette.requests import ClientDisconnect
 
 from ...db.models import DirectUpload, File, new_id, utcnow
 from ...errors import APIError, BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
@@ -237,7 +238,10 @@ async def receive_part(token: str, request: Request, session: SessionDep, state:
     if upload.state != "pending":
         raise Conflict(f"direct upload {upload_id} is {upload.state}; it takes no more parts")
     number = int(number_text)
-    etag = await staging.store_part(upload, number, request.stream())
+    try:
+        etag = await staging.store_part(upload, number, request.stream())
+    except ClientDisconnect:  # (the part is discarded; the client sends it again)
+        raise BadRequest(f"the client disconnected before part {number} was whole") from None
     return JSONResponse({"part_number": number, "etag": etag}, headers={"ETag": f'"{etag}"'})
 
 
