@@ -69,6 +69,19 @@ class FakeAPI:
                 return httpx.Response(503, text="<Error>SlowDown</Error>")
             self.parts[number] = body
             return httpx.Response(200, headers={"ETag": f'"{hashlib.md5(body).hexdigest()}"'})
+        if path.endswith("/uploads/quota-check"):
+            return json_response(
+                200,
+                {"can_proceed": True, "requested": 2, "available": 100, "monthly_limit": 100,
+                 "current_usage": 0},
+            )  # fmt: skip
+        if path.endswith("/files/upload/batch"):
+            self.streamed += 1
+            return json_response(
+                201,
+                {"session_id": "s-1", "results": [
+                    {"image_id": "small", "filename": "s", "status": "processing"}]},
+            )  # fmt: skip
         if path.endswith("/files/upload"):
             self.streamed += 1
             return json_response(
@@ -222,3 +235,21 @@ def test_transfer_config_is_checked() -> None:
         TransferConfig(concurrency=0)
     assert TransferConfig(state_dir="/x").state_path == Path("/x")
     assert TransferConfig().direct_threshold == 100 * MiB
+
+
+async def test_a_batch_sends_files_above_the_limit_directly(tmp_path: Path) -> None:
+    api = FakeAPI()
+    large = tmp_path / "scan.tif"
+    with large.open("wb") as out:  # (sparse: quick to make)
+        out.truncate(100 * MiB + 1)
+    (tmp_path / "note.txt").write_text("small")
+    events: list[tuple[int, int]] = []
+    async with client_for(api) as client:
+        results = await client.files.upload_batch(
+            [tmp_path / "note.txt", large],
+            on_progress=lambda e: events.append((e.file_index, e.uploaded_bytes)),
+        )
+    assert [r.image_id for r in results] == ["small", "img-1"] and not results.has_failures
+    assert api.streamed == 1 and len(api.puts) == -(-(100 * MiB + 1) // PART)
+    assert results[1].object_key == "direct/up-1" and results[0].object_key is None
+    assert (1, 100 * MiB + 1) in events  # the large file's progress, under its own index

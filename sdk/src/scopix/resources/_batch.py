@@ -32,8 +32,10 @@ from .._exceptions import (
 from .._files import FileInput, UploadSource, source_of
 from ..types.enums import DescriptionStatus
 from ..types.events import FileCompleteEvent, UploadProgressEvent
+from ..types.transfer import TransferConfig
 from ..types.upload import BatchUploadResults, UploadResult
-from ._common import Counting
+from ._common import Counting, direct_fields
+from ._direct import DirectUploader
 
 if TYPE_CHECKING:
     from .files import Files
@@ -224,6 +226,28 @@ class _Run:
             else:
                 self.finish(index, UploadResult.from_api_response({**entry, "filename": filename}))
 
+    async def send_direct(self, index: int) -> None:
+        """One file above the streaming limit: straight to storage, in parts."""
+        source = self.sources[index]
+        uploader = DirectUploader(self.files._core, TransferConfig())
+        try:
+            result = await uploader.upload(
+                source, direct_fields(self.options.fields), self.options.on_progress, index=index
+            )
+        except ScopixError as error:
+            error_type, retryable = _classify(error)
+            self.finish(index, failed_result(source.filename, str(error), error_type, retryable))
+            return
+        if self.options.wait and result.status != "skipped":
+            await self.files.wait_for_description(
+                result.image_id, timeout=self.options.wait_timeout
+            )
+            details = await self.files._get_raw(result.image_id)
+            result = UploadResult.from_api_response(
+                {**details, "filename": result.filename, "deduplicated": result.deduplicated}
+            )
+        self.finish(index, result)
+
     async def described(self, session_id: str) -> None:
         """Wait for one request's files, then replace their results with the described ones."""
         await self.files.wait_for_session(session_id, timeout=self.options.wait_timeout)
@@ -277,6 +301,9 @@ async def run_batch(
             else:
                 seen[digest] = index
     to_send = [i for i in range(len(sources)) if i not in first_of]
+    threshold = TransferConfig().direct_threshold  # (above it, the streaming route refuses)
+    large = [i for i in to_send if (sources[i].size or 0) > threshold]
+    to_send = [i for i in to_send if i not in large]
     plan = _plan(to_send, sources, quota.max_batch_size or DEFAULT_BATCH_FILES)
     limit = concurrency or min(DEFAULT_CONCURRENCY, quota.max_concurrent_uploads or 64)
     if quota.max_concurrent_uploads:
@@ -287,9 +314,15 @@ async def run_batch(
         async with slots:
             await run.send(chunk)
 
+    async def send_direct(index: int) -> None:
+        async with slots:
+            await run.send_direct(index)
+
     async with anyio.create_task_group() as group:
         for chunk in plan:
             group.start_soon(send, chunk)
+        for index in large:
+            group.start_soon(send_direct, index)
     if options.wait:
         async with anyio.create_task_group() as group:
             for session_id in run.sessions:

@@ -140,17 +140,22 @@ class _StateFile:
 
 class _Progress:
     def __init__(
-        self, total: int, filename: str, report: Callable[[UploadProgressEvent], object] | None
-    ):
+        self,
+        total: int,
+        filename: str,
+        report: Callable[[UploadProgressEvent], object] | None,
+        index: int,
+    ) -> None:
         self.total = total
         self.filename = filename
         self.sent = 0
         self._report = report
+        self._index = index
 
     def add(self, count: int) -> None:
         self.sent += count
         if self._report is not None:
-            self._report(UploadProgressEvent(0, self.sent, self.total, self.filename))
+            self._report(UploadProgressEvent(self._index, self.sent, self.total, self.filename))
 
 
 def _leaf(error: BaseException) -> BaseException:
@@ -182,7 +187,10 @@ class DirectUploader:
         on_progress: Callable[[UploadProgressEvent], object] | None,
         *,
         resume_id: str | None = None,
+        index: int = 0,
     ) -> UploadResult:
+        """Send ``source`` (``body``: the start request's options); ``index`` is the file's
+        position in a batch, for the progress events."""
         if source.size is None:
             raise TypeError(
                 "a direct upload needs the file's size: pass a path, bytes or a seekable file"
@@ -206,7 +214,7 @@ class DirectUploader:
             plan = _Plan.of(started, source.size)
             if state is not None:
                 state.save(plan.upload_id)
-        progress = _Progress(source.size, source.filename, on_progress)
+        progress = _Progress(source.size, source.filename, on_progress, index)
         digest = await self._send(source, plan, progress)
         try:
             done = await self._core.request(
