@@ -29,22 +29,10 @@ from pathlib import Path
 import anyio
 import boto3
 import httpx
-from bench_support import VENV_BIN, create_key, free_port
+from bench_support import VENV_BIN, create_key, free_port, wait_for_port
 from botocore.config import Config
 
 from scopix import ClientConfig, Scopix
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(300):
-        if process.poll() is not None:
-            raise RuntimeError("a server exited at start")
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError("a server did not start")
 
 
 def sequential(base: str, key: str, files: list[Path]) -> float:

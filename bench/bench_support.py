@@ -1,11 +1,14 @@
-"""What the benchmarks share: a free port and a key made with the real CLI."""
+"""What the benchmarks share: a free port, waiting for a server, a key made with the real CLI."""
 
 from __future__ import annotations
 
 import socket
 import subprocess
 import sys
+import time
 from pathlib import Path
+
+import httpx
 
 VENV_BIN = Path(sys.executable).parent
 
@@ -23,3 +26,16 @@ def create_key(data_dir: Path, tenant: str = "bench") -> str:
          "--tenant", tenant],
         check=True, capture_output=True, text=True,
     ).stdout.strip()  # fmt: skip
+
+
+def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
+    """Return once something answers HTTP on ``port``; raise if ``process`` exits first."""
+    for _ in range(300):
+        if process.poll() is not None:
+            raise RuntimeError("a server exited at start")
+        try:
+            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
+            return
+        except httpx.TransportError:
+            time.sleep(0.1)
+    raise RuntimeError("a server did not start")

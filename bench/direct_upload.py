@@ -25,11 +25,9 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from pathlib import Path
 
-import httpx
-from bench_support import VENV_BIN, create_key, free_port
+from bench_support import VENV_BIN, create_key, free_port, wait_for_port
 
 MiB = 1024 * 1024
 
@@ -90,18 +88,6 @@ def child(code: str, *args: str) -> dict[str, float]:
         raise RuntimeError(f"benchmark child failed:\n{done.stderr[-3000:]}")
     result: dict[str, float] = json.loads(done.stdout.strip().splitlines()[-1])
     return result
-
-
-def wait_for_port(port: int, process: subprocess.Popen[bytes]) -> None:
-    for _ in range(300):
-        if process.poll() is not None:
-            raise RuntimeError("a server exited at start")
-        try:
-            httpx.get(f"http://127.0.0.1:{port}/", timeout=1)
-            return
-        except httpx.TransportError:
-            time.sleep(0.1)
-    raise RuntimeError("a server did not start")
 
 
 def make_file(path: Path, size: int, salt: int) -> None:

@@ -246,6 +246,27 @@ def start_s3(root: Path, bucket: str) -> S3Server:
     return S3Server(f"http://127.0.0.1:{port}", root, access, secret, process)
 
 
+def purge_at(settings: Settings, now: Any) -> Any:
+    """Run the periodic purge of ``settings``'s server once, as if it were ``now``; its report."""
+    from scopix_server.services.retention import purge
+    from scopix_server.storage import open_storage
+
+    async def run() -> Any:
+        engine = create_engine(settings.resolved_database_url)
+        try:
+            return await purge(
+                create_sessionmaker(engine),
+                open_storage(settings.resolved_storage_url, settings),
+                retention_days=settings.retention_days,
+                now=now,
+            )
+        finally:
+            await engine.dispose()
+
+    with ThreadPoolExecutor(1) as pool:  # (callers may be inside an event loop)
+        return pool.submit(asyncio.run, run()).result()
+
+
 def free_port() -> int:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))

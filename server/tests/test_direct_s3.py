@@ -6,7 +6,6 @@ URLs, checks the staged object at ``complete`` (size, SHA-256) and copies it to 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import os
@@ -28,10 +27,8 @@ from media_support import encode, text_image
 from scopix import ClientConfig, Scopix, TransferConfig, UploadError
 from scopix_server import Settings
 from scopix_server.db.models import utcnow
-from scopix_server.db.session import create_engine, create_sessionmaker
-from scopix_server.services.retention import purge
 from scopix_server.storage import open_storage
-from server_support import LiveServer, S3Server, make_key, start_s3, start_server
+from server_support import LiveServer, S3Server, make_key, purge_at, start_s3, start_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.socket]
 
@@ -330,18 +327,5 @@ def test_the_purge_aborts_abandoned_multipart_uploads(
         ] == [1]
     assert any(started["upload_id"] in k for k in staged(s3))
 
-    async def run() -> int:
-        engine = create_engine(server.settings.resolved_database_url)
-        try:
-            report = await purge(
-                create_sessionmaker(engine),
-                open_storage(server.settings.resolved_storage_url, server.settings),
-                retention_days=server.settings.retention_days,
-                now=utcnow() + timedelta(days=2),
-            )
-        finally:
-            await engine.dispose()
-        return report.expired_uploads
-
-    assert asyncio.run(run()) >= 1
+    assert purge_at(server.settings, utcnow() + timedelta(days=2)).expired_uploads >= 1
     assert not any(started["upload_id"] in k for k in staged(s3))  # the part is gone

@@ -20,10 +20,14 @@ import pytest
 from scopix import ClientConfig, Scopix, TransferConfig, UploadProgressEvent, UploadResult
 from scopix_server import Settings
 from scopix_server.db.models import utcnow
-from scopix_server.db.session import create_engine, create_sessionmaker
-from scopix_server.services.retention import purge
-from scopix_server.storage import open_storage
-from server_support import LiveServer, make_key, png_bytes, start_server, stored_objects
+from server_support import (
+    LiveServer,
+    make_key,
+    png_bytes,
+    purge_at,
+    start_server,
+    stored_objects,
+)
 
 pytestmark = pytest.mark.socket
 
@@ -214,20 +218,7 @@ def test_the_purge_expires_abandoned_uploads(api: httpx.Client, server: LiveServ
     folder = server.settings.data_dir / "storage" / "tmp" / "direct" / started["upload_id"]
     assert folder.is_dir()
 
-    async def run() -> int:
-        engine = create_engine(server.settings.resolved_database_url)
-        try:
-            report = await purge(
-                create_sessionmaker(engine),
-                open_storage(server.settings.resolved_storage_url, server.settings),
-                retention_days=server.settings.retention_days,
-                now=utcnow() + timedelta(days=2),
-            )
-        finally:
-            await engine.dispose()
-        return report.expired_uploads
-
-    assert asyncio.run(run()) >= 1
+    assert purge_at(server.settings, utcnow() + timedelta(days=2)).expired_uploads >= 1
     assert not folder.exists()  # the abandoned part is gone
     status = api.get(f"/files/direct-uploads/{started['upload_id']}").json()
     assert status["state"] == "expired"
