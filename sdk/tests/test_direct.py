@@ -35,6 +35,8 @@ class FakeAPI:
         self.completed: dict[str, Any] | None = None
         self.streamed = 0
         self.state = "pending"
+        self.busy = 0  # how many completes answer 409 completing first
+        self.complete_timeouts: list[Any] = []
 
     def plan(self, size: int) -> dict[str, Any]:
         count = -(-size // PART)
@@ -91,6 +93,12 @@ class FakeAPI:
             self.started = json.loads(request.content)
             return json_response(201, self.plan(self.started["size_bytes"]))
         if path.endswith("/complete"):
+            self.complete_timeouts.append(request.extensions.get("timeout", {}).get("read"))
+            if self.busy:
+                self.busy -= 1
+                return json_response(
+                    409, error_body("CONFLICT", "being completed", state="completing")
+                )
             self.completed = json.loads(request.content)
             return json_response(
                 200,
@@ -253,3 +261,16 @@ async def test_a_batch_sends_files_above_the_limit_directly(tmp_path: Path) -> N
     assert api.streamed == 1 and len(api.puts) == -(-(100 * MiB + 1) // PART)
     assert results[1].object_key == "direct/up-1" and results[0].object_key is None
     assert (1, 100 * MiB + 1) in events  # the large file's progress, under its own index
+
+
+async def test_complete_waits_for_another_complete_and_has_time_to_check(
+    tmp_path: Path,
+) -> None:
+    api = FakeAPI()
+    api.busy = 2  # e.g. a retry after a timeout, while the first is still reading the bytes
+    data = data_of(2 * PART)
+    config = ClientConfig(api_key=VALID_KEY, base_url=BASE_URL, timeout=10, polling_interval=0.01)
+    async with Scopix.from_config(config, transport=httpx.MockTransport(api)) as client:
+        result = await client.files.upload(data, transfer=TransferConfig(direct_threshold=0))
+    assert result.image_id == "img-1" and len(api.complete_timeouts) == 3
+    assert api.complete_timeouts[0] > 10  # the client's timeout plus time to read back

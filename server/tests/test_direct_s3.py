@@ -329,3 +329,32 @@ def test_the_purge_aborts_abandoned_multipart_uploads(
 
     assert purge_at(server.settings, utcnow() + timedelta(days=2)).expired_uploads >= 1
     assert not any(started["upload_id"] in k for k in staged(s3))  # the part is gone
+
+
+def test_a_complete_that_died_after_joining_the_parts_can_be_repeated(
+    server: LiveServer, key: str, s3: S3Server
+) -> None:
+    data = b"\x89PNG\r\n\x1a\n" + os.urandom(2 * PART)
+    with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {key}"}) as api:
+        started = api.post(
+            "/files/direct-uploads", json={"filename": "joined.png", "size_bytes": len(data)}
+        ).json()
+        for part in started["parts"]:
+            offset = (part["part_number"] - 1) * PART
+            assert httpx.put(part["upload_url"], content=data[offset : offset + PART]).is_success
+        # what a complete did before its server died: the parts are joined into the object
+        client, object_key = bucket(s3), f"library/direct/{started['upload_id']}"
+        [upload] = [u for u in client.list_multipart_uploads(Bucket="scopix")["Uploads"]
+                    if u["Key"] == object_key]  # fmt: skip
+        parts = client.list_parts(Bucket="scopix", Key=object_key, UploadId=upload["UploadId"])
+        client.complete_multipart_upload(
+            Bucket="scopix", Key=object_key, UploadId=upload["UploadId"],
+            MultipartUpload={"Parts": [{"PartNumber": p["PartNumber"], "ETag": p["ETag"]}
+                                       for p in parts["Parts"]]},
+        )  # fmt: skip
+        status = api.get(f"/files/direct-uploads/{started['upload_id']}").json()
+        assert status["received_parts"] == [1, 2, 3] and status["parts"] == []
+        done = api.post(f"/files/direct-uploads/{started['upload_id']}/complete", json={})
+        assert done.status_code == 200, done.text
+        assert done.json()["content_hash"] == "sha256:" + hashlib.sha256(data).hexdigest()
+        assert api.get(f"/files/{started['image_id']}/download").content == data

@@ -19,7 +19,8 @@ import pytest
 
 from scopix import ClientConfig, Scopix, TransferConfig, UploadProgressEvent, UploadResult
 from scopix_server import Settings
-from scopix_server.db.models import utcnow
+from scopix_server.db.models import DirectUpload, utcnow
+from scopix_server.db.session import create_engine, create_sessionmaker
 from server_support import (
     LiveServer,
     make_key,
@@ -280,3 +281,48 @@ def test_sdk_parts_through_the_server_interrupted_then_resumed(
     with httpx.Client(base_url=server.base_url, headers={"Authorization": f"Bearer {key}"}) as api:
         record = api.get(f"/files/{result.file_id}").json()
     assert record["content_hash"] == sha(data)
+
+
+def test_a_retried_start_is_the_same_upload(api: httpx.Client) -> None:
+    body = {"filename": "big.png", "size_bytes": 6 * MiB}
+    headers = {"Idempotency-Key": "start-once-1"}
+    first = api.post("/files/direct-uploads", json=body, headers=headers)
+    again = api.post("/files/direct-uploads", json=body, headers=headers)
+    assert first.status_code == again.status_code == 201
+    assert again.json()["upload_id"] == first.json()["upload_id"]
+    other = api.post("/files/direct-uploads", json={**body, "size_bytes": 7 * MiB}, headers=headers)
+    assert other.status_code == 409  # the same key for another request
+
+
+def test_one_complete_at_a_time_and_a_dead_one_is_taken_over(
+    api: httpx.Client, server: LiveServer
+) -> None:
+    data = big_png(2 * MiB)
+    started = start(api, data, content_hash=sha(data))
+    assert httpx.put(started["upload_url"], content=data).status_code == 200
+
+    def set_completing(minutes_ago: float) -> None:
+        async def run() -> None:
+            engine = create_engine(server.settings.resolved_database_url)
+            try:
+                async with create_sessionmaker(engine)() as session:
+                    row = await session.get(DirectUpload, started["upload_id"])
+                    assert row is not None
+                    row.state = "completing"
+                    row.updated_at = utcnow() - timedelta(minutes=minutes_ago)
+                    await session.commit()
+            finally:
+                await engine.dispose()
+
+        asyncio.run(run())
+
+    url = f"/files/direct-uploads/{started['upload_id']}/complete"
+    set_completing(0)  # another request is reading the parts
+    busy = api.post(url, json={})
+    assert busy.status_code == 409 and busy.headers["retry-after"] == "5"
+    assert busy.json()["error"]["details"]["state"] == "completing"
+    assert api.delete(f"/files/direct-uploads/{started['upload_id']}").status_code == 409
+    set_completing(31)  # ...and died with its server half an hour ago: this one takes over
+    done = api.post(url, json={})
+    assert done.status_code == 200 and done.json()["content_hash"] == sha(data)
+    assert api.post(url, json={}).json()["image_id"] == done.json()["image_id"]  # same answer

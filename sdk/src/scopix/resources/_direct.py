@@ -47,6 +47,7 @@ logger = logging.getLogger("scopix")
 
 SLICE = 1024 * 1024  # progress granularity within a part
 STATE_MAX_AGE = 8 * 24 * 3600  # longer than any upload's URLs live
+CHECK_RATE = 20 * 1024 * 1024  # bytes/s: the slowest read-back a ``complete`` is given time for
 
 
 @dataclass
@@ -217,23 +218,41 @@ class DirectUploader:
         progress = _Progress(source.size, source.filename, on_progress, index)
         digest = await self._send(source, plan, progress)
         try:
-            done = await self._core.request(
-                "POST",
-                f"/files/direct-uploads/{plan.upload_id}/complete",
-                json={
-                    "parts": [
-                        {"part_number": n, "etag": etag} for n, etag in sorted(plan.etags.items())
-                    ],
-                    "content_hash": f"sha256:{digest}",
-                },
-            )
+            done = await self._complete(plan, digest)
         except ValidationError as refused:
             if refused.status_code in (413, 415, 422) and state is not None:
                 state.clear()  # the upload failed for good: its bytes were refused
             raise
         if state is not None:
             state.clear()
-        return UploadResult.from_api_response({**done.json(), "filename": source.filename})
+        return UploadResult.from_api_response({**done, "filename": source.filename})
+
+    async def _complete(self, plan: _Plan, digest: str) -> dict[str, Any]:
+        """``complete``, given time to read the whole object back (the server checks its
+        SHA-256); while another request of it is still at work (409 ``completing``, e.g. a
+        retry after a timeout), wait and ask again: the answer is the same."""
+        body = {
+            "parts": [{"part_number": n, "etag": etag} for n, etag in sorted(plan.etags.items())],
+            "content_hash": f"sha256:{digest}",
+        }
+        budget = self._core.config.timeout + plan.size / CHECK_RATE
+        deadline = anyio.current_time() + budget
+        while True:
+            try:
+                response = await self._core.request(
+                    "POST",
+                    f"/files/direct-uploads/{plan.upload_id}/complete",
+                    json=body,
+                    timeout=budget,
+                )
+            except ScopixError as error:
+                busy = error.status_code == 409 and error.details.get("state") == "completing"
+                if not busy or anyio.current_time() > deadline:
+                    raise
+                await self._core.sleep(self._core.config.polling_interval)
+                continue
+            done: dict[str, Any] = response.json()
+            return done
 
     async def _start(
         self, source: UploadSource, body: dict[str, Any], content_hash: str | None

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import anyio
-from sqlalchemy import delete, func, select
+from sqlalchemy import and_, delete, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..db.models import DirectUpload, File, IdempotencyRecord, utcnow
@@ -102,7 +102,15 @@ async def expire_direct_uploads(
         stale = list(
             await session.scalars(
                 select(DirectUpload).where(
-                    DirectUpload.state == "pending", DirectUpload.expires_at < now
+                    DirectUpload.expires_at < now,
+                    or_(
+                        DirectUpload.state == "pending",
+                        # (a complete whose server died in the middle of it)
+                        and_(
+                            DirectUpload.state == "completing",
+                            DirectUpload.updated_at < now - timedelta(days=1),
+                        ),
+                    ),
                 )
             )
         )

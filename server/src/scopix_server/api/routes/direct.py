@@ -7,10 +7,11 @@ import re
 from datetime import datetime, timedelta
 from typing import Any
 
+import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
 from pydantic import BaseModel, ConfigDict, Field
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import ClientDisconnect
 
@@ -22,12 +23,16 @@ from ...services import files as file_service
 from ...services.quota import check_quota, record_uploads
 from ...services.uploads import FilePart, parse_options, safe_filename, store_file
 from ..deps import AppState, Auth, AuthDep, SessionDep, StateDep
+from ..replay import replayed
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["direct uploads"])
 
 MAX_PARTS = 10_000
+# A ``complete`` that holds its upload this long without finishing has died with its server:
+# another may take over. (Reading back is faster than 10 GB a minute; files go up to 5 TB.)
+STALE_COMPLETING_MIN = timedelta(minutes=30)
 _HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
@@ -150,6 +155,9 @@ async def start(
     staging = direct.staging_for(state.storage)  # refuses storage that cannot take them
     options = parse_options(_fields(body))
     _check_hash(body.content_hash)
+    replay = await replayed(request, session, auth, "direct.start", body.model_dump(mode="json"))
+    if replay.answer is not None:  # a retried start: the same upload, not a second one
+        return replay.answer
     await check_quota(session, auth.tenant, 1)
     if options.skip_duplicates and body.content_hash:
         existing = await session.scalar(
@@ -163,17 +171,17 @@ async def start(
             .limit(1)
         )
         if existing is not None:  # nothing to send: the tenant has these bytes
-            return JSONResponse(
-                {
-                    "upload_id": None,
-                    "image_id": existing.id,
-                    "object_key": existing.object_key,
-                    "expires_at": None,
-                    "deduplicated": True,
-                    "method": "single",
-                },
-                status_code=201,
-            )
+            known = {
+                "upload_id": None,
+                "image_id": existing.id,
+                "object_key": existing.object_key,
+                "expires_at": None,
+                "deduplicated": True,
+                "method": "single",
+            }
+            await replay.remember(session, auth, 201, known)
+            await session.commit()
+            return JSONResponse(known, status_code=201)
     multipart = body.size_bytes >= settings.direct_upload_multipart_bytes
     wanted = body.part_size or settings.direct_upload_part_bytes
     multipart = multipart or (body.part_size is not None and body.size_bytes > body.part_size)
@@ -215,6 +223,7 @@ async def start(
     else:
         answer["upload_url"] = _part_url(request, state, upload, 1)
         answer["upload_headers"] = {}
+    await replay.remember(session, auth, 201, answer)
     await session.commit()
     return JSONResponse(answer, status_code=201)
 
@@ -276,8 +285,10 @@ def _json(values: dict[str, Any]) -> dict[str, Any]:
 @router.delete("/files/direct-uploads/{upload_id}", summary="Abort a direct upload")
 async def abort(upload_id: str, auth: AuthDep, session: SessionDep, state: StateDep) -> Any:
     upload = await _owned(session, auth, upload_id)
-    if upload.state == "completed":
-        raise Conflict(f"direct upload {upload_id} is completed; delete the file instead")
+    if upload.state in ("completed", "completing"):
+        raise Conflict(
+            f"direct upload {upload_id} is {upload.state}; delete the file once it is recorded"
+        )
     upload.state = "aborted" if upload.state == "pending" else upload.state
     await direct.staging_for(state.storage).discard(upload)
     await session.commit()
@@ -292,10 +303,56 @@ async def _fail(
     upload = await session.get(DirectUpload, upload_id, populate_existing=True)
     if upload is None:
         return
-    if upload.state == "pending":
+    if upload.state in ("pending", "completing"):
         upload.state, upload.error = "failed", problem
         await session.commit()
     await staging.discard(upload)
+
+
+class _NotReady(BadRequest):
+    """The parts are not all there (or not the ones the client sent): nothing was judged."""
+
+
+def _stale_after(upload: DirectUpload) -> timedelta:
+    return max(STALE_COMPLETING_MIN, timedelta(seconds=upload.size_bytes / (10 * 1024**3 / 60)))
+
+
+async def _claim(session: AsyncSession, upload: DirectUpload) -> None:
+    """Hold the upload for this ``complete`` (``completing``): one request at a time reads and
+    records it; a second gets 409 with ``Retry-After`` and, asked again, the same answer."""
+    busy = Conflict(
+        f"direct upload {upload.id} is being completed by another request; ask again in a "
+        "moment for its answer",
+        details={"upload_id": upload.id, "state": "completing"},
+        headers={"Retry-After": "5"},
+    )
+    if upload.state == "completing" and utcnow() - upload.updated_at < _stale_after(upload):
+        raise busy
+    claimed = await session.execute(
+        update(DirectUpload)
+        .where(
+            DirectUpload.id == upload.id,
+            DirectUpload.state == upload.state,
+            DirectUpload.updated_at == upload.updated_at,
+        )
+        .values(state="completing", updated_at=utcnow())
+    )
+    if getattr(claimed, "rowcount", 0) != 1:
+        raise busy
+    await session.commit()
+    await session.refresh(upload)
+
+
+async def _release(session: AsyncSession, upload_id: str) -> None:
+    """Back to ``pending`` after a failure that is not the bytes' fault (they stay for a retry)."""
+    with anyio.CancelScope(shield=True):
+        await session.rollback()
+        await session.execute(
+            update(DirectUpload)
+            .where(DirectUpload.id == upload_id, DirectUpload.state == "completing")
+            .values(state="pending", updated_at=utcnow())
+        )
+        await session.commit()
 
 
 @router.post(
@@ -315,20 +372,43 @@ async def complete(
     if upload.state == "completed":  # a repeated complete: the same answer
         row = await file_service.get_file(session, auth.tenant.id, upload.file_id)
         return _record(row, upload, deduplicated=row.created_at < upload.created_at)
-    if upload.state != "pending":
+    if upload.state not in ("pending", "completing"):
         raise Conflict(f"direct upload {upload_id} is {upload.state}" + (
             f": {upload.error}" if upload.error else ""))  # fmt: skip
+    await _claim(session, upload)
+    try:
+        return await _complete(upload, body, auth, session, state, staging)
+    except _NotReady:  # a part is missing or differs: pending again, for the client to fix
+        await _release(session, upload_id)
+        raise
+    except APIError:
+        raise  # (the bytes were refused: the upload failed for good)
+    except BaseException:  # not the bytes' fault: the staged parts stay for another try
+        await _release(session, upload_id)
+        raise
+
+
+async def _complete(
+    upload: DirectUpload,
+    body: CompleteRequest,
+    auth: Auth,
+    session: AsyncSession,
+    state: AppState,
+    staging: direct.Staging,
+) -> JSONResponse:
+    upload_id = upload.id
     received = await staging.received(upload)
     missing = [n for n in range(1, upload.part_count + 1) if n not in received]
     if missing:
-        raise BadRequest(
+        raise _NotReady(
             f"{len(missing)} of {upload.part_count} parts have not arrived "
             f"(first missing: {missing[0]}); send them, then complete again",
             details={"missing_parts": missing[:100]},
         )
     for part in body.parts or []:
-        if received.get(part.part_number, ("", 0))[0] != part.etag.strip('"'):
-            raise BadRequest(
+        known = received.get(part.part_number, ("", 0))[0]
+        if known and known != part.etag.strip('"'):  # ("": joined already, not known alone)
+            raise _NotReady(
                 f"part {part.part_number}: the ETag {part.etag!r} is not the one the storage "
                 "gave for it (was the part sent again?)",
                 details={"part_number": part.part_number},
@@ -370,10 +450,10 @@ async def complete(
             await target.pending.abort()
         await _fail(session, staging, upload_id, problem or refusal.message)
         raise
-    except BaseException:  # (not the bytes' fault: the staged parts stay for another try)
+    except BaseException:
         if target is not None:
-            await target.pending.abort()
-        await session.rollback()
+            with anyio.CancelScope(shield=True):
+                await target.pending.abort()
         raise
     upload.state = "completed"
     if stored.skipped:
