@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
 import io
 import json
@@ -36,6 +37,8 @@ class FakeAPI:
         self.streamed = 0
         self.state = "pending"
         self.busy = 0  # how many completes answer 409 completing first
+        self.streaming_limit: int | None = None
+        self.keep = True  # keep the parts (False: only count them)
         self.complete_timeouts: list[Any] = []
 
     def plan(self, size: int) -> dict[str, Any]:
@@ -62,15 +65,18 @@ class FakeAPI:
             self.most_in_flight = max(self.most_in_flight, self.in_flight)
             try:
                 body = await request.aread()
-                await anyio.sleep(0.01)
+                await anyio.sleep(0.01 if self.keep else 0.05)  # (slow: parts would pile up)
             finally:
                 self.in_flight -= 1
             self.puts.append(number)
             if number in self.fail_once:
                 self.fail_once.discard(number)
                 return httpx.Response(503, text="<Error>SlowDown</Error>")
-            self.parts[number] = body
-            return httpx.Response(200, headers={"ETag": f'"{hashlib.md5(body).hexdigest()}"'})
+            self.parts[number] = body if self.keep else b""
+            if not self.keep:  # (MockTransport buffers each body in its request: let them go)
+                del body, request
+                gc.collect()
+            return httpx.Response(200, headers={"ETag": f'"{number}"'})
         if path.endswith("/uploads/quota-check"):
             return json_response(
                 200,
@@ -86,6 +92,8 @@ class FakeAPI:
             )  # fmt: skip
         if path.endswith("/files/upload"):
             self.streamed += 1
+            if self.streaming_limit is not None and len(request.content) > self.streaming_limit:
+                return json_response(413, error_body("FILE_TOO_LARGE", "over the limit"))
             return json_response(
                 201, {"image_id": "small", "filename": "s", "status": "processing"}
             )
@@ -274,3 +282,32 @@ async def test_complete_waits_for_another_complete_and_has_time_to_check(
         result = await client.files.upload(data, transfer=TransferConfig(direct_threshold=0))
     assert result.image_id == "img-1" and len(api.complete_timeouts) == 3
     assert api.complete_timeouts[0] > 10  # the client's timeout plus time to read back
+
+
+async def test_a_server_with_a_lower_streaming_limit_gets_the_file_direct() -> None:
+    api = FakeAPI()
+    api.streaming_limit = MiB
+    async with client_for(api) as client:
+        result = await client.files.upload(data_of(2 * MiB), filename="x.bin")
+    assert api.streamed == 1 and api.puts == [1] and result.object_key == "direct/up-1"
+
+
+async def test_memory_stays_within_concurrency_times_part_size() -> None:
+    import tracemalloc
+
+    api = FakeAPI()
+    api.keep = False
+    data = data_of(12 * PART)  # (allocated before the measure starts)
+    tracemalloc.start()
+    try:
+        async with client_for(api) as client:
+            await client.files.upload(
+                data, transfer=TransferConfig(direct_threshold=0, concurrency=2)
+            )
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert sorted(api.puts) == list(range(1, 13))
+    # the file is 12 parts; in memory at once: the 2 parts in flight, MockTransport's copy of
+    # each (a real connection streams them) and the next one being read
+    assert peak < 6 * PART, f"peak {peak / MiB:.1f} MiB"

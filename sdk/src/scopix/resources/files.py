@@ -11,6 +11,7 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING, Any, overload
 
 from .._errors import make_status_error
+from .._exceptions import ValidationError
 from .._files import FileInput, source_of
 from .._polling import poll_until
 from ..types.enums import StorageTarget
@@ -182,21 +183,30 @@ class Files:
             content_category=content_category,
         )
         transfer = transfer or TransferConfig()
+        direct = DirectUploader(self._core, transfer)
         if source.size is not None and source.size > transfer.direct_threshold:
-            result = await DirectUploader(self._core, transfer).upload(
-                source, direct_fields(fields), on_progress
-            )
+            result = await direct.upload(source, direct_fields(fields), on_progress)
             return await self._finish_upload(result, wait)
         with source.open() as stream:
             body: Any = stream
             if on_progress is not None:
                 body = Counting(stream, 0, source.filename, source.size, on_progress)
-            response = await self._core.request(
-                "POST",
-                "/files/upload",
-                files={"file": (source.filename, body)},
-                data=fields,
-            )
+            try:
+                response = await self._core.request(
+                    "POST",
+                    "/files/upload",
+                    files={"file": (source.filename, body)},
+                    data=fields,
+                )
+            except ValidationError as refused:
+                # a server whose streaming limit is below the threshold: go direct instead
+                if refused.code != "FILE_TOO_LARGE" or source.size is None:
+                    raise
+                logger.info("%s is over the streaming limit; sending it direct", source.filename)
+                response = None
+        if response is None:
+            result = await direct.upload(source, direct_fields(fields), on_progress)
+            return await self._finish_upload(result, wait)
         return await self._finish_upload(UploadResult.from_api_response(response.json()), wait)
 
     async def resume_upload(
