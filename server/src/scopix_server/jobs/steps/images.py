@@ -123,8 +123,9 @@ def load_image(
             "not enough memory to decode the image", "resource_limit", step="decode"
         ) from None
     except Exception as error:
-        raise StepError(
-            f"the image could not be decoded ({type(error).__name__}: {error})",
+        reason = str(error).replace(repr(str(path)), "it").replace(str(path), "it")
+        raise StepError(  # (the server's own paths stay out of what clients read)
+            f"the image could not be decoded ({type(error).__name__}: {reason})",
             "validation",
             step="decode",
         ) from None
