@@ -326,3 +326,24 @@ def test_one_complete_at_a_time_and_a_dead_one_is_taken_over(
     done = api.post(url, json={})
     assert done.status_code == 200 and done.json()["content_hash"] == sha(data)
     assert api.post(url, json={}).json()["image_id"] == done.json()["image_id"]  # same answer
+
+
+def test_a_quota_reached_meanwhile_keeps_the_upload_for_later(server: LiveServer) -> None:
+    tenant = f"free-{os.getpid()}-{time.monotonic_ns()}"
+    key = make_key(server.settings, tenant, tier="free")  # 10 uploads a month
+    data = big_png(1 * MiB)
+    with httpx.Client(
+        base_url=server.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60
+    ) as api:
+        started = start(api, data)
+        assert httpx.put(started["upload_url"], content=data).status_code == 200
+        batch = [("files", (f"{n}.png", png_bytes(4 + n, 4))) for n in range(10)]
+        assert api.post("/files/upload/batch", files=batch).status_code == 201  # the month's 10
+        url = f"/files/direct-uploads/{started['upload_id']}/complete"
+        refused = api.post(url, json={})
+        assert refused.status_code == 403 and refused.json()["error"]["code"] == "QUOTA_EXCEEDED"
+        status = api.get(f"/files/direct-uploads/{started['upload_id']}").json()
+        assert status["state"] == "pending" and status["received_parts"] == [1]  # kept
+        make_key(server.settings, tenant, tier="custom")  # (the tenant's plan is raised)
+        done = api.post(url, json={})
+        assert done.status_code == 200 and done.json()["content_hash"] == sha(data)

@@ -82,8 +82,9 @@ class Staging(Protocol):
         checked and committed like any upload."""
         ...
 
-    async def discard(self, upload: DirectUpload) -> None:
-        """Remove whatever was staged; safe to repeat."""
+    async def discard(self, upload: DirectUpload, *, kept: bool = False) -> None:
+        """Remove whatever was staged; safe to repeat. ``kept``: the upload was recorded and
+        its object (on S3, the joined parts) is the file's now: only leftovers go."""
 
 
 class LocalStaging:
@@ -175,8 +176,8 @@ class LocalStaging:
             raise
         return target
 
-    async def discard(self, upload: DirectUpload) -> None:
-        folder = self.folder(upload.id)
+    async def discard(self, upload: DirectUpload, *, kept: bool = False) -> None:
+        folder = self.folder(upload.id)  # (the file's object is a copy: the parts always go)
         await anyio.to_thread.run_sync(lambda: shutil.rmtree(folder, ignore_errors=True))
 
 
@@ -246,8 +247,8 @@ class S3Staging:
             size=staged.size,
         )
 
-    async def discard(self, upload: DirectUpload) -> None:
-        if upload.state == "completed":  # its object is the file's now: only the parts go
+    async def discard(self, upload: DirectUpload, *, kept: bool = False) -> None:
+        if kept:  # its object is the file's now: only unjoined parts go
             if upload.storage_upload_id is not None:
                 await anyio.to_thread.run_sync(
                     self._uploads.discard_parts, upload.id, upload.storage_upload_id

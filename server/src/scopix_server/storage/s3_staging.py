@@ -19,8 +19,6 @@ from collections import deque
 from concurrent.futures import Future, ThreadPoolExecutor
 from typing import IO, Any, BinaryIO
 
-import anyio
-
 from .s3 import S3Storage
 
 __all__ = ["DIRECT_PREFIX", "S3Staged", "S3Uploads"]
@@ -176,7 +174,8 @@ class S3Staged:
     """A direct upload's object, hashed: a ``PendingObject`` whose bytes are already written.
 
     ``commit`` keeps the object where it is (its key becomes the file's ``object_key``);
-    ``abort`` deletes it (refused bytes, or a duplicate of a file the tenant has).
+    ``abort`` leaves it to its upload: removed if the upload fails or turns out a duplicate,
+    kept for another ``complete`` if it stopped for a reason that is not the bytes'.
     """
 
     def __init__(
@@ -195,7 +194,6 @@ class S3Staged:
         self.size = size
         self._sha256 = sha256
         self.head = head
-        self._committed = False
 
     def write(self, chunk: bytes | memoryview) -> None:
         raise RuntimeError("a direct upload's object is already written")
@@ -221,9 +219,7 @@ class S3Staged:
         return handle  # type: ignore[return-value]
 
     async def commit(self) -> str:
-        self._committed = True
         return self._uploads.object_key(self._upload_id)
 
     async def abort(self) -> None:
-        if not self._committed:
-            await anyio.to_thread.run_sync(self._uploads.discard, self._upload_id, None)
+        return None  # (the object goes with its upload: ``S3Staging.discard``)

@@ -16,7 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import ClientDisconnect
 
 from ...db.models import DirectUpload, File, new_id, utcnow
-from ...errors import APIError, BadRequest, Conflict, Forbidden, NotFound, ValidationFailed
+from ...errors import (
+    APIError,
+    BadRequest,
+    Conflict,
+    Forbidden,
+    NotFound,
+    QuotaExceeded,
+    ValidationFailed,
+)
 from ...schemas import UploadRecord
 from ...services import direct
 from ...services import files as file_service
@@ -378,7 +386,7 @@ async def complete(
     await _claim(session, upload)
     try:
         return await _complete(upload, body, auth, session, state, staging)
-    except _NotReady:  # a part is missing or differs: pending again, for the client to fix
+    except (_NotReady, QuotaExceeded):  # pending again, parts kept: complete once fixed
         await _release(session, upload_id)
         raise
     except APIError:
@@ -445,6 +453,10 @@ async def _complete(
             max_upload_bytes=upload.size_bytes,
             file_id=upload.file_id,
         )
+    except QuotaExceeded:  # not the bytes' fault: the upload stays, to be completed later
+        if target is not None:
+            await target.pending.abort()
+        raise
     except APIError as refusal:  # the bytes are not acceptable: the upload is over
         if target is not None:
             await target.pending.abort()
@@ -464,7 +476,7 @@ async def _complete(
             session, tenant_id=auth.tenant.id, file_id=stored.file.id, kind="process"
         )
     await session.commit()
-    await staging.discard(upload)
+    await staging.discard(upload, kept=not stored.skipped)
     if not stored.skipped:
         state.jobs.notify()
     return _record(stored.file, upload, deduplicated=stored.skipped)
