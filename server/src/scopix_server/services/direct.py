@@ -230,12 +230,9 @@ class S3Staging:
         etags = [received[n][0] for n in range(1, upload.part_count + 1)]
         if all(etag == JOINED for etag in etags):
             return
-        try:
-            await anyio.to_thread.run_sync(
-                self._uploads.finish_multipart, upload.id, upload.storage_upload_id, etags
-            )
-        except Exception as error:  # the bucket refused to join them (e.g. a part too small)
-            raise ValueError(f"the object store refused the parts: {error}") from error
+        await anyio.to_thread.run_sync(
+            self._uploads.finish_multipart, upload.id, upload.storage_upload_id, etags
+        )
 
     async def read(self, upload: DirectUpload, tenant_id: str, storage: StorageBackend) -> FilePart:
         staged = await anyio.to_thread.run_sync(self._uploads.hash_object, upload.id, tenant_id)

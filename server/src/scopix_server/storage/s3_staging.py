@@ -28,6 +28,7 @@ PRESIGN_MAX_SECONDS = 7 * 24 * 3600  # SigV4's limit
 HEAD_READ = 1024 * 1024
 RANGE_BYTES = 8 * 1024 * 1024
 RANGES_IN_FLIGHT = 4  # at most this many ranges (of RANGE_BYTES) held while hashing
+REFUSED_PARTS = {"InvalidPart", "InvalidPartOrder", "EntityTooSmall", "EntityTooLarge"}
 
 with contextlib.suppress(ImportError):  # (only without the extra)
     from botocore.exceptions import ClientError
@@ -105,7 +106,17 @@ class S3Uploads:
         return found
 
     def finish_multipart(self, upload_id: str, storage_upload_id: str, etags: list[str]) -> None:
-        """Join the parts (numbered from 1, in order) into one object."""
+        """Join the parts (numbered from 1, in order) into one object; ``ValueError`` if the
+        bucket refuses them (a part too small or not the one listed: the bytes' fault). Other
+        errors (the bucket unreachable) are raised as they are: the parts stay for a retry."""
+        try:
+            self._join(upload_id, storage_upload_id, etags)
+        except ClientError as error:
+            if _code(error) in REFUSED_PARTS:
+                raise ValueError(f"the object store refused the parts: {error}") from error
+            raise
+
+    def _join(self, upload_id: str, storage_upload_id: str, etags: list[str]) -> None:
         self._client.complete_multipart_upload(
             Bucket=self._bucket,
             Key=self._key(upload_id),
