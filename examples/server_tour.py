@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import json
 import shutil
 import socket
 import struct
@@ -21,7 +22,14 @@ import time
 import zlib
 from pathlib import Path
 
-from scopix import QuotaInfo, SyncScopix, UploadResult, ValidationError
+from scopix import (
+    QuotaInfo,
+    SyncScopix,
+    TransferConfig,
+    UploadProgressEvent,
+    UploadResult,
+    ValidationError,
+)
 
 BIN = Path(sys.executable).parent
 
@@ -49,6 +57,10 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+class Interrupted(Exception):
+    pass
+
+
 def heading(text: str) -> None:
     print(f"\n== {text}")
 
@@ -71,7 +83,7 @@ def start_server(data_dir: Path, port: int) -> subprocess.Popen[str]:
             time.sleep(0.1)
 
 
-def tour(base_url: str, key: str) -> None:
+def tour(base_url: str, key: str, workdir: Path) -> None:
     with SyncScopix(key, base_url=base_url) as client:
         heading("Upload three images and a text document")
         samples = {
@@ -142,6 +154,31 @@ def tour(base_url: str, key: str) -> None:
         progress = client.request("GET", batch["status_url"].removeprefix("/api/v2")).json()
         print(f"session {progress['session_id']}: {progress['progress_percentage']}% done")
 
+        heading("A large file goes straight to storage in parts; an interruption is resumed")
+        big = workdir / "survey.txt"  # 12 MiB of text, sent as 3 parts of 5 MiB
+        big.write_bytes(
+            b"".join(b"line %07d of the survey\n" % n for n in range(500_000))[: 12 << 20]
+        )
+        transfer = TransferConfig(
+            direct_threshold=1 << 20, part_size=5 << 20, concurrency=1, state_dir=workdir
+        )
+
+        def stop_halfway(event: UploadProgressEvent) -> None:
+            if event.uploaded_bytes > event.total_bytes // 2:
+                raise Interrupted  # as if the connection dropped, or the program stopped
+
+        try:
+            client.files.upload(big, transfer=transfer, on_progress=stop_halfway)
+        except Interrupted:
+            upload_id = json.loads(next(workdir.glob("*.json")).read_text())["upload_id"]
+            state = client.request("GET", f"/files/direct-uploads/{upload_id}").json()
+            print(f"interrupted; the server has parts {state['received_parts']} of 3")
+        resumed = client.files.upload(big, transfer=transfer)  # the same path: it resumes
+        print(
+            f"resumed and completed: {resumed.media_type}, status={resumed.status}, "
+            f"deduplicated={resumed.deduplicated}"
+        )
+
         heading("Quota")
         quota = QuotaInfo.from_api_response(
             client.request("GET", "/uploads/quota-check", params={"file_count": 10}).json()
@@ -165,7 +202,7 @@ def main() -> None:
     server = start_server(data_dir, port)
     print(f"scopix-server is running at {base_url} (data in {data_dir})")
     try:
-        tour(base_url, key)
+        tour(base_url, key, workdir)
     finally:
         if args.keep:
             print(

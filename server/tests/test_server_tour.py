@@ -24,4 +24,6 @@ def test_server_tour_runs() -> None:
     assert "identical: True" in out
     assert "ValidationError 415 UNSUPPORTED_MEDIA_TYPE" in out
     assert "accepted=1 rejected=1 status=partial" in out
+    assert "interrupted; the server has parts [1] of 3" in out
+    assert "resumed and completed: document, status=processing, deduplicated=False" in out
     assert "Server stopped and its data folder removed" in out
