@@ -115,14 +115,25 @@ class Counter:
 
     def __init__(self) -> None:
         self.puts: list[str] = []
+        self.in_flight = self.most_in_flight = 0
 
     async def __call__(self, request: httpx.Request) -> None:
         if request.method == "PUT":
             self.puts.append(str(request.url))
+            self.in_flight += 1
+            self.most_in_flight = max(self.most_in_flight, self.in_flight)
+
+    async def answered(self, response: httpx.Response) -> None:
+        if response.request.method == "PUT":
+            self.in_flight -= 1
 
     def client(self, **hooks: Any) -> httpx.AsyncClient:
         return httpx.AsyncClient(
-            timeout=120, event_hooks={"request": [self, *hooks.get("extra", [])]}
+            timeout=120,
+            event_hooks={
+                "request": [self, *hooks.get("extra", [])],
+                "response": [self.answered],
+            },
         )
 
 
@@ -203,6 +214,7 @@ async def test_300_mb_killed_midway_then_resumed_sends_only_missing_parts(
         )
         details = await client.files.get(result.file_id)
     assert len(counter.puts) == part_count - len(received)  # only the missing parts
+    assert counter.most_in_flight == 4  # in parallel, as many as TransferConfig.concurrency
     sent = {int(url.split("partNumber=")[1].split("&")[0]) for url in counter.puts}
     assert sent == set(range(1, part_count + 1)) - set(received)
     assert events[-1] == 300 * MiB and events == sorted(events)
