@@ -257,18 +257,19 @@ async def test_a_batch_sends_files_above_the_limit_directly(tmp_path: Path) -> N
     api = FakeAPI()
     large = tmp_path / "scan.tif"
     with large.open("wb") as out:  # (sparse: quick to make)
-        out.truncate(100 * MiB + 1)
+        out.truncate(3 * PART + 1)
     (tmp_path / "note.txt").write_text("small")
     events: list[tuple[int, int]] = []
     async with client_for(api) as client:
         results = await client.files.upload_batch(
             [tmp_path / "note.txt", large],
             on_progress=lambda e: events.append((e.file_index, e.uploaded_bytes)),
+            transfer=TransferConfig(direct_threshold=3 * PART, state_dir=tmp_path / "state"),
         )
     assert [r.image_id for r in results] == ["small", "img-1"] and not results.has_failures
-    assert api.streamed == 1 and len(api.puts) == -(-(100 * MiB + 1) // PART)
+    assert api.streamed == 1 and len(api.puts) == 4
     assert results[1].object_key == "direct/up-1" and results[0].object_key is None
-    assert (1, 100 * MiB + 1) in events  # the large file's progress, under its own index
+    assert (1, 3 * PART + 1) in events  # the large file's progress, under its own index
 
 
 async def test_complete_waits_for_another_complete_and_has_time_to_check(

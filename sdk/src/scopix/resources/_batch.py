@@ -74,6 +74,7 @@ class BatchOptions:
     wait_timeout: float | None
     on_progress: Callable[[UploadProgressEvent], object] | None
     on_file_complete: Callable[[FileCompleteEvent], object] | None
+    transfer: TransferConfig  # files above its direct_threshold go direct
 
 
 def _is_hidden(path: Path, root: Path) -> bool:
@@ -229,7 +230,7 @@ class _Run:
     async def send_direct(self, index: int) -> None:
         """One file above the streaming limit: straight to storage, in parts."""
         source = self.sources[index]
-        uploader = DirectUploader(self.files._core, TransferConfig())
+        uploader = DirectUploader(self.files._core, self.options.transfer)
         try:
             result = await uploader.upload(
                 source, direct_fields(self.options.fields), self.options.on_progress, index=index
@@ -301,7 +302,7 @@ async def run_batch(
             else:
                 seen[digest] = index
     to_send = [i for i in range(len(sources)) if i not in first_of]
-    threshold = TransferConfig().direct_threshold  # (above it, the streaming route refuses)
+    threshold = options.transfer.direct_threshold
     large = [i for i in to_send if (sources[i].size or 0) > threshold]
     to_send = [i for i in to_send if i not in large]
     plan = _plan(to_send, sources, quota.max_batch_size or DEFAULT_BATCH_FILES)

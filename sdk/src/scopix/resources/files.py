@@ -170,6 +170,7 @@ class Files:
                 content_category=content_category,
                 wait=wait,
                 on_progress=on_progress,
+                transfer=transfer,
             )
         assert not isinstance(file, (builtins.list, tuple))  # (the batch path took those)
         source = source_of(file, filename)
@@ -270,6 +271,7 @@ class Files:
         concurrency: int | None = None,
         on_progress: UploadProgress | None = None,
         on_file_complete: Callable[[FileCompleteEvent], object] | None = None,
+        transfer: TransferConfig | None = None,
     ) -> BatchUploadResults:
         """Upload many files (a list, a directory, or both mixed); results in input order.
 
@@ -284,7 +286,9 @@ class Files:
         With ``skip_duplicates``, files with the same bytes as a stored file, or as an earlier
         file of this call, are not stored again (``skipped``). With ``wait``, the call returns
         once every stored file is processed (up to ``description_timeout``, default
-        ``polling_timeout``, per request). Up to 10,000 files per call.
+        ``polling_timeout``, per request). Up to 10,000 files per call. Files above
+        ``transfer.direct_threshold`` (100 MiB) go straight to storage in parts, each on its
+        own (see ``upload``).
 
         Raises:
             QuotaExceededError: the tenant's quota cannot take this many files (nothing sent).
@@ -308,6 +312,7 @@ class Files:
             wait_timeout=description_timeout,
             on_progress=on_progress,
             on_file_complete=on_file_complete,
+            transfer=transfer or TransferConfig(),
         )
         results = await run_batch(self, sources, options, concurrency=concurrency)
         results.ignored = ignored
