@@ -312,3 +312,30 @@ async def test_memory_stays_within_concurrency_times_part_size() -> None:
     # the file is 12 parts; in memory at once: the 2 parts in flight, MockTransport's copy of
     # each (a real connection streams them) and the next one being read
     assert peak < 6 * PART, f"peak {peak / MiB:.1f} MiB"
+
+
+async def test_a_batch_hashes_a_large_file_once_for_skip_duplicates(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from scopix._files import UploadSource
+
+    hashed: list[str] = []
+    real = UploadSource.sha256
+
+    def counting(self: UploadSource) -> str:
+        hashed.append(self.filename)
+        return real(self)
+
+    monkeypatch.setattr(UploadSource, "sha256", counting)
+    api = FakeAPI()
+    large = tmp_path / "scan.tif"
+    large.write_bytes(data_of(2 * PART))
+    async with client_for(api) as client:
+        results = await client.files.upload_batch(
+            [large],
+            skip_duplicates=True,
+            transfer=TransferConfig(direct_threshold=PART, state_dir=tmp_path / "state"),
+        )
+    assert not results.has_failures and hashed == ["scan.tif"]  # once, for both purposes
+    assert api.started is not None
+    assert api.started["content_hash"] == "sha256:" + hashlib.sha256(large.read_bytes()).hexdigest()

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -14,10 +13,8 @@ from media_support import encode, text_image
 from scopix import ClientConfig, Scopix
 from scopix_server import Settings
 from scopix_server.db.models import utcnow
-from scopix_server.db.session import create_engine, create_sessionmaker
-from scopix_server.services.retention import purge
 from scopix_server.storage import open_storage
-from server_support import LiveServer, S3Server, make_key, start_s3, start_server
+from server_support import LiveServer, S3Server, make_key, purge_at, start_s3, start_server
 
 pytestmark = [pytest.mark.anyio, pytest.mark.socket]
 
@@ -86,20 +83,7 @@ async def test_purge_removes_objects_from_the_bucket(server: LiveServer, s3: S3S
         await client.files.delete(stored.file_id)
     before = len(s3.objects("scopix"))
 
-    async def run() -> int:
-        engine = create_engine(server.settings.resolved_database_url)
-        try:
-            report = await purge(
-                create_sessionmaker(engine),
-                open_storage(server.settings.resolved_storage_url, server.settings),
-                retention_days=server.settings.retention_days,
-                now=utcnow() + timedelta(days=31),
-            )
-        finally:
-            await engine.dispose()
-        return report.objects
-
-    removed = await asyncio.to_thread(asyncio.run, run())
+    removed = purge_at(server.settings, utcnow() + timedelta(days=31)).objects
     assert removed == 1  # the original...
     assert len(s3.objects("scopix")) <= before - 5  # ...and its variants went with it
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import os
 from dataclasses import dataclass
@@ -22,6 +23,14 @@ class UploadSource:
     path: Path | None = None
     data: bytes | None = None
     stream: IO[bytes] | None = None
+
+    def sha256(self) -> str:
+        """Hex SHA-256 of the whole file (blocking: run it in a worker thread)."""
+        digest = hashlib.sha256()
+        with self.open() as stream:
+            while chunk := stream.read(8 * 1024 * 1024):
+                digest.update(chunk)
+        return digest.hexdigest()
 
     def open(self) -> IO[bytes]:
         """A binary stream at the start of the file (the caller closes what it opens)."""

@@ -9,7 +9,6 @@ sending it again may help: nothing is silently dropped, and one bad file never s
 
 from __future__ import annotations
 
-import hashlib
 import logging
 import os
 from collections.abc import Callable, Sequence
@@ -119,14 +118,6 @@ def expand(
     return sources, ignored
 
 
-def _digest(source: UploadSource) -> str:
-    hasher = hashlib.sha256()
-    with source.open() as stream:
-        while chunk := stream.read(1024 * 1024):
-            hasher.update(chunk)
-    return hasher.hexdigest()
-
-
 def _plan(indexes: list[int], sources: list[UploadSource], max_files: int) -> list[list[int]]:
     """Requests of at most ``max_files`` files and about ``MAX_REQUEST_BYTES``."""
     plan: list[list[int]] = []
@@ -182,6 +173,7 @@ class _Run:
         self.options = options
         self.results: list[UploadResult | None] = [None] * len(sources)
         self.sessions: list[str] = []
+        self.digests: dict[int, str] = {}  # (hashed for skip_duplicates: not hashed again)
 
     def finish(self, index: int, result: UploadResult) -> None:
         self.results[index] = result
@@ -233,7 +225,11 @@ class _Run:
         uploader = DirectUploader(self.files._core, self.options.transfer)
         try:
             result = await uploader.upload(
-                source, direct_fields(self.options.fields), self.options.on_progress, index=index
+                source,
+                direct_fields(self.options.fields),
+                self.options.on_progress,
+                index=index,
+                content_hash=self.digests.get(index),
             )
         except ScopixError as error:
             error_type, retryable = _classify(error)
@@ -296,7 +292,8 @@ async def run_batch(
     if options.skip_duplicates:
         seen: dict[str, int] = {}
         for index, source in enumerate(sources):
-            digest = await anyio.to_thread.run_sync(_digest, source)
+            digest = await anyio.to_thread.run_sync(source.sha256)
+            run.digests[index] = digest
             if digest in seen:
                 first_of[index] = seen[digest]
             else:

@@ -189,9 +189,11 @@ class DirectUploader:
         *,
         resume_id: str | None = None,
         index: int = 0,
+        content_hash: str | None = None,
     ) -> UploadResult:
         """Send ``source`` (``body``: the start request's options); ``index`` is the file's
-        position in a batch, for the progress events."""
+        position in a batch, for the progress events; ``content_hash``: its hex SHA-256, when
+        the caller has it already."""
         if source.size is None:
             raise TypeError(
                 "a direct upload needs the file's size: pass a path, bytes or a seekable file"
@@ -206,9 +208,9 @@ class DirectUploader:
         if plan is None and state is not None:
             state.clear()
         if plan is None:
-            content_hash = None
-            if body.get("skip_duplicates"):  # known before sending: a duplicate is not sent
-                content_hash = await anyio.to_thread.run_sync(_hash_whole, source)
+            if body.get("skip_duplicates") and content_hash is None:
+                # known before sending, so that a duplicate is not sent at all
+                content_hash = await anyio.to_thread.run_sync(source.sha256)
             started = await self._start(source, body, content_hash)
             if started.get("deduplicated"):
                 return await self._deduplicated(started, source.filename)
@@ -430,11 +432,3 @@ def _read_part(stream: IO[bytes], length: int, digest: Any) -> bytes:
         data += more
     digest.update(data)
     return data
-
-
-def _hash_whole(source: UploadSource) -> str:
-    digest = hashlib.sha256()  # (only for skip_duplicates: the server needs it beforehand)
-    with source.open() as stream:
-        while chunk := stream.read(8 * 1024 * 1024):
-            digest.update(chunk)
-    return digest.hexdigest()

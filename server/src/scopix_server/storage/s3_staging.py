@@ -152,7 +152,7 @@ class S3Uploads:
             raise OSError(f"the bucket sent {len(data)} bytes for a range of {end - start}")
         return data
 
-    def hash_object(self, upload_id: str, tenant_id: str) -> S3Staged:
+    def hash_object(self, upload_id: str) -> S3Staged:
         """Read the object once: its size, SHA-256 and first bytes (for the media check).
 
         Ranges are fetched ``RANGES_IN_FLIGHT`` at a time and hashed in order (a single
@@ -170,9 +170,7 @@ class S3Uploads:
                     first = _hash_next(window, digest, first)
             while window:
                 first = _hash_next(window, digest, first)
-        return S3Staged(
-            self, upload_id, tenant_id, size=size, sha256=digest.hexdigest(), head=first
-        )
+        return S3Staged(self, upload_id, size=size, sha256=digest.hexdigest(), head=first)
 
 
 def _hash_next(window: deque[Future[bytes]], digest: Any, first: bytes) -> bytes:
@@ -193,7 +191,6 @@ class S3Staged:
         self,
         uploads: S3Uploads,
         upload_id: str,
-        tenant_id: str,
         *,
         size: int,
         sha256: str,
@@ -201,7 +198,6 @@ class S3Staged:
     ) -> None:
         self._uploads = uploads
         self._upload_id = upload_id
-        self._tenant_id = tenant_id
         self.size = size
         self._sha256 = sha256
         self.head = head
