@@ -55,7 +55,6 @@ class _Plan:
     """Where each part goes and what the server has already."""
 
     upload_id: str
-    image_id: str
     size: int
     part_size: int
     urls: dict[int, str]
@@ -83,7 +82,6 @@ class _Plan:
             part_size = size
         return cls(
             upload_id=str(data["upload_id"]),
-            image_id=str(data.get("image_id") or ""),
             size=size,
             part_size=part_size,
             urls=urls,
@@ -278,20 +276,18 @@ class DirectUploader:
                 raise
             return None
         data: dict[str, Any] = response.json()
-        if data.get("state") != "pending" or int(data.get("size_bytes", -1)) != size:
+        state = data.get("state")
+        if state == "pending" and int(data.get("size_bytes", -1)) != size:
+            state = f"pending for {data.get('size_bytes')} bytes, not {size}"
+        if state != "pending":
             if explicit:
                 raise UploadError(
-                    f"direct upload {upload_id} is {data.get('state')}"
-                    + (
-                        f" for {data.get('size_bytes')} bytes, not {size}"
-                        if data.get("state") == "pending"
-                        else ""
-                    )
-                    + "; it cannot be resumed: upload the file again",
+                    f"direct upload {upload_id} is {state}; it cannot be resumed: upload the "
+                    "file again",
                     stage="resume",
                     details={"upload_id": upload_id, "state": data.get("state")},
                 )
-            logger.info("direct upload %s is %s; starting a new one", upload_id, data.get("state"))
+            logger.info("direct upload %s is %s; starting a new one", upload_id, state)
             return None
         plan = _Plan.of(data, size)
         logger.info(

@@ -270,10 +270,10 @@ async def status(
     (``upload_url`` for a single PUT, ``parts`` otherwise), so a client can resume."""
     upload = await _owned(session, auth, upload_id)
     await _expire_if_due(session, state, upload)
-    answer = _status(upload, {})
-    if upload.state == "pending":
-        received = await direct.staging_for(state.storage).received(upload)
-        answer = _status(upload, received)
+    pending = upload.state == "pending"
+    received = await direct.staging_for(state.storage).received(upload) if pending else {}
+    answer = _status(upload, received)
+    if pending:
         missing = [n for n in range(1, upload.part_count + 1) if n not in received]
         if upload.method == "single":
             answer["upload_url"] = _part_url(request, state, upload, 1) if missing else None
