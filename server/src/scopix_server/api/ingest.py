@@ -7,10 +7,9 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
+import anyio
 from fastapi import Request
 from fastapi.responses import JSONResponse
-from sqlalchemy import func, select
-from sqlalchemy.exc import IntegrityError
 from sqlalchemy.ext.asyncio import AsyncSession
 from starlette.requests import ClientDisconnect
 
@@ -19,7 +18,7 @@ from ..errors import BadRequest, UnsupportedMediaType, ValidationFailed
 from ..jobs.steps.variants import CONTENT_TYPE as VARIANT_CONTENT_TYPE
 from ..jobs.steps.variants import THUMBNAIL
 from ..schemas import CONTENT_CATEGORIES
-from ..services.idempotency import check_key, fingerprint, remember, replay
+from ..services import idempotency, objects
 from ..services.uploads import Stored, UploadOptions, parse_options
 from .deps import AppState, Auth, upload_slot
 from .multipart import StreamingForm, boundary_of
@@ -29,7 +28,6 @@ __all__ = [
     "Upload",
     "file_urls",
     "receive_upload",
-    "release_objects",
     "signed_url",
     "upload_request_body",
 ]
@@ -60,21 +58,6 @@ def upload_request_body(file_field: str, file_schema: dict[str, Any]) -> dict[st
     }
 
 
-async def release_objects(state: AppState, session: AsyncSession, keys: list[str]) -> None:
-    """Delete committed objects that no file row references (after a failed transaction).
-
-    Objects are content-addressed per tenant, so if the same tenant uploads the same bytes twice
-    at the same moment and one request fails between the other's object commit and its row
-    insert, this can remove an object the other is about to reference (a narrow window that needs
-    a database failure). Bytes left behind by crashes are the periodic orphan sweep's job
-    (``services.retention.sweep_orphans``).
-    """
-    for key in keys:
-        used = await session.scalar(select(func.count()).where(File.object_key == key))
-        if not used:
-            await state.storage.delete(key)
-
-
 async def consume_request(
     form: StreamingForm | JsonUpload, request: Request, *, max_body_bytes: int
 ) -> None:
@@ -91,15 +74,11 @@ class Upload:
 
     form: StreamingForm | JsonUpload
     options: UploadOptions
-    idempotency_key: str | None
-    fingerprint: str
+    claim: idempotency.Claim | None  # the Idempotency-Key, held by this request
     replayed: JSONResponse | None  # the stored answer when this request was already made
+    claimed: list[str] = field(default_factory=list)  # object keys this request may commit
     stored: list[Stored] = field(default_factory=list)
-
-    @property
-    def new_objects(self) -> list[str]:
-        """Objects this request stored (released again if it fails)."""
-        return [s.file.object_key for s in self.stored if not s.skipped]
+    committed: bool = False
 
     def keep(self, stored: Stored) -> None:
         self.stored.append(stored)
@@ -114,17 +93,12 @@ class Upload:
         *,
         priority: int = 0,
     ) -> JSONResponse:
-        """Commit what was recorded (with the idempotency record) and answer.
+        """Commit what was recorded (with the idempotency answer) and answer.
 
         The files' jobs get ``priority`` (higher: claimed before the backlog).
-
-        If another request with the same ``Idempotency-Key`` committed first, this one's objects
-        are released and that request's answer is returned instead.
         """
-        if self.idempotency_key is not None:
-            await remember(
-                session, auth.tenant.id, self.idempotency_key, self.fingerprint, status_code, body
-            )
+        if self.claim is not None:
+            await idempotency.remember(session, self.claim, status_code, body)
         new_files = [s.file for s in self.stored if not s.skipped]
         for row in new_files:  # in this transaction: no file is ever committed without its job
             await state.jobs.enqueue(
@@ -134,28 +108,27 @@ class Upload:
                 kind="process",
                 priority=priority,
             )
-        try:
-            await session.commit()
-        except IntegrityError:
-            await session.rollback()
-            await release_objects(state, session, self.new_objects)
-            answer = (
-                await replay(session, auth.tenant.id, self.idempotency_key, self.fingerprint)
-                if self.idempotency_key is not None
-                else None
-            )
-            self.stored.clear()
-            if answer is None:
-                raise
-            return JSONResponse(answer[1], status_code=answer[0])
+        await session.commit()
+        self.committed = True
         for stored in self.stored:
             state.metrics.uploads.labels("skipped" if stored.skipped else "stored").inc()
             if not stored.skipped:
                 state.metrics.uploaded_bytes.inc(stored.file.size_bytes)
-        self.stored.clear()  # committed: nothing to release any more
+        self.stored.clear()
+        await self.let_go(state)  # (the rows hold the objects now)
         if new_files:
             state.jobs.notify()
         return JSONResponse(body, status_code=status_code)
+
+    async def let_go(self, state: AppState) -> None:
+        """After the transaction ended: drop the object claims (deleting objects that nothing
+        uses, e.g. a refused file's) and, unless the answer was stored, the idempotency key."""
+        with anyio.CancelScope(shield=True):
+            claimed, self.claimed = self.claimed, []
+            if claimed:
+                await objects.release(state.sessions, state.storage, claimed)
+            if self.claim is not None and not self.committed:
+                await idempotency.abandon(state.sessions, self.claim)
 
 
 @asynccontextmanager
@@ -175,11 +148,14 @@ async def receive_upload(
 
     With ``accept_json``, a JSON body ``{"url"|"base64", <options>}`` is taken as well.
 
-    Holds one of the key's upload slots throughout. Whatever the route raises, the transaction is
-    rolled back, objects it stored are released and uncommitted ones discarded.
+    Holds one of the key's upload slots throughout. The files' object keys are claimed before
+    the route may commit them (``services.objects``); with ``skip_duplicates`` they are also
+    locked in the route's transaction, so that concurrent uploads of the same new bytes store
+    one row. Whatever the route raises, the transaction is rolled back, objects that nothing
+    uses any more are deleted and uncommitted ones discarded.
     """
     settings = state.settings
-    idempotency_key = check_key(request.headers.get("idempotency-key"))
+    idempotency_key = idempotency.check_key(request.headers.get("idempotency-key"))
     form: StreamingForm | JsonUpload
     content_type = request.headers.get("content-type", "")
     if accept_json and content_type.split(";")[0].strip().lower() == "application/json":
@@ -216,21 +192,37 @@ async def receive_upload(
                     details={"errors": [{"field": file_field, "message": "required"}]},
                 )
             options = parse_options(form.fields, auto_category=accept_json)
-            request_print, replayed = "", None
+            claim: idempotency.Claim | None = None
+            replayed: JSONResponse | None = None
             if idempotency_key is not None:
                 hashes = [f"{p.pending.sha256}:{p.too_large}" for p in form.files]
-                request_print = fingerprint(route, form.fields, hashes)
-                answer = await replay(session, auth.tenant.id, idempotency_key, request_print)
-                if answer is not None:
-                    replayed = JSONResponse(answer[1], status_code=answer[0])
-            upload = Upload(form, options, idempotency_key, request_print, replayed)
+                request_print = idempotency.fingerprint(route, form.fields, hashes)
+                outcome = await idempotency.begin(
+                    state.sessions, auth.tenant.id, idempotency_key, request_print
+                )
+                if isinstance(outcome, idempotency.Answer):
+                    replayed = JSONResponse(outcome.body, status_code=outcome.status_code)
+                else:
+                    claim = outcome
+            upload = Upload(form, options, claim, replayed)
+            if replayed is None:
+                keys = sorted({p.pending.key for p in form.files if not p.too_large})
+                await objects.claim(state.sessions, keys)
+                upload.claimed = keys
+                if options.skip_duplicates:
+                    await objects.lock(session, keys)
             yield upload
     except BaseException:
-        await session.rollback()
-        if upload is not None:
-            await release_objects(state, session, upload.new_objects)
+        with anyio.CancelScope(shield=True):
+            await session.rollback()  # (SQLite: its write lock goes before the claims do)
+            if upload is not None:
+                await upload.let_go(state)
         state.metrics.uploads.labels("refused").inc()
         raise
+    else:
+        if upload is not None and not upload.committed:  # (a replay, or nothing to record)
+            await session.rollback()
+            await upload.let_go(state)
     finally:
         await form.aclose()
 

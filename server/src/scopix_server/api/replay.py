@@ -1,49 +1,74 @@
 """``Idempotency-Key`` for the JSON POST routes (the upload routes fingerprint their files).
 
-A route asks ``replayed()`` first: with a stored answer for the key it returns it at once; a
-different request under the same key is a 409. After doing its work the route calls
-``remember()`` before it commits, so the answer is stored in the same transaction.
+A route runs inside ``idempotent(...)``: with a stored answer for the key, ``replay.answer`` is
+set and the route returns it at once; a different request under the same key is a 409; a repeat
+of a request still at work waits for its answer. After doing its work the route calls
+``replay.remember()`` before it commits, so the answer is stored in the same transaction. If the
+route fails, its transaction is rolled back and the key is given up.
 """
 
 from __future__ import annotations
 
 import json
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 from fastapi import Request
 from fastapi.responses import JSONResponse
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..services import idempotency
-from .deps import Auth
+from .deps import AppState, Auth
 
-__all__ = ["Replay", "replayed"]
+__all__ = ["Replay", "idempotent"]
 
 
-@dataclass(frozen=True)
+@dataclass
 class Replay:
-    key: str | None
-    fingerprint: str
+    claim: idempotency.Claim | None  # held by this request (None: no key, or a replay)
     answer: JSONResponse | None  # set when the request was already answered
+    remembered: bool = False
 
-    async def remember(
-        self, session: AsyncSession, auth: Auth, status_code: int, body: dict[str, Any]
-    ) -> None:
-        if self.key is not None:
-            await idempotency.remember(
-                session, auth.tenant.id, self.key, self.fingerprint, status_code, body
-            )
+    @property
+    def key(self) -> str | None:
+        return self.claim.key if self.claim is not None else None
+
+    async def remember(self, session: AsyncSession, status_code: int, body: dict[str, Any]) -> None:
+        if self.claim is not None:
+            await idempotency.remember(session, self.claim, status_code, body)
+            self.remembered = True
 
 
-async def replayed(
-    request: Request, session: AsyncSession, auth: Auth, route: str, body: Any
-) -> Replay:
+@asynccontextmanager
+async def idempotent(
+    request: Request,
+    session: AsyncSession,
+    state: AppState,
+    auth: Auth,
+    route: str,
+    body: Any,
+) -> AsyncIterator[Replay]:
     key = idempotency.check_key(request.headers.get("idempotency-key"))
     if key is None:
-        return Replay(None, "", None)
+        yield Replay(None, None)
+        return
     canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    fingerprint = idempotency.fingerprint(route, {"json": [canonical]}, [])
-    stored = await idempotency.replay(session, auth.tenant.id, key, fingerprint)
-    answer = JSONResponse(stored[1], status_code=stored[0]) if stored is not None else None
-    return Replay(key, fingerprint, answer)
+    print_ = idempotency.fingerprint(route, {"json": [canonical]}, [])
+    outcome = await idempotency.begin(state.sessions, auth.tenant.id, key, print_)
+    if isinstance(outcome, idempotency.Answer):
+        yield Replay(None, JSONResponse(outcome.body, status_code=outcome.status_code))
+        return
+    replay = Replay(outcome, None)
+    try:
+        yield replay
+    except BaseException:
+        with anyio.CancelScope(shield=True):
+            await session.rollback()  # (SQLite: its write lock goes before the key is given up)
+            await idempotency.abandon(state.sessions, outcome)
+        raise
+    if not replay.remembered:
+        await session.rollback()
+        await idempotency.abandon(state.sessions, outcome)

@@ -35,6 +35,7 @@ __all__ = [
     "UploadSession",
     "IdempotencyRecord",
     "Job",
+    "ObjectClaim",
     "Chunk",
     "UsageCounter",
     "new_id",
@@ -148,6 +149,7 @@ class File(Base):
     __table_args__ = (
         Index("ix_files_tenant_hash", "tenant_id", "content_hash"),
         Index("ix_files_tenant_created", "tenant_id", "created_at"),
+        Index("ix_files_object_key", "object_key"),
     )
 
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
@@ -255,6 +257,21 @@ class IdempotencyRecord(Base):
     status_code: Mapped[int | None] = mapped_column(Integer, default=None)  # None: in progress
     body: Mapped[dict[str, Any] | None] = mapped_column(default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow, index=True)
+    owner: Mapped[str | None] = mapped_column(String(36), default=None)  # the request holding it
+
+
+class ObjectClaim(Base):
+    """Requests about to record a shared object: while ``claims`` > 0 it is not deleted.
+
+    The row is also the object's lock: whoever deletes the object or decides on its duplicates
+    writes this row first (see ``services.objects``).
+    """
+
+    __tablename__ = "object_claims"
+
+    object_key: Mapped[str] = mapped_column(String(255), primary_key=True)
+    claims: Mapped[int] = mapped_column(Integer, default=0)
+    claimed_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class UsageCounter(Base):

@@ -1,4 +1,5 @@
-"""Monthly upload quota per tenant: checked before an upload is accepted, counted after.
+"""Monthly upload quota per tenant: checked before an upload is stored, counted (and decided)
+in the transaction that records it.
 
 A tier without a monthly cap reports ``UNLIMITED`` (2**31 - 1) as its limit and availability, so
 that clients can compare numbers without special cases.
@@ -8,9 +9,10 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..db.dialect import insert
 from ..db.models import Tenant, UsageCounter, utcnow
 from ..errors import QuotaExceeded
 from .tiers import limits_for
@@ -76,13 +78,34 @@ async def check_quota(session: AsyncSession, tenant: Tenant, file_count: int) ->
         )
 
 
-async def record_uploads(session: AsyncSession, tenant_id: str, count: int) -> None:
-    """Count accepted uploads (in the caller's transaction)."""
+async def record_uploads(session: AsyncSession, tenant: Tenant, count: int) -> None:
+    """Count ``count`` accepted uploads in the caller's transaction, or refuse them all (403)
+    if they would take the tenant past its monthly cap.
+
+    One conditional ``UPDATE`` decides, so concurrent requests (and server processes) can never
+    pass the cap together: each one's increment re-checks the count that the others committed.
+    ``check_quota`` before storing anything is only the early, friendly refusal.
+    """
     if count <= 0:
         return
     period = period_of(utcnow())
-    counter = await session.get(UsageCounter, (tenant_id, period))
-    if counter is None:
-        session.add(UsageCounter(tenant_id=tenant_id, period=period, uploads=count))
-    else:
-        counter.uploads += count
+    await session.execute(
+        insert(session, UsageCounter)
+        .values(tenant_id=tenant.id, period=period, uploads=0)
+        .on_conflict_do_nothing(index_elements=[UsageCounter.tenant_id, UsageCounter.period])
+    )
+    increment = (
+        update(UsageCounter)
+        .where(UsageCounter.tenant_id == tenant.id, UsageCounter.period == period)
+        .values(uploads=UsageCounter.uploads + count)
+    )
+    cap = limits_for(tenant.tier).monthly_uploads
+    if cap is not None:
+        increment = increment.where(UsageCounter.uploads + count <= cap)
+    counted = await session.execute(increment)
+    if getattr(counted, "rowcount", 0) != 1:
+        await check_quota(session, tenant, count)  # (raises with the numbers)
+        raise QuotaExceeded(  # (only if another request's count was rolled back meanwhile)
+            f"{count} uploads would pass the monthly limit of {cap}; try again",
+            details={"limit": cap, "requested": count},
+        )

@@ -2,7 +2,8 @@
 and sweep orphan objects.
 
 A deleted file's row goes after ``retention_days``; its bytes go too unless another row (of the
-same tenant, with the same content) still uses the object. An orphan is an object that no row
+same tenant, with the same content) still uses the object, or a request is about to
+(``services.objects`` decides). An orphan is an object that no row
 references (a crash between storing the bytes and recording the row leaves one); it is removed
 once it is older than ``ORPHAN_GRACE``, which is far longer than any upload takes to record.
 """
@@ -14,13 +15,14 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import anyio
-from sqlalchemy import and_, delete, func, or_, select
+from sqlalchemy import and_, delete, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..db.models import DirectUpload, File, IdempotencyRecord, utcnow
 from ..storage import StorageBackend, file_of_derived
 from .direct import staging_for
 from .idempotency import WINDOW
+from .objects import delete_unused
 
 __all__ = ["ORPHAN_GRACE", "PurgeReport", "purge", "run_periodically", "sweep_orphans"]
 
@@ -69,13 +71,8 @@ async def purge(
             files += len(rows)
             for key in derived:  # a file's own renditions and text go with it
                 await storage.delete(key)
-            for key in keys:
-                still_used = await session.scalar(
-                    select(func.count()).where(File.object_key == key)
-                )
-                if not still_used:
-                    await storage.delete(key)
-                    objects += 1
+            # (the bytes go unless another row uses them or a request is about to)
+            objects += await delete_unused(session, storage, keys)
     async with sessions() as session:
         result = await session.execute(
             delete(IdempotencyRecord).where(IdempotencyRecord.created_at < now - WINDOW)
@@ -153,15 +150,14 @@ async def sweep_orphans(
             )
             wanted = {owner for owner in owners.values() if owner}
             alive = set(await session.scalars(select(File.id).where(File.id.in_(wanted))))
-        unused = [
-            key
-            for key in batch
-            if key not in used and (owners[key] is None or owners[key] not in alive)
-        ]
-        for key in unused:
+        originals = [key for key in batch if owners[key] is None and key not in used]
+        derived = [key for key in batch if owners[key] is not None and owners[key] not in alive]
+        for key in derived:  # (nothing else ever writes a dead file's renditions)
             await storage.delete(key)
+        async with sessions() as session:  # decided again under the keys' locks
+            deleted = await delete_unused(session, storage, originals)
         batch.clear()
-        return len(unused)
+        return deleted + len(derived)
 
     async for key in storage.keys_older_than(grace.total_seconds()):
         batch.append(key)

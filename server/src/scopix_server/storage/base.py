@@ -27,6 +27,9 @@ class PendingObject(Protocol):
     """An object being written. Nothing is visible under its final key until ``commit``."""
 
     size: int
+    # True when identical bytes of a tenant share the key (content-addressed): the key is
+    # claimed before ``commit`` and deleted only through ``services.objects``.
+    shared: bool
 
     def write(self, chunk: bytes | memoryview) -> None:
         """Append bytes (and hash them); may hand the work to a background writer."""
@@ -40,6 +43,10 @@ class PendingObject(Protocol):
     @property
     def sha256(self) -> str:
         """Hex SHA-256 of the whole object (after ``finish``)."""
+
+    @property
+    def key(self) -> str:
+        """The key ``commit`` stores the object under (after ``finish``): claim it first."""
 
     def open_written(self) -> BinaryIO:
         """Read back what was written, after ``finish`` (e.g. to inspect a container format)."""

@@ -43,6 +43,7 @@ class _LocalPending:
     """
 
     INLINE_BYTES = 1024 * 1024
+    shared = True  # content-addressed
     MAX_BACKLOG = 8 * 1024 * 1024
     BATCH_BYTES = 1024 * 1024
 
@@ -157,6 +158,11 @@ class _LocalPending:
             raise RuntimeError("call finish() before reading the hash")
         return self._hash.hexdigest()
 
+    @property
+    def key(self) -> str:
+        digest = self.sha256
+        return f"{self._tenant_id}/{digest[:2]}/{digest[2:4]}/{digest}"
+
     def open_written(self) -> BinaryIO:
         if not self._finished:
             raise RuntimeError("call finish() before reading the object back")
@@ -172,8 +178,7 @@ class _LocalPending:
         os.fsync(self._file.fileno())
         self._file.close()
         self._file = None
-        digest = self._hash.hexdigest()
-        key = f"{self._tenant_id}/{digest[:2]}/{digest[2:4]}/{digest}"
+        key = self.key
         target = self._storage.path_of(key)
         target.parent.mkdir(parents=True, exist_ok=True)
         os.replace(self._temp, target)  # same bytes may exist already: replacing is harmless

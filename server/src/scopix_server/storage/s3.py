@@ -67,8 +67,7 @@ class _S3Pending(_LocalPending):
         assert self._file is not None
         self._file.close()  # (no fsync: the bucket holds the durable copy)
         self._file = None
-        digest = self._hash.hexdigest()
-        key = f"{self._tenant_id}/{digest[:2]}/{digest[2:4]}/{digest}"
+        key = self.key
         try:
             self._bucket.upload_file(self._temp, key)
         finally:

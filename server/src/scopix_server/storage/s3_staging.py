@@ -187,6 +187,8 @@ class S3Staged:
     kept for another ``complete`` if it stopped for a reason that is not the bytes'.
     """
 
+    shared = False  # (its key is its upload's own: it goes with the upload)
+
     def __init__(
         self,
         uploads: S3Uploads,
@@ -215,6 +217,10 @@ class S3Staged:
     def sha256(self) -> str:
         return self._sha256
 
+    @property
+    def key(self) -> str:
+        return self._uploads.object_key(self._upload_id)
+
     def open_written(self) -> BinaryIO:
         """A local copy of the bytes (only container checks need it), removed on close."""
         storage = self._uploads.storage
@@ -226,7 +232,7 @@ class S3Staged:
         return handle  # type: ignore[return-value]
 
     async def commit(self) -> str:
-        return self._uploads.object_key(self._upload_id)
+        return self.key
 
     async def abort(self) -> None:
         return None  # (the object goes with its upload: ``S3Staging.discard``)

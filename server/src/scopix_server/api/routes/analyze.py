@@ -137,17 +137,15 @@ async def analyze_image(
                     details={"media_type": stored.file.media_type},
                 )
             if not stored.skipped:
-                await record_uploads(session, auth.tenant.id, 1)
+                await record_uploads(session, auth.tenant, 1)
             record = UploadRecord.model_validate(
                 file_service.upload_record(
                     stored.file, skipped=stored.skipped, filename=stored.filename
                 )
             ).model_dump(mode="json")
             # a client is waiting: the job goes before the batch backlog
-            answer = await upload.commit(session, state, auth, 201, record, priority=1)
-            file_id = str(
-                json.loads(bytes(answer.body))["image_id"]
-            )  # (a concurrent replay: its file)
+            await upload.commit(session, state, auth, 201, record, priority=1)
+            file_id = stored.file.id
     row, finished = await _wait(state, auth, file_id, timeout)
     body = FileDetails.model_validate(
         file_service.details(row, urls=file_urls(request, state, row))

@@ -26,12 +26,12 @@ from ...errors import (
     ValidationFailed,
 )
 from ...schemas import UploadRecord
-from ...services import direct
+from ...services import direct, objects
 from ...services import files as file_service
 from ...services.quota import check_quota, record_uploads
 from ...services.uploads import FilePart, parse_options, safe_filename, store_file
 from ..deps import AppState, Auth, AuthDep, SessionDep, StateDep
-from ..replay import replayed
+from ..replay import idempotent
 
 __all__ = ["router"]
 
@@ -163,77 +163,78 @@ async def start(
     staging = direct.staging_for(state.storage)  # refuses storage that cannot take them
     options = parse_options(_fields(body))
     _check_hash(body.content_hash)
-    replay = await replayed(request, session, auth, "direct.start", body.model_dump(mode="json"))
-    if replay.answer is not None:  # a retried start: the same upload, not a second one
-        return replay.answer
-    await check_quota(session, auth.tenant, 1)
-    if options.skip_duplicates and body.content_hash:
-        existing = await session.scalar(
-            select(File)
-            .where(
-                File.tenant_id == auth.tenant.id,
-                File.content_hash == body.content_hash,
-                File.deleted_at.is_(None),
+    asked = body.model_dump(mode="json")
+    async with idempotent(request, session, state, auth, "direct.start", asked) as replay:
+        if replay.answer is not None:  # a retried start: the same upload, not a second one
+            return replay.answer
+        await check_quota(session, auth.tenant, 1)
+        if options.skip_duplicates and body.content_hash:
+            existing = await session.scalar(
+                select(File)
+                .where(
+                    File.tenant_id == auth.tenant.id,
+                    File.content_hash == body.content_hash,
+                    File.deleted_at.is_(None),
+                )
+                .order_by(File.created_at)
+                .limit(1)
             )
-            .order_by(File.created_at)
-            .limit(1)
-        )
-        if existing is not None:  # nothing to send: the tenant has these bytes
-            known = {
-                "upload_id": None,
-                "image_id": existing.id,
-                "object_key": existing.object_key,
-                "expires_at": None,
-                "deduplicated": True,
-                "method": "single",
-            }
-            await replay.remember(session, auth, 201, known)
-            await session.commit()
-            return JSONResponse(known, status_code=201)
-    multipart = body.size_bytes >= settings.direct_upload_multipart_bytes
-    wanted = body.part_size or settings.direct_upload_part_bytes
-    multipart = multipart or (body.part_size is not None and body.size_bytes > body.part_size)
-    part_size = wanted if multipart else body.size_bytes
-    part_count = math.ceil(body.size_bytes / part_size)
-    if part_count > MAX_PARTS:
-        part_size = math.ceil(body.size_bytes / MAX_PARTS)
+            if existing is not None:  # nothing to send: the tenant has these bytes
+                known = {
+                    "upload_id": None,
+                    "image_id": existing.id,
+                    "object_key": existing.object_key,
+                    "expires_at": None,
+                    "deduplicated": True,
+                    "method": "single",
+                }
+                await replay.remember(session, 201, known)
+                await session.commit()
+                return JSONResponse(known, status_code=201)
+        multipart = body.size_bytes >= settings.direct_upload_multipart_bytes
+        wanted = body.part_size or settings.direct_upload_part_bytes
+        multipart = multipart or (body.part_size is not None and body.size_bytes > body.part_size)
+        part_size = wanted if multipart else body.size_bytes
         part_count = math.ceil(body.size_bytes / part_size)
-    upload = DirectUpload(
-        id=new_id(),  # (known before the flush: the staging key is named after it)
-        tenant_id=auth.tenant.id,
-        file_id=new_id(),
-        filename=safe_filename(body.filename),
-        size_bytes=body.size_bytes,
-        content_hash=body.content_hash,
-        options=_fields(body),
-        method="multipart" if multipart else "single",
-        part_size=part_size,
-        part_count=part_count,
-        expires_at=utcnow() + timedelta(seconds=settings.direct_upload_ttl_seconds),
-    )
-    await staging.begin(upload)
-    session.add(upload)
-    await session.flush()
-    answer: dict[str, Any] = {
-        "upload_id": upload.id,
-        "image_id": upload.file_id,
-        "object_key": None,  # content-addressed: known once the bytes are checked
-        "expires_at": _iso(upload.expires_at),
-        "deduplicated": False,
-        "method": upload.method,
-    }
-    if multipart:
-        answer["part_size"] = part_size
-        answer["parts"] = [
-            {"part_number": n, "upload_url": _part_url(request, state, upload, n)}
-            for n in range(1, part_count + 1)
-        ]
-    else:
-        answer["upload_url"] = _part_url(request, state, upload, 1)
-        answer["upload_headers"] = {}
-    await replay.remember(session, auth, 201, answer)
-    await session.commit()
-    return JSONResponse(answer, status_code=201)
+        if part_count > MAX_PARTS:
+            part_size = math.ceil(body.size_bytes / MAX_PARTS)
+            part_count = math.ceil(body.size_bytes / part_size)
+        upload = DirectUpload(
+            id=new_id(),  # (known before the flush: the staging key is named after it)
+            tenant_id=auth.tenant.id,
+            file_id=new_id(),
+            filename=safe_filename(body.filename),
+            size_bytes=body.size_bytes,
+            content_hash=body.content_hash,
+            options=_fields(body),
+            method="multipart" if multipart else "single",
+            part_size=part_size,
+            part_count=part_count,
+            expires_at=utcnow() + timedelta(seconds=settings.direct_upload_ttl_seconds),
+        )
+        await staging.begin(upload)
+        session.add(upload)
+        await session.flush()
+        answer: dict[str, Any] = {
+            "upload_id": upload.id,
+            "image_id": upload.file_id,
+            "object_key": None,  # content-addressed: known once the bytes are checked
+            "expires_at": _iso(upload.expires_at),
+            "deduplicated": False,
+            "method": upload.method,
+        }
+        if multipart:
+            answer["part_size"] = part_size
+            answer["parts"] = [
+                {"part_number": n, "upload_url": _part_url(request, state, upload, n)}
+                for n in range(1, part_count + 1)
+            ]
+        else:
+            answer["upload_url"] = _part_url(request, state, upload, 1)
+            answer["upload_headers"] = {}
+        await replay.remember(session, 201, answer)
+        await session.commit()
+        return JSONResponse(answer, status_code=201)
 
 
 def _iso(moment: datetime) -> str:
@@ -424,6 +425,7 @@ async def _complete(
     options = parse_options(upload.options)
     announced = [h for h in (upload.content_hash, body.content_hash) if h]
     target: FilePart | None = None
+    claimed: list[str] = []
     try:
         problem = None
         try:
@@ -444,6 +446,13 @@ async def _complete(
                 details={"upload_id": upload_id},
             )
         assert target is not None
+        # A shared (content-addressed) object is claimed before it is committed: nothing may
+        # delete it under this request (``services.objects``).
+        shared = [target.pending.key] if target.pending.shared else []
+        await objects.claim(state.sessions, shared)
+        claimed = shared
+        if options.skip_duplicates:
+            await objects.lock(session, shared)
         await check_quota(session, auth.tenant, 1)
         stored = await store_file(
             session,
@@ -453,33 +462,41 @@ async def _complete(
             max_upload_bytes=upload.size_bytes,
             file_id=upload.file_id,
         )
+        upload.state = "completed"
+        if stored.skipped:
+            upload.file_id = stored.file.id
+        else:
+            await record_uploads(session, auth.tenant, 1)
+            await state.jobs.enqueue(
+                session, tenant_id=auth.tenant.id, file_id=stored.file.id, kind="process"
+            )
+        await session.commit()
     except QuotaExceeded:  # not the bytes' fault: the upload stays, to be completed later
-        if target is not None:
-            await target.pending.abort()
+        await _drop(session, state, target, claimed)
         raise
     except APIError as refusal:  # the bytes are not acceptable: the upload is over
-        if target is not None:
-            await target.pending.abort()
+        await _drop(session, state, target, claimed)
         await _fail(session, staging, upload_id, problem or refusal.message)
         raise
     except BaseException:
-        if target is not None:
-            with anyio.CancelScope(shield=True):
-                await target.pending.abort()
+        with anyio.CancelScope(shield=True):
+            await _drop(session, state, target, claimed)
         raise
-    upload.state = "completed"
-    if stored.skipped:
-        upload.file_id = stored.file.id
-    else:
-        await record_uploads(session, auth.tenant.id, 1)
-        await state.jobs.enqueue(
-            session, tenant_id=auth.tenant.id, file_id=stored.file.id, kind="process"
-        )
-    await session.commit()
+    await objects.release(state.sessions, state.storage, claimed)  # (the row holds it now)
     await staging.discard(upload, kept=not stored.skipped)
     if not stored.skipped:
         state.jobs.notify()
     return _record(stored.file, upload, deduplicated=stored.skipped)
+
+
+async def _drop(
+    session: AsyncSession, state: AppState, target: FilePart | None, claimed: list[str]
+) -> None:
+    """After a failed complete: nothing recorded, the object gone unless something uses it."""
+    await session.rollback()
+    if target is not None:
+        await target.pending.abort()
+    await objects.release(state.sessions, state.storage, claimed)
 
 
 def _record(row: File, upload: DirectUpload, *, deduplicated: bool) -> JSONResponse:

@@ -10,7 +10,7 @@ from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
-from sqlalchemy import select
+from sqlalchemy import select, update
 
 from ...db.models import Chunk, File, utcnow
 from ...errors import BadRequest, Conflict, NotFound, ServiceUnavailable, ValidationFailed
@@ -38,7 +38,7 @@ from ..ingest import (
     signed_url,
     upload_request_body,
 )
-from ..replay import replayed
+from ..replay import idempotent
 
 __all__ = ["router"]
 
@@ -78,7 +78,7 @@ async def upload_file(
         )
         upload.keep(stored)
         if not stored.skipped:
-            await record_uploads(session, auth.tenant.id, 1)
+            await record_uploads(session, auth.tenant, 1)
         body = UploadRecord.model_validate(
             file_service.upload_record(
                 stored.file, skipped=stored.skipped, filename=stored.filename
@@ -203,37 +203,51 @@ async def delete_file(file_id: str, auth: AuthDep, session: SessionDep) -> dict[
 
 @router.post("/files/batch-delete", response_model=BatchDeleteResult, summary="Delete many")
 async def batch_delete(
-    request_body: BatchDeleteRequest, request: Request, auth: AuthDep, session: SessionDep
+    request_body: BatchDeleteRequest,
+    request: Request,
+    auth: AuthDep,
+    session: SessionDep,
+    state: StateDep,
 ) -> Any:
-    replay = await replayed(
-        request, session, auth, "files.batch_delete", request_body.model_dump(mode="json")
-    )
-    if replay.answer is not None:
-        return replay.answer
-    deleted: list[dict[str, Any]] = []
-    skipped: list[dict[str, str]] = []
-    failed: list[dict[str, str]] = []
-    now = utcnow()
-    for file_id in dict.fromkeys(request_body.file_ids):  # each id once, in order
-        if not _is_uuid(file_id):
-            failed.append({"id": file_id, "message": "not a UUID"})
-            continue
-        row = await session.scalar(
-            select(File).where(File.id == file_id, File.tenant_id == auth.tenant.id)
-        )
-        if row is None:
-            failed.append({"id": file_id, "message": "not found"})
-        elif row.deleted_at is not None:
-            skipped.append({"id": file_id, "message": "already deleted"})
-        else:
-            row.deleted_at = now
-            deleted.append({"id": file_id, "deleted_at": now})
-    body = BatchDeleteResult.model_validate(
-        {"deleted": deleted, "skipped": skipped, "failed": failed}
-    ).model_dump(mode="json")
-    await replay.remember(session, auth, 200, body)
-    await session.commit()
-    return body
+    wanted = request_body.model_dump(mode="json")
+    async with idempotent(request, session, state, auth, "files.batch_delete", wanted) as replay:
+        if replay.answer is not None:
+            return replay.answer
+        deleted: list[dict[str, Any]] = []
+        skipped: list[dict[str, str]] = []
+        failed: list[dict[str, str]] = []
+        now = utcnow()
+        for file_id in dict.fromkeys(request_body.file_ids):  # each id once, in order
+            if not _is_uuid(file_id):
+                failed.append({"id": file_id, "message": "not a UUID"})
+                continue
+            # One conditional update per id: of two concurrent deletes, one deletes, the other
+            # is told it was deleted already.
+            gone = await session.execute(
+                update(File)
+                .where(
+                    File.id == file_id,
+                    File.tenant_id == auth.tenant.id,
+                    File.deleted_at.is_(None),
+                )
+                .values(deleted_at=now, updated_at=now)
+            )
+            if getattr(gone, "rowcount", 0) == 1:
+                deleted.append({"id": file_id, "deleted_at": now})
+                continue
+            exists = await session.scalar(
+                select(File.id).where(File.id == file_id, File.tenant_id == auth.tenant.id)
+            )
+            if exists is None:
+                failed.append({"id": file_id, "message": "not found"})
+            else:
+                skipped.append({"id": file_id, "message": "already deleted"})
+        body = BatchDeleteResult.model_validate(
+            {"deleted": deleted, "skipped": skipped, "failed": failed}
+        ).model_dump(mode="json")
+        await replay.remember(session, 200, body)
+        await session.commit()
+        return body
 
 
 def _content_disposition(filename: str) -> str:
@@ -357,29 +371,49 @@ async def document_chunks(
 async def describe_again(
     file_id: str, request: Request, auth: AuthDep, session: SessionDep, state: StateDep
 ) -> Any:
-    replay = await replayed(request, session, auth, "files.describe", {"file_id": file_id})
-    if replay.answer is not None:
-        return replay.answer
-    row = await file_service.get_file(session, auth.tenant.id, file_id)
-    if row.media_type not in ("image", "document"):
-        raise BadRequest(f"{row.media_type} files are not described (yet)")
-    if row.description_status in ("queued", "processing"):
-        raise Conflict(
-            f"file {file_id} is being described already ({row.description_status}); wait for "
-            "/status to be terminal"
+    async with idempotent(
+        request, session, state, auth, "files.describe", {"file_id": file_id}
+    ) as replay:
+        if replay.answer is not None:
+            return replay.answer
+        row = await file_service.get_file(session, auth.tenant.id, file_id)
+        if row.media_type not in ("image", "document"):
+            raise BadRequest(f"{row.media_type} files are not described (yet)")
+        # Decided by one conditional update: of two concurrent requests, one queues the job.
+        now = utcnow()
+        queued = await session.execute(
+            update(File)
+            .where(
+                File.id == row.id,
+                File.deleted_at.is_(None),
+                File.description_status.not_in(("queued", "processing")),
+            )
+            .values(
+                description_status="queued",
+                description_error=None,
+                description_error_type=None,
+                description_is_retryable=None,
+                updated_at=now,
+            )
         )
-    row.description_status = "queued"
-    row.description_error = row.description_error_type = None
-    row.description_is_retryable = None
-    row.updated_at = utcnow()
-    await state.jobs.enqueue(
-        session,
-        tenant_id=auth.tenant.id,
-        file_id=row.id,
-        kind="describe",
-    )
-    body = FileStatus.model_validate(file_service.processing_status(row)).model_dump(mode="json")
-    await replay.remember(session, auth, 202, body)
-    await session.commit()
-    state.jobs.notify()
-    return JSONResponse(body, status_code=202)
+        if getattr(queued, "rowcount", 0) != 1:
+            await session.rollback()
+            await session.refresh(row)
+            raise Conflict(
+                f"file {file_id} is being described already ({row.description_status}); wait "
+                "for /status to be terminal"
+            )
+        await state.jobs.enqueue(
+            session,
+            tenant_id=auth.tenant.id,
+            file_id=row.id,
+            kind="describe",
+        )
+        await session.refresh(row)
+        body = FileStatus.model_validate(file_service.processing_status(row)).model_dump(
+            mode="json"
+        )
+        await replay.remember(session, 202, body)
+        await session.commit()
+        state.jobs.notify()
+        return JSONResponse(body, status_code=202)

@@ -10,10 +10,9 @@ from ...auth.keys import key_prefix
 from ...db.models import ApiKey, utcnow
 from ...errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ...schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyInfo, ApiKeyList, page
-from ...services import idempotency
 from ...services.tenants import create_key, list_keys, revoke_key
-from ..deps import Auth, AuthDep, SessionDep
-from ..replay import replayed
+from ..deps import Auth, AuthDep, SessionDep, StateDep
+from ..replay import idempotent
 
 __all__ = ["router"]
 
@@ -41,25 +40,26 @@ def key_info(row: ApiKey) -> dict[str, Any]:
 
 @router.post("/api-keys", status_code=201, response_model=ApiKeyCreated, summary="Create a key")
 async def create(
-    body: ApiKeyCreate, request: Request, auth: AuthDep, session: SessionDep
+    body: ApiKeyCreate, request: Request, auth: AuthDep, session: SessionDep, state: StateDep
 ) -> dict[str, Any]:
     _admin(auth)
     # Never replayed: the answer holds the key in clear, which is stored nowhere. A repeat creates
     # nothing and says where to look instead.
-    replay = await replayed(request, session, auth, "api_keys.create", body.model_dump(mode="json"))
-    if replay.key is not None and await idempotency.seen(session, auth.tenant.id, replay.key):
-        raise Conflict(
-            "a key was already created with this Idempotency-Key; it is shown only once, so "
-            "list the keys (GET /api-keys) to find it, or revoke it and create another",
-            details={"idempotency_key": replay.key},
-        )
-    if body.expires_at is not None and body.expires_at <= utcnow():
-        raise ValidationFailed("expires_at must be in the future")
-    created = await create_key(session, auth.tenant, name=body.name, admin=body.admin)
-    created.row.expires_at = body.expires_at
-    await replay.remember(session, auth, 201, {"id": created.row.id, "note": "key not kept"})
-    await session.commit()
-    return {**key_info(created.row), "api_key": created.key}
+    request_body = body.model_dump(mode="json")
+    async with idempotent(request, session, state, auth, "api_keys.create", request_body) as replay:
+        if replay.answer is not None:
+            raise Conflict(
+                "a key was already created with this Idempotency-Key; it is shown only once, so "
+                "list the keys (GET /api-keys) to find it, or revoke it and create another",
+                details={"idempotency_key": request.headers.get("idempotency-key")},
+            )
+        if body.expires_at is not None and body.expires_at <= utcnow():
+            raise ValidationFailed("expires_at must be in the future")
+        created = await create_key(session, auth.tenant, name=body.name, admin=body.admin)
+        created.row.expires_at = body.expires_at
+        await replay.remember(session, 201, {"id": created.row.id, "note": "key not kept"})
+        await session.commit()
+        return {**key_info(created.row), "api_key": created.key}
 
 
 @router.get("/api-keys", response_model=ApiKeyList, summary="List the tenant's keys")

@@ -22,7 +22,7 @@ from ..ingest import (
     receive_upload,
     upload_request_body,
 )
-from ..replay import replayed
+from ..replay import idempotent
 
 __all__ = ["router"]
 
@@ -98,7 +98,7 @@ async def upload_batch(
                     stored.file, skipped=stored.skipped, filename=stored.filename
                 )
             )
-        await record_uploads(session, auth.tenant.id, batch.accepted_files)
+        await record_uploads(session, auth.tenant, batch.accepted_files)
         accepted = batch.accepted_files + batch.skipped_files
         still_working = any(r.get("status") == "processing" for r in results)
         status = (
@@ -163,17 +163,19 @@ async def session_results(
     summary="Cancel what a batch has not started yet",
 )
 async def cancel_session(
-    session_id: str, request: Request, auth: AuthDep, session: SessionDep
+    session_id: str, request: Request, auth: AuthDep, session: SessionDep, state: StateDep
 ) -> Any:
-    replay = await replayed(request, session, auth, "sessions.cancel", {"id": session_id})
-    if replay.answer is not None:
-        return replay.answer
-    upload = await session_service.get_session(session, auth.tenant.id, session_id)
-    await session_service.cancel(session, upload)
-    await session.flush()
-    body = SessionProgress.model_validate(
-        await session_service.progress(session, upload)
-    ).model_dump(mode="json")
-    await replay.remember(session, auth, 200, body)
-    await session.commit()
-    return body
+    async with idempotent(
+        request, session, state, auth, "sessions.cancel", {"id": session_id}
+    ) as replay:
+        if replay.answer is not None:
+            return replay.answer
+        upload = await session_service.get_session(session, auth.tenant.id, session_id)
+        await session_service.cancel(session, upload)
+        await session.flush()
+        body = SessionProgress.model_validate(
+            await session_service.progress(session, upload)
+        ).model_dump(mode="json")
+        await replay.remember(session, 200, body)
+        await session.commit()
+        return body
