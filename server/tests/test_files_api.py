@@ -161,10 +161,11 @@ def test_expired_signed_url(live: LiveServer, api: httpx.Client, library: dict[s
 
     signer = Signer(load_or_create_secret(live.settings.data_dir / "signing.key"))
     details = api.get(f"/files/{library['cat']['image_id']}").json()
-    token = signer.token_for(details["object_key"], "", "image/png", ttl=-1)
+    file_id = details["id"]
+    token = signer.token_for(details["object_key"], "", "image/png", ttl=-1, file_id=file_id)
     with httpx.Client() as anonymous:
         assert anonymous.get(f"{live.base_url}/storage/objects/{token}").status_code == 404
-    fresh = signer.token_for(details["object_key"], "", "image/png", ttl=60)
+    fresh = signer.token_for(details["object_key"], "", "image/png", ttl=60, file_id=file_id)
     with httpx.Client() as anonymous:
         assert anonymous.get(f"{live.base_url}/storage/objects/{fresh}").status_code == 200
 

@@ -14,7 +14,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from .exhaustion import unavailable_cause
 
 __all__ = [
     "APIError",
@@ -189,8 +192,40 @@ def install_error_handlers(app: FastAPI) -> None:
             request, exc.status_code, code, message, headers=getattr(exc, "headers", None)
         )
 
+    def unavailable(request: Request, exc: BaseException, cause: str) -> JSONResponse:
+        logger.warning(
+            "%s %s failed: %s (request_id=%s): %s",
+            request.method,
+            request.url.path,
+            cause,
+            request_id_of(request),
+            exc,
+        )
+        return error_response(
+            request,
+            503,
+            "SERVICE_UNAVAILABLE",
+            f"{cause}; the request was not completed. Try again later (the operator has been "
+            "told in the server log)",
+            details={"cause": cause},
+            headers={"Retry-After": "30"},
+        )
+
+    # (handled here rather than by the catch-all below, which Starlette re-raises to the server
+    # afterwards: that would also drop the client's keep-alive connection)
+    @app.exception_handler(OSError)
+    @app.exception_handler(DBAPIError)
+    async def resource_failure(request: Request, exc: Exception) -> JSONResponse:
+        cause = unavailable_cause(exc)
+        if cause is None:
+            raise exc
+        return unavailable(request, exc, cause)
+
     @app.exception_handler(Exception)
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
+        cause = unavailable_cause(exc)  # (one raised from a resource failure)
+        if cause is not None:
+            return unavailable(request, exc, cause)
         logger.error(
             "unhandled error in %s %s (request_id=%s)",
             request.method,

@@ -21,6 +21,7 @@ from ..schemas import CONTENT_CATEGORIES
 from ..services import idempotency, objects
 from ..services.uploads import Stored, UploadOptions, parse_options
 from .deps import AppState, Auth, upload_slot
+from .links import public_base
 from .multipart import StreamingForm, boundary_of
 from .remote import JsonUpload
 
@@ -250,9 +251,9 @@ def signed_url(
         row.filename if download else "",
         content_type,
         state.settings.signed_url_ttl_seconds,
+        file_id=row.id,  # (the link dies with the file, not only when it expires)
     )
-    base = state.settings.public_url or str(request.base_url).rstrip("/")
-    return f"{base.rstrip('/')}/api/v2/storage/objects/{token}"
+    return f"{public_base(request, state.settings)}/api/v2/storage/objects/{token}"
 
 
 def file_urls(request: Request, state: AppState, row: File) -> dict[str, str | None]:

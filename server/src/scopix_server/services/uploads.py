@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import re
 import unicodedata
 import uuid
 from dataclasses import dataclass, field
@@ -25,11 +24,27 @@ __all__ = [
     "parse_options",
     "safe_filename",
     "store_file",
+    "visible_text",
 ]
 
 _TRUE = {"true", "1", "yes", "on"}
 _FALSE = {"false", "0", "no", "off"}
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+# Unicode categories that never belong in a name shown to people: controls, format characters
+# (bidi overrides that reverse "gpj.exe" into view, zero-width joiners and spaces, soft
+# hyphens, BOMs), surrogates, line and paragraph separators.
+_INVISIBLE = frozenset({"Cc", "Cf", "Cs", "Zl", "Zp"})
+
+
+def visible_text(raw: str) -> str:
+    """``raw`` in NFC without invisible or direction-changing characters; every other kind of
+    space becomes a plain one. For names, titles and tags: what is shown is what is stored."""
+    kept: list[str] = []
+    for char in unicodedata.normalize("NFC", raw):
+        category = unicodedata.category(char)
+        if category in _INVISIBLE:
+            continue
+        kept.append(" " if category == "Zs" else char)
+    return "".join(kept)
 
 
 @dataclass
@@ -62,7 +77,7 @@ def _single(fields: dict[str, list[str]], name: str, errors: list[dict[str, str]
         return None
     if len(values) > 1:
         errors.append({"field": name, "message": "given more than once"})
-    return values[0].strip()
+    return visible_text(values[0]).strip()
 
 
 def _bool(value: str | None, name: str, default: bool, errors: list[dict[str, str]]) -> bool:
@@ -91,7 +106,7 @@ def parse_tags(raw: str | None, errors: list[dict[str, str]], name: str = "tags"
     if not raw:
         return []
     tags: list[str] = []
-    for tag in (t.strip() for t in raw.split(",")):
+    for tag in (visible_text(t).strip() for t in raw.split(",")):
         if tag and tag not in tags:
             tags.append(tag)
     if len(tags) > 40:
@@ -154,8 +169,7 @@ def parse_options(fields: dict[str, list[str]], *, auto_category: bool = False) 
 
 def safe_filename(raw: str) -> str:
     """A display name only: the last path component, no control characters, at most 255 chars."""
-    name = PurePosixPath(raw.replace("\\", "/")).name
-    name = _CONTROL.sub("", unicodedata.normalize("NFC", name)).strip()
+    name = PurePosixPath(visible_text(raw).replace("\\", "/")).name.strip()
     if name in ("", ".", ".."):
         return "upload"
     if len(name) > 255:

@@ -120,8 +120,13 @@ class _LocalPending:
 
     def _create(self, early: list[bytes | memoryview]) -> BinaryIO:
         handle = open(self._temp, "wb")  # noqa: SIM115 - closed in commit/abort
-        for chunk in early:
-            handle.write(chunk)
+        try:
+            for chunk in early:
+                handle.write(chunk)
+        except BaseException:  # (a full disk: nobody else holds the handle yet)
+            with contextlib.suppress(OSError):
+                handle.close()
+            raise
         return handle
 
     async def _ensure_file(self) -> None:
@@ -174,10 +179,10 @@ class _LocalPending:
 
     def _commit_sync(self) -> str:
         assert self._file is not None
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        self._file = None
+        handle, self._file = self._file, None
+        with handle:  # (closed even when the disk is full: flush and fsync raise then)
+            handle.flush()
+            os.fsync(handle.fileno())
         key = self.key
         target = self._storage.path_of(key)
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -198,8 +203,9 @@ class _LocalPending:
             self._thread = None
         self._early = []
         if self._file is not None:
-            self._file.close()
-            self._file = None
+            handle, self._file = self._file, None
+            with contextlib.suppress(OSError):  # (a full disk fails the final flush)
+                handle.close()
         if not self._done:
             self._done = True  # (the file may exist even if never opened here: a cancelled create)
             with contextlib.suppress(FileNotFoundError):

@@ -65,8 +65,8 @@ class _S3Pending(_LocalPending):
 
     def _commit_sync(self) -> str:
         assert self._file is not None
-        self._file.close()  # (no fsync: the bucket holds the durable copy)
-        self._file = None
+        handle, self._file = self._file, None
+        handle.close()  # (no fsync: the bucket holds the durable copy)
         key = self.key
         try:
             self._bucket.upload_file(self._temp, key)

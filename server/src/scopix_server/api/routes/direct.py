@@ -31,6 +31,7 @@ from ...services import files as file_service
 from ...services.quota import check_quota, record_uploads
 from ...services.uploads import FilePart, parse_options, safe_filename, store_file
 from ..deps import AppState, Auth, AuthDep, SessionDep, StateDep
+from ..links import public_base
 from ..replay import idempotent
 
 __all__ = ["router"]
@@ -103,7 +104,7 @@ def _fields(body: DirectUploadRequest) -> dict[str, list[str]]:
 
 
 def _part_url(request: Request, state: AppState, upload: DirectUpload, number: int) -> str:
-    base = state.settings.public_url or str(request.base_url).rstrip("/")
+    base = public_base(request, state.settings)
     return direct.staging_for(state.storage).url(upload, number, base=base, signer=state.signer)
 
 

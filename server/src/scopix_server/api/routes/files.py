@@ -30,7 +30,7 @@ from ...schemas import (
 )
 from ...services import files as file_service
 from ...services.quota import check_quota, record_uploads
-from ...services.uploads import parse_tags, store_file
+from ...services.uploads import parse_tags, store_file, visible_text
 from ..deps import AuthDep, SessionDep, StateDep
 from ..ingest import (
     file_urls,
@@ -187,7 +187,7 @@ async def update_file(
             raise ValidationFailed(f"tags: {message}", details={"errors": errors})
         row.tags = tags
     if change.title is not None:
-        row.title = change.title.strip() or None
+        row.title = visible_text(change.title).strip() or None
     row.updated_at = utcnow()
     await session.commit()
     return {"id": row.id, "title": row.title, "tags": list(row.tags), "updated_at": row.updated_at}

@@ -7,19 +7,31 @@ from urllib.parse import quote
 from fastapi import APIRouter
 from fastapi.responses import StreamingResponse
 
+from ...db.models import File
 from ...errors import NotFound
-from ..deps import StateDep
+from ..deps import SessionDep, StateDep
 
 __all__ = ["router"]
+
+
+def _keys_of(row: File) -> set[str]:
+    return {row.object_key, *(row.variants or {}).values()}
+
 
 router = APIRouter(tags=["storage"])
 
 
 @router.get("/storage/objects/{token}", summary="Read an object through a signed URL")
-async def signed_object(token: str, state: StateDep) -> StreamingResponse:
+async def signed_object(token: str, state: StateDep, session: SessionDep) -> StreamingResponse:
     granted = state.signer.verify(token)
-    if granted is None or not await state.storage.exists(granted.key):
-        raise NotFound("this link is invalid or has expired; ask the API for a new one")
+    gone = NotFound("this link is invalid or has expired; ask the API for a new one")
+    if granted is None or not granted.file_id:
+        raise gone
+    row = await session.get(File, granted.file_id)
+    if row is None or row.deleted_at is not None or granted.key not in _keys_of(row):
+        raise gone  # (deleted since the link was made: the link goes with the file)
+    if not await state.storage.exists(granted.key):
+        raise gone
     headers = {"Cache-Control": "private, max-age=300", "X-Content-Type-Options": "nosniff"}
     if granted.filename:
         headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(granted.filename)}"
