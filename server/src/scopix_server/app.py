@@ -17,6 +17,7 @@ from .api.routes import analyze, direct, files, health, keys, storage, uploads
 from .db.migrate import upgrade
 from .db.session import create_engine, create_sessionmaker
 from .errors import install_error_handlers
+from .guards import BodyGuardMiddleware
 from .jobs import DatabaseQueue, Pipeline, WorkerPool
 from .metrics import Metrics
 from .middleware import RequestContextMiddleware
@@ -112,7 +113,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
-    app.add_middleware(RequestContextMiddleware, metrics=metrics)
+    app.add_middleware(
+        BodyGuardMiddleware,
+        idle_timeout=settings.body_idle_timeout_seconds,
+        max_per_client=settings.max_uploads_per_client,
+    )
+    app.add_middleware(RequestContextMiddleware, metrics=metrics)  # (outermost)
     app.include_router(health.router)
     app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)
     for module in (files, uploads, analyze, direct, keys, storage):

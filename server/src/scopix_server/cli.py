@@ -69,6 +69,7 @@ def serve(data_dir: Path | None, host: str | None, port: int | None, log_level: 
     import uvicorn
 
     from .app import create_app
+    from .guards import header_deadline_protocol
 
     settings = _settings(data_dir, host=host, port=port, log_level=log_level)
     click.echo(
@@ -81,6 +82,7 @@ def serve(data_dir: Path | None, host: str | None, port: int | None, log_level: 
         port=settings.port,
         log_level=settings.log_level,
         proxy_headers=False,
+        http=header_deadline_protocol(settings.header_timeout_seconds),
     )
 
 

@@ -31,6 +31,7 @@ __all__ = [
     "PayloadTooLarge",
     "UnsupportedMediaType",
     "RateLimited",
+    "RequestTimeout",
     "ServiceUnavailable",
     "error_response",
     "install_error_handlers",
@@ -99,6 +100,10 @@ class PayloadTooLarge(APIError):
 
 class UnsupportedMediaType(APIError):
     status, code = 415, "UNSUPPORTED_MEDIA_TYPE"
+
+
+class RequestTimeout(APIError):
+    status, code = 408, "REQUEST_TIMEOUT"
 
 
 class RateLimited(APIError):

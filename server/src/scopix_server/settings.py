@@ -78,6 +78,21 @@ class Settings(BaseSettings):
     max_field_bytes: int = Field(
         64 * 1024, ge=1024, description="Largest non-file form field of an upload."
     )
+    body_idle_timeout_seconds: float = Field(
+        60.0,
+        gt=0,
+        description="A request body that sends nothing for this long is cut off (408).",
+    )
+    header_timeout_seconds: float = Field(
+        15.0,
+        gt=0,
+        description="A connection must send a request's headers within this time (`serve`).",
+    )
+    max_uploads_per_client: int = Field(
+        64,
+        ge=1,
+        description="Request bodies one client address may send at once; more get 429.",
+    )
     max_image_pixels: int = Field(
         180_000_000, ge=1, description="Decoded images above this many pixels are refused."
     )

@@ -1,0 +1,130 @@
+"""Bounds on clients that send slowly or too much at once, before any route sees them.
+
+- ``BodyGuardMiddleware``: a request body that sends nothing for ``body_idle_timeout_seconds``
+  is cut off with 408 (a stalled upload no longer holds a connection, a file descriptor and an
+  upload slot forever), and one client address may send at most ``max_uploads_per_client``
+  bodies at once (429 beyond).
+- ``HeaderDeadlineProtocol``: ``serve``'s HTTP protocol closes a connection that has not sent a
+  request's headers within ``header_timeout_seconds`` (header-only connections).
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+import anyio
+from starlette.requests import Request
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+
+from .errors import RequestTimeout, error_response
+
+__all__ = ["BodyGuardMiddleware", "HeaderDeadlineProtocol", "header_deadline_protocol"]
+
+
+def _has_body(scope: Scope) -> bool:
+    for name, value in scope.get("headers", []):
+        if name == b"content-length":
+            return value.strip() not in (b"", b"0")
+        if name == b"transfer-encoding":
+            return True
+    return False
+
+
+class BodyGuardMiddleware:
+    def __init__(self, app: ASGIApp, *, idle_timeout: float, max_per_client: int) -> None:
+        self.app = app
+        self.idle_timeout = idle_timeout
+        self.max_per_client = max_per_client
+        self.sending: Counter[str] = Counter()
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http" or not _has_body(scope):
+            await self.app(scope, receive, send)
+            return
+        client = scope["client"][0] if scope.get("client") else "unknown"
+        if self.sending[client] >= self.max_per_client:
+            refusal = error_response(
+                Request(scope),
+                429,
+                "RATE_LIMITED",
+                f"this address is already sending {self.max_per_client} request bodies; wait "
+                "for one to finish",
+                details={"max_uploads_per_client": self.max_per_client},
+                headers={"Retry-After": "1"},
+            )
+            await refusal(scope, receive, send)
+            return
+        done = False
+
+        async def receive_within_deadline() -> Message:
+            nonlocal done
+            if done:  # (after the body: waits for a disconnect, as long as it takes)
+                return await receive()
+            try:
+                with anyio.fail_after(self.idle_timeout):
+                    message = await receive()
+            except TimeoutError:
+                raise RequestTimeout(
+                    f"the request body stalled: nothing arrived for {self.idle_timeout:g} s",
+                    details={"body_idle_timeout_seconds": self.idle_timeout},
+                ) from None
+            done = message["type"] != "http.request" or not message.get("more_body", False)
+            return message
+
+        self.sending[client] += 1
+        try:
+            await self.app(scope, receive_within_deadline, send)
+        finally:
+            self.sending[client] -= 1
+            if not self.sending[client]:
+                del self.sending[client]
+
+
+class HeaderDeadlineProtocol(HttpToolsProtocol):
+    """uvicorn's httptools protocol with a deadline for each request's headers."""
+
+    header_timeout = 15.0
+    _deadline: asyncio.TimerHandle | None = None
+
+    def _arm(self) -> None:
+        if self._deadline is None:
+            self._deadline = self.loop.call_later(self.header_timeout, self._too_slow)
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _too_slow(self) -> None:
+        self._deadline = None
+        if not self.transport.is_closing():
+            self.transport.close()
+
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._arm()
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        self._arm()
+
+    def on_headers_complete(self) -> None:
+        self._disarm()
+        super().on_headers_complete()
+
+    def on_response_complete(self) -> None:
+        self._disarm()  # (the keep-alive timeout takes over until the next request begins)
+        super().on_response_complete()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+
+def header_deadline_protocol(seconds: float) -> type[HeaderDeadlineProtocol]:
+    """The protocol class for ``uvicorn.Config(http=...)`` with this deadline."""
+    attributes: dict[str, Any] = {"header_timeout": seconds}
+    return type("HeaderDeadlineProtocol", (HeaderDeadlineProtocol,), attributes)

@@ -1,0 +1,144 @@
+"""Clients that send slowly or too much at once: stalled bodies are cut off (408), one address
+holds a bounded number of bodies (429 beyond), and `serve` closes header-only connections."""
+
+from __future__ import annotations
+
+import os
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+
+from scopix_server import Settings
+from server_support import LiveServer, free_port, make_key, start_server
+
+pytestmark = pytest.mark.socket
+
+
+@pytest.fixture(scope="module")
+def strict(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
+    settings = Settings(
+        data_dir=tmp_path_factory.mktemp("strict"),
+        workers=0,
+        body_idle_timeout_seconds=1.0,
+        max_uploads_per_client=3,
+    )
+    server = start_server(settings)
+    yield server
+    server.stop()
+
+
+def _port(server: LiveServer) -> int:
+    return int(server.root_url.rsplit(":", 1)[1])
+
+
+def _stalled_upload(server: LiveServer, key: str) -> socket.socket:
+    """An upload that announces 100 kB, sends the start of it, then nothing more."""
+    connection = socket.create_connection(("127.0.0.1", _port(server)), timeout=10)
+    head = (
+        "POST /api/v2/files/upload HTTP/1.1\r\n"
+        "Host: 127.0.0.1\r\n"
+        f"Authorization: Bearer {key}\r\n"
+        "Content-Type: multipart/form-data; boundary=xyz\r\n"
+        "Content-Length: 100000\r\n\r\n"
+        '--xyz\r\nContent-Disposition: form-data; name="file"; filename="a.png"\r\n\r\n'
+    )
+    connection.sendall(head.encode() + os.urandom(1000))
+    return connection
+
+
+def _answer(connection: socket.socket) -> bytes:
+    received = b""
+    while b"\r\n\r\n" not in received:
+        chunk = connection.recv(65536)
+        if not chunk:
+            break
+        received += chunk
+    return received
+
+
+def test_a_stalled_body_is_cut_off(strict: LiveServer) -> None:
+    key = make_key(strict.settings)
+    connection = _stalled_upload(strict, key)
+    started = time.monotonic()
+    try:
+        answer = _answer(connection)
+    finally:
+        connection.close()
+    assert answer.startswith(b"HTTP/1.1 408"), answer[:200]
+    assert time.monotonic() - started < 10
+    # nothing was kept, and the key's upload slot is free again
+    with httpx.Client(base_url=strict.base_url, headers={"Authorization": f"Bearer {key}"}) as api:
+        assert api.get("/files").json()["total_count"] == 0
+        assert api.post("/files/upload", files={"file": ("ok.txt", b"fine")}).status_code == 201
+
+
+def test_one_address_sends_a_bounded_number_of_bodies(strict: LiveServer) -> None:
+    key = make_key(strict.settings)
+    held = [_stalled_upload(strict, key) for _ in range(3)]
+    try:
+        time.sleep(0.2)  # (all three are being read)
+        with httpx.Client(
+            base_url=strict.base_url, headers={"Authorization": f"Bearer {key}"}
+        ) as api:
+            refused = api.post("/files/upload", files={"file": ("x.txt", b"x")})
+            assert refused.status_code == 429, refused.text
+            assert refused.json()["error"]["code"] == "RATE_LIMITED"
+            assert refused.headers["retry-after"]
+            assert api.get("/files").status_code == 200  # (requests without a body go on)
+    finally:
+        for connection in held:
+            connection.close()
+    deadline = time.monotonic() + 10
+    with httpx.Client(base_url=strict.base_url, headers={"Authorization": f"Bearer {key}"}) as api:
+        while True:  # once they are cut off, the address may send again
+            answer = api.post("/files/upload", files={"file": ("y.txt", b"y")})
+            if answer.status_code == 201 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+    assert answer.status_code == 201, answer.text
+
+
+def test_serve_closes_connections_that_never_finish_their_headers(tmp_path: Path) -> None:
+    port = free_port()
+    env = {**os.environ, "SCOPIX_SERVER_HEADER_TIMEOUT_SECONDS": "1"}
+    process = subprocess.Popen(
+        [sys.executable, "-m", "scopix_server", "serve", "--data-dir", str(tmp_path / "d"),
+         "--port", str(port), "--log-level", "warning"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=env,
+    )  # fmt: skip
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1)
+                break
+            except httpx.TransportError:
+                assert process.poll() is None, process.communicate()[1]
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.1)
+        idle = socket.create_connection(("127.0.0.1", port), timeout=10)
+        partial = socket.create_connection(("127.0.0.1", port), timeout=10)
+        partial.sendall(b"GET /ready HTTP/1.1\r\nHost: x\r\nX-Slow: ")
+        started = time.monotonic()
+        assert partial.recv(100) == b""  # closed by the server
+        assert idle.recv(100) == b""
+        assert time.monotonic() - started < 8
+        idle.close()
+        partial.close()
+        # a normal client on a kept-alive connection is not affected by the deadline
+        with httpx.Client() as client:
+            for _ in range(3):
+                assert client.get(f"http://127.0.0.1:{port}/ready").status_code == 200
+                time.sleep(0.6)
+    finally:
+        process.terminate()
+        process.communicate(timeout=15)
