@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import re
 from dataclasses import dataclass
 from datetime import timedelta
@@ -43,6 +44,8 @@ __all__ = [
     "fingerprint",
     "remember",
 ]
+
+logger = logging.getLogger("scopix_server")
 
 WINDOW = timedelta(hours=24)
 IN_FLIGHT_WAIT = 10.0  # seconds a repeat waits for the first request's answer
@@ -181,15 +184,21 @@ async def remember(
 
 
 async def abandon(sessions: async_sessionmaker[AsyncSession], claim: Claim) -> None:
-    """Give the key up after a failure (nothing if the answer was stored meanwhile)."""
+    """Give the key up after a failure (nothing if the answer was stored meanwhile).
+
+    Never raises: a key it could not give up is taken over once ``STALE_IN_FLIGHT`` has passed.
+    """
     with anyio.CancelScope(shield=True):
-        async with sessions() as session:
-            await session.execute(
-                delete(IdempotencyRecord).where(
-                    IdempotencyRecord.tenant_id == claim.tenant_id,
-                    IdempotencyRecord.key == claim.key,
-                    IdempotencyRecord.owner == claim.owner,
-                    IdempotencyRecord.status_code.is_(None),
+        try:
+            async with sessions() as session:
+                await session.execute(
+                    delete(IdempotencyRecord).where(
+                        IdempotencyRecord.tenant_id == claim.tenant_id,
+                        IdempotencyRecord.key == claim.key,
+                        IdempotencyRecord.owner == claim.owner,
+                        IdempotencyRecord.status_code.is_(None),
+                    )
                 )
-            )
-            await session.commit()
+                await session.commit()
+        except Exception as error:
+            logger.warning("could not give Idempotency-Key %r up (%s)", claim.key, error)

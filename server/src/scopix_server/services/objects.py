@@ -20,6 +20,7 @@ holds one that long: claims are taken after the body has arrived).
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable
 from datetime import timedelta
 
@@ -31,6 +32,8 @@ from ..db.models import File, ObjectClaim, utcnow
 from ..storage import StorageBackend
 
 __all__ = ["STALE_CLAIM", "claim", "delete_unused", "lock", "release"]
+
+logger = logging.getLogger("scopix_server")
 
 STALE_CLAIM = timedelta(hours=1)
 _CHUNK = 400  # keys per statement (bound parameters stay well under SQLite's limit)
@@ -121,6 +124,15 @@ async def delete_unused(
 async def release(
     sessions: async_sessionmaker[AsyncSession], storage: StorageBackend, keys: Iterable[str]
 ) -> int:
-    """Let go of this request's claims (after its transaction ended); deletes what is unused."""
-    async with sessions() as session:
-        return await delete_unused(session, storage, keys, unclaim=True)
+    """Let go of this request's claims (after its transaction ended); deletes what is unused.
+
+    Never raises (it runs while a request answers, often after another failure): what it could
+    not do is left to stale claims and the orphan sweep, and logged.
+    """
+    keys = list(keys)
+    try:
+        async with sessions() as session:
+            return await delete_unused(session, storage, keys, unclaim=True)
+    except Exception as error:
+        logger.warning("could not release %d object claims (%s); the sweep will", len(keys), error)
+        return 0
