@@ -11,7 +11,17 @@ import zipfile
 from dataclasses import dataclass
 from typing import BinaryIO
 
-__all__ = ["HEAD_BYTES", "Detected", "Refused", "confirm_docx", "sniff"]
+from ..containers import TooLarge, part_size
+
+__all__ = [
+    "DOCX_PARTS",
+    "HEAD_BYTES",
+    "ContainerTooLarge",
+    "Detected",
+    "Refused",
+    "confirm_docx",
+    "sniff",
+]
 
 HEAD_BYTES = 8192  # how much of a file the detection looks at
 
@@ -28,6 +38,10 @@ class Detected:
 
 class Refused(Exception):
     """The content is not accepted; the message says what it looks like."""
+
+
+class ContainerTooLarge(Refused):
+    """A part of a container inflates past the bound: a ``validation`` refusal, not a format one."""
 
 
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"heif"}
@@ -136,12 +150,27 @@ def _text(head: bytes, filename: str) -> Detected:
     return Detected("document", "text/plain", "txt")
 
 
-def confirm_docx(handle: BinaryIO) -> None:
-    """Raise ``Refused`` unless the ZIP container is a Word document."""
+DOCX_PARTS = ("[Content_Types].xml", "word/document.xml", "docProps/app.xml")  # what is read
+
+
+def confirm_docx(handle: BinaryIO, *, max_part_bytes: int) -> None:
+    """Raise ``Refused`` unless the ZIP container is a Word document whose parts are in bounds.
+
+    The parts that processing reads must not inflate past ``max_part_bytes``
+    (``ContainerTooLarge``): the check reads the sizes the archive declares, which are also
+    what ``zipfile`` ever inflates.
+    """
     try:
         with zipfile.ZipFile(handle) as archive:
             names = set(archive.namelist())
+            if "word/document.xml" not in names or "[Content_Types].xml" not in names:
+                raise Refused(
+                    "a ZIP archive that is not a Word document; archives are not accepted"
+                )
+            for name in DOCX_PARTS:
+                if name in names:
+                    part_size(archive, name, max_part_bytes)
+    except TooLarge as error:
+        raise ContainerTooLarge(f"the DOCX is refused: {error}") from None
     except (zipfile.BadZipFile, OSError, ValueError):
         raise Refused("a damaged ZIP container") from None
-    if "word/document.xml" not in names or "[Content_Types].xml" not in names:
-        raise Refused("a ZIP archive that is not a Word document; archives are not accepted")

@@ -16,7 +16,7 @@ from ..db.models import File, Tenant, new_id, utcnow
 from ..errors import APIError, BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from ..schemas import CONTENT_CATEGORIES
 from ..storage import PendingObject
-from .media import Refused, confirm_docx, sniff
+from .media import ContainerTooLarge, Refused, confirm_docx, sniff
 
 __all__ = [
     "FilePart",
@@ -180,6 +180,7 @@ async def store_file(
     options: UploadOptions,
     *,
     max_upload_bytes: int,
+    max_part_bytes: int = 64 * 1024 * 1024,  # settings.max_container_part_bytes
     session_id: str | None = None,
     file_id: str | None = None,
 ) -> Stored:
@@ -199,9 +200,14 @@ async def store_file(
 
             def check_zip() -> None:
                 with part.pending.open_written() as handle:
-                    confirm_docx(handle)
+                    confirm_docx(handle, max_part_bytes=max_part_bytes)
 
             await anyio.to_thread.run_sync(check_zip)
+    except ContainerTooLarge as refusal:  # a known format, but past a bound: a validation error
+        raise ValidationFailed(
+            f"{safe_filename(part.filename)!r} was refused: {refusal}",
+            details={"filename": safe_filename(part.filename), "reason": str(refusal)},
+        ) from None
     except Refused as refusal:
         raise UnsupportedMediaType(
             f"{safe_filename(part.filename)!r} was refused: {refusal}",
