@@ -7,6 +7,7 @@ A ZIP container needs the whole file to tell a DOCX from any other archive: ``co
 
 from __future__ import annotations
 
+import re
 import zipfile
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -86,7 +87,19 @@ _UNSAFE = [
     (b"\xfd7zXZ\x00", "an xz archive"),
     (b"\x00asm", "a WebAssembly module"),
 ]
-_MARKUP = (b"<!doctype html", b"<html", b"<script", b"<?php", b"<svg", b"<?xml")
+# What a browser takes for HTML when a document starts with it (the WHATWG MIME sniffing
+# patterns, each followed by a space or ">"), and other markup that is not text to us.
+_HTML_TAGS = (
+    "!doctype html", "html", "head", "script", "iframe", "h1", "div", "font", "table", "a",
+    "style", "title", "b", "body", "br", "p",
+)  # fmt: skip
+_MARKUP_START = re.compile(
+    r"<(?:(?:" + "|".join(re.escape(tag) for tag in _HTML_TAGS) + r")[\s>/]|!--|\?php|\?xml|svg\b"
+    r"|xsl:|math\b|object\b|embed\b)"
+)
+# Active content is refused wherever it stands in the head, not only at the start.
+_ACTIVE = re.compile(r"<(?:script|iframe|object|embed)\b|<\?php|<svg\b[^>]*\bon\w+\s*=")
+_SKIPPED = re.compile(r"(?:\s|<!--.*?-->)*", re.DOTALL)  # whitespace and comments before it
 
 
 def sniff(head: bytes, filename: str = "") -> Detected:
@@ -139,8 +152,9 @@ def _text(head: bytes, filename: str) -> Detected:
         if error.start < len(sample) - 4:
             raise Refused("unrecognised content (neither a known format nor UTF-8 text)") from None
         text = sample[: error.start].decode("utf-8")
-    lowered = text.lstrip().lower().encode()
-    if lowered.startswith(_MARKUP):
+    lowered = text.lower()
+    opening = lowered[_SKIPPED.match(lowered).end() :]  # type: ignore[union-attr]
+    if _MARKUP_START.match(opening) or _ACTIVE.search(lowered):
         raise Refused("HTML, SVG, XML or script markup is not accepted")
     controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\n\r\f")
     if controls > max(1, len(text) // 100):
