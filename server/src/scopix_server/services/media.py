@@ -67,7 +67,7 @@ def _ftyp(head: bytes) -> Detected | None:
     if brand in _MP4_BRANDS:
         return Detected("video", "video/mp4", "mp4")
     if brand in (b"avif", b"avis"):
-        raise Refused("AVIF images are not supported; convert to JPEG, PNG, WebP or HEIC")
+        return Detected("image", "image/avif", "avif")
     raise Refused(f"unsupported ISO media file (brand {brand.decode('latin-1')!r})")
 
 
@@ -100,6 +100,12 @@ _MARKUP_START = re.compile(
 # Active content is refused wherever it stands in the head, not only at the start.
 _ACTIVE = re.compile(r"<(?:script|iframe|object|embed)\b|<\?php|<svg\b[^>]*\bon\w+\s*=")
 _SKIPPED = re.compile(r"(?:\s|<!--.*?-->)*", re.DOTALL)  # whitespace and comments before it
+
+
+_UNKNOWN = (
+    "unrecognised binary content: not an image, document or video format this server reads "
+    "(details.supported_formats lists them)"
+)
 
 
 def sniff(head: bytes, filename: str = "") -> Detected:
@@ -138,13 +144,15 @@ def sniff(head: bytes, filename: str = "") -> Detected:
             raise Refused(f"the content is {what}, which is not accepted")
     if len(head) > 262 and head[257:262] == b"ustar":
         raise Refused("a tar archive; archives are not accepted")
-    return _text(head, filename)
+    from .image_formats import decodable_image  # (it builds on this module's types)
+
+    return decodable_image(head) or _text(head, filename)
 
 
 def _text(head: bytes, filename: str) -> Detected:
     sample = head.lstrip(b"\xef\xbb\xbf")  # UTF-8 byte order mark
     if b"\x00" in sample:
-        raise Refused("unrecognised binary content; see the supported formats in the API docs")
+        raise Refused(_UNKNOWN)
     try:
         text = sample.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -158,7 +166,7 @@ def _text(head: bytes, filename: str) -> Detected:
         raise Refused("HTML, SVG, XML or script markup is not accepted")
     controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\n\r\f")
     if controls > max(1, len(text) // 100):
-        raise Refused("unrecognised binary content; see the supported formats in the API docs")
+        raise Refused(_UNKNOWN)
     if filename.lower().endswith((".md", ".markdown")):
         return Detected("document", "text/markdown", "md")
     return Detected("document", "text/plain", "txt")

@@ -16,6 +16,7 @@ from ..db.models import File, Tenant, new_id, utcnow
 from ..errors import APIError, BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from ..schemas import CONTENT_CATEGORIES
 from ..storage import PendingObject
+from .image_formats import SUPPORTED_FORMATS
 from .media import ContainerTooLarge, Refused, confirm_docx, sniff
 
 __all__ = [
@@ -211,7 +212,11 @@ async def store_file(
     except Refused as refusal:
         raise UnsupportedMediaType(
             f"{safe_filename(part.filename)!r} was refused: {refusal}",
-            details={"filename": safe_filename(part.filename), "reason": str(refusal)},
+            details={
+                "filename": safe_filename(part.filename),
+                "reason": str(refusal),
+                "supported_formats": SUPPORTED_FORMATS,
+            },
         ) from None
     content_hash = f"sha256:{part.pending.sha256}"
     if options.skip_duplicates:
