@@ -242,3 +242,40 @@ def test_a_job_past_its_budget_ends_failed_and_frees_the_worker(working: LiveSer
         assert "time budget of 4 s" in done["description_error"]
         after = wait_until_terminal_sync(api, quick.json()["image_id"], timeout=30)
         assert after["status"] == "completed"
+
+
+# --- images: reduced before they are turned upright and converted ---
+
+_IMAGE_PEAK = textwrap.dedent(
+    """
+    import json, resource, sys
+    from pathlib import Path
+    from PIL import Image
+    from scopix_server.jobs.steps.images import load_image
+
+    Image.new("RGB", (8, 8)).save(sys.argv[1] + "/tiny.png")
+    big = Image.new("RGBA", (6000, 6000), (10, 200, 30, 128))
+    big.save(sys.argv[1] + "/big.png", compress_level=1)
+    del big
+    load_image(Path(sys.argv[1] + "/tiny.png"), max_pixels=10**9)  # warm
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    image, facts = load_image(Path(sys.argv[1] + "/big.png"), max_pixels=10**9)
+    grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+    print(json.dumps({"grew": grew, "size": list(image.size), "width": facts.width}))
+    """
+)
+
+
+def test_a_large_transparent_png_costs_about_one_decode(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", _IMAGE_PEAK, str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=180,
+        check=True,
+    )
+    found = json.loads(run.stdout)
+    assert found["width"] == 6000 and max(found["size"]) <= 2048
+    decoded = 6000 * 6000 * 4  # one RGBA decode
+    # (converted and flattened at full size it cost over four decodes: 583 MiB here)
+    assert found["grew"] < 3 * decoded, f"{found['grew'] / MiB:.0f} MiB"

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
 from ..errors import StepError
@@ -110,6 +110,38 @@ def _in_words(error: Exception, path: Path) -> str:
     return "it is damaged, or uses a feature of its format the decoder does not support"
 
 
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _reduced(image: Image.Image, work_side: int) -> Image.Image:
+    """The decoded image shrunk by a whole factor towards ``work_side`` before anything else.
+
+    Turning it upright and converting it to RGB each copy it: done on the full image they
+    doubled or tripled the cost of a large one; on the reduced one they cost little.
+    """
+    factor = max(image.size) // work_side
+    if factor < 2:
+        return image
+    try:
+        return image.reduce(factor)
+    except ValueError:  # a mode reduce() does not handle (palette, bilevel): converted first
+        return image.convert("RGBA" if "transparency" in image.info else "RGB").reduce(factor)
+
+
+def _upright(image: Image.Image, orientation: int) -> Image.Image:
+    """Apply the EXIF orientation read from the file (a reduced copy no longer carries it)."""
+    method = _TRANSPOSE.get(orientation)
+    return image.transpose(method) if method is not None else image
+
+
 def load_image(
     path: Path, *, max_pixels: int, work_side: int = 2048
 ) -> tuple[Image.Image, ImageFacts]:
@@ -140,7 +172,7 @@ def load_image(
                 if opened.format == "JPEG":
                     opened.draft("RGB", (work_side, work_side))  # decode at 1/2, 1/4 or 1/8
                 opened.load()
-                image = ImageOps.exif_transpose(opened)
+                image = _upright(_reduced(opened, work_side), orientation)
                 image = _to_rgb(image)
     except StepError:
         raise
