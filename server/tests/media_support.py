@@ -115,3 +115,88 @@ def docx_bytes(paragraphs: list[str]) -> bytes:
     out = io.BytesIO()
     document.save(out)
     return out.getvalue()
+
+
+def _deflated(prefix: bytes, fill: bytes, fill_mib: int, suffix: bytes) -> tuple[bytes, int, int]:
+    """Raw deflate of ``prefix + fill * (fill_mib MiB) + suffix``, its CRC and inflated size.
+
+    Made in well under a second whatever the size: one MiB of ``fill`` is compressed once,
+    as a self-contained run of blocks (a full flush from a fresh compressor), and repeated.
+    """
+    import zlib
+
+    def segment(data: bytes) -> bytes:
+        compressor = zlib.compressobj(9, zlib.DEFLATED, -15)
+        return compressor.compress(data) + compressor.flush(zlib.Z_FULL_FLUSH)
+
+    mib = (fill * (1024 * 1024 // len(fill) + 1))[: 1024 * 1024]
+    block = segment(mib)
+    crc = zlib.crc32(prefix)
+    for _ in range(fill_mib):
+        crc = zlib.crc32(mib, crc)
+    crc = zlib.crc32(suffix, crc)
+    stream = segment(prefix) + block * fill_mib + segment(suffix) + b"\x03\x00"  # final block
+    return stream, crc, len(prefix) + fill_mib * 1024 * 1024 + len(suffix)
+
+
+def zip_with(entries: dict[str, bytes | tuple[bytes, bytes, int, bytes]]) -> bytes:
+    """A ZIP built by hand; an entry given as ``(prefix, fill, MiB, suffix)`` inflates to that.
+
+    The bomb entries are real deflate streams, so they can be read: a reader that does not
+    bound what it inflates will hold all of it.
+    """
+    import struct
+    import zlib
+
+    out = io.BytesIO()
+    central = []
+    for name, content in entries.items():
+        if isinstance(content, tuple):
+            data, crc, size = _deflated(*content)
+        else:
+            compressor = zlib.compressobj(6, zlib.DEFLATED, -15)
+            data = compressor.compress(content) + compressor.flush()
+            crc, size = zlib.crc32(content), len(content)
+        encoded = name.encode()
+        offset = out.tell()
+        fields = (20, 0, 8, 0, 0x21, crc, len(data), size, len(encoded), 0)
+        out.write(struct.pack("<IHHHHHIIIHH", 0x04034B50, *fields) + encoded + data)
+        central.append(
+            struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 20, *fields, 0, 0, 0, 0, offset) + encoded
+        )
+    start = out.tell()
+    directory = b"".join(central)
+    out.write(directory)
+    out.write(
+        struct.pack(
+            "<IHHHHIIH", 0x06054B50, 0, 0, len(central), len(central), len(directory), start, 0
+        )
+    )
+    return out.getvalue()
+
+
+def docx_bomb(part: str, fill_mib: int) -> bytes:
+    """A real DOCX (python-docx's) whose ``part`` is replaced by one inflating past ``fill_mib``
+    MiB of spaces inside valid XML."""
+    import zipfile
+
+    with zipfile.ZipFile(io.BytesIO(docx_bytes(["A bounded document"]))) as archive:
+        entries: dict[str, bytes | tuple[bytes, bytes, int, bytes]] = {
+            name: archive.read(name) for name in archive.namelist()
+        }
+    original = entries[part]
+    assert isinstance(original, bytes)
+    cut = original.rindex(b"</")
+    entries[part] = (original[:cut], b" ", fill_mib, original[cut:])
+    return zip_with(entries)
+
+
+def blank_pdf(pages: int) -> bytes:
+    import pypdfium2 as pdfium
+
+    document = pdfium.PdfDocument.new()
+    for _ in range(pages):
+        document.new_page(612, 792)
+    out = io.BytesIO()
+    document.save(out)
+    return out.getvalue()

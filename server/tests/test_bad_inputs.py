@@ -66,6 +66,8 @@ ACCEPTED = [
     ("photo.jpg", png_bytes(), "image", "image/png"),  # the extension lies; the bytes decide
     ("dot.gif", GIF_1X1, "image", "image/gif"),
     ("notes.md", "# Title\n\nSome *text* — ünïcode.\n".encode(), "document", "text/markdown"),
+    ("commented.md", b"<!-- lint: off -->\n# Title\n\nUse <b>bold</b>; a < b.", "document",
+     "text/markdown"),
     ("report.docx", docx_bytes(), "document", (
         "application/vnd.openxmlformats-officedocument.wordprocessingml.document")),
     ("scan.pdf", b"%PDF-1.7\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n", "document",
@@ -91,6 +93,11 @@ REFUSED = [
     ("run.sh", b"#!/bin/sh\nrm -rf /\n", "script"),
     ("page.html", b"<!DOCTYPE html><html><script>alert(1)</script></html>", "markup"),
     ("image.svg", b"<svg xmlns='http://www.w3.org/2000/svg'></svg>", "markup"),
+    # markup behind a prefix: a comment, whitespace and a byte order mark, or a first line
+    ("comment.txt", b"<!-- x --><html><script>alert(1)</script>", "markup"),
+    ("bom.txt", b"\xef\xbb\xbf \n<!-- a -->\n<!--b--> <BODY onload=x>", "markup"),
+    ("open.txt", b"<!-- never closed <p>hello", "markup"),
+    ("later.md", b"# Notes\n\nfine so far\n" * 50 + b"<script>alert(1)</script>", "markup"),
     ("archive.zip", zip_bytes(), "not a Word document"),
     ("data.gz", b"\x1f\x8b\x08\x00" + b"\x00" * 20, "gzip"),
     ("random.bin", bytes(range(256)) * 4, "binary"),

@@ -147,6 +147,24 @@ class Settings(BaseSettings):
         description="Documents larger than this are stored, but their text is not extracted "
         "(text_extraction_status failed).",
     )
+    max_container_part_bytes: int = Field(
+        64 * MiB,
+        ge=MiB,
+        description="Largest inflated size of one part read from a container (a DOCX's XML "
+        "parts, a PDF stream); a file with a larger one is refused, at upload or in processing.",
+    )
+    max_document_pages: int = Field(
+        200,
+        ge=1,
+        description="Pages of a document whose text is read (and OCR'd where scanned); the "
+        "pages after them are counted but not read.",
+    )
+    job_timeout_seconds: float = Field(
+        600.0,
+        gt=0,
+        description="Time budget of one processing job; past it the job stops and the file "
+        "ends failed with a resource_limit error instead of holding a worker.",
+    )
     ocr_enabled: bool = Field(
         True, description="Read the text in images and scanned pages (RapidOCR, offline)."
     )

@@ -25,9 +25,10 @@ from ..db.models import Chunk, File, utcnow
 from ..providers import DescribeInput, Description, DescriptionProvider
 from ..settings import Settings
 from ..storage import StorageBackend, derived_key
+from .budget import Budget
 from .errors import StepError
 from .queue import ClaimedJob
-from .steps.documents import chunk_pages, extract_document
+from .steps.documents import DocumentLimits, chunk_pages, extract_document
 from .steps.images import load_image
 from .steps.ocr import OcrResult, read_text
 from .steps.variants import blur_hash, render_variants
@@ -97,6 +98,7 @@ class Pipeline:
         row = await self._load(job)
         if row is None:
             return Outcome()  # deleted before its turn
+        budget = Budget.start(self._settings.job_timeout_seconds)
         try:
             if job.attempts > job.max_attempts:  # leases ran out that often: its worker died
                 raise StepError(
@@ -105,10 +107,15 @@ class Pipeline:
                     "unknown",
                 )
             last = job.attempts >= job.max_attempts
-            if job.kind == "describe":
-                await self._describe_again(row, last=last)
-            else:
-                await self._process(row, last=last)
+            # Awaited work is cancelled at the deadline; work in threads checks the budget
+            # itself (between pages), so the cancellation lands soon after it too.
+            with anyio.move_on_after(budget.seconds) as scope:
+                if job.kind == "describe":
+                    await self._describe_again(row, last=last, budget=budget)
+                else:
+                    await self._process(row, last=last, budget=budget)
+            if scope.cancelled_caught:
+                raise budget.spent()
             return Outcome()
         except StepError as error:
             if error.retryable and job.attempts < job.max_attempts:
@@ -155,7 +162,7 @@ class Pipeline:
 
     # --- processing ---
 
-    async def _process(self, row: File, *, last: bool) -> None:
+    async def _process(self, row: File, *, last: bool, budget: Budget) -> None:
         describing = row.description_status != "skipped"
         starting: dict[str, Any] = {"status": "processing"}
         if describing:
@@ -168,7 +175,7 @@ class Pipeline:
         if row.media_type == "image":
             await self._image(row, describing=describing, last=last)
         elif row.media_type == "document":
-            await self._document(row, describing=describing, last=last)
+            await self._document(row, describing=describing, last=last, budget=budget)
         else:  # video: stored; descriptions of sampled frames are a later capability
             await self._save(
                 row, status="completed", variant_status="skipped", description_status="skipped"
@@ -223,16 +230,16 @@ class Pipeline:
         await self._save(row, visible_text=result.text, text_regions=result.regions)
         return result
 
-    async def _document(self, row: File, *, describing: bool, last: bool) -> None:
+    async def _document(self, row: File, *, describing: bool, last: bool, budget: Budget) -> None:
         if row.text_extraction_status == "completed" and row.text_key:
             # a retried or repeated description: the text is stored already
             item = await self._stored_document(row)
         else:
-            item = await self._extract(row)
+            item = await self._extract(row, budget)
         done = await self._describe(item, last=last) if describing else {}
         await self._save(row, status="completed", **done)
 
-    async def _extract(self, row: File) -> DescribeInput:
+    async def _extract(self, row: File, budget: Budget) -> DescribeInput:
         """Text, chunks and first-page variants of a document, recorded on the file."""
         limit = self._settings.max_document_text_bytes
         if row.size_bytes > limit:
@@ -242,8 +249,17 @@ class Pipeline:
                 step="text",
             )
         async with self._storage.local_copy(row.object_key) as path:
+            limits = DocumentLimits(
+                max_part_bytes=self._settings.max_container_part_bytes,
+                max_pages=self._settings.max_document_pages,
+                budget=budget,
+            )
             document = await self._thread(
-                extract_document, path, row.format or "txt", ocr=self._settings.ocr_enabled
+                extract_document,
+                path,
+                row.format or "txt",
+                ocr=self._settings.ocr_enabled,
+                limits=limits,
             )
         text = document.text
         chunks = chunk_pages(document.pages)
@@ -316,13 +332,13 @@ class Pipeline:
             document_text=text,
         )
 
-    async def _describe_again(self, row: File, *, last: bool) -> None:
+    async def _describe_again(self, row: File, *, last: bool, budget: Budget) -> None:
         """``POST /files/{id}/describe``: the description alone, from what is stored."""
         await self._save(row, description_status="processing")
         if row.media_type == "image":
             await self._image(row, describing=True, last=last)
         elif row.media_type == "document":
-            await self._document(row, describing=True, last=last)
+            await self._document(row, describing=True, last=last, budget=budget)
         else:
             await self._save(row, description_status="skipped")
 

@@ -20,9 +20,35 @@ import httpx
 
 from ..errors import ValidationFailed
 
-__all__ = ["fetch", "filename_of"]
+__all__ = ["fetch", "filename_of", "public_unicast"]
 
 MAX_REDIRECTS = 5
+
+_NAT64 = (  # IPv6 prefixes that translate to IPv4 addresses chosen by whoever asks
+    ipaddress.IPv6Network("64:ff9b::/96"),
+    ipaddress.IPv6Network("64:ff9b:1::/48"),
+)
+_IPV4_COMPATIBLE = ipaddress.IPv6Network("::/96")  # ::a.b.c.d, deprecated
+
+
+def public_unicast(address: ipaddress.IPv4Address | ipaddress.IPv6Address) -> bool:
+    """Whether ``address`` is one public host: the one decision of what this server may fetch.
+
+    Global unicast only (no multicast, broadcast, private, loopback, link-local, shared or
+    reserved space), and an IPv6 address that carries an IPv4 one (mapped, compatible, 6to4,
+    Teredo) is judged by what it carries; NAT64 prefixes are refused outright, since the
+    translator would reach whatever IPv4 address, private ones included, the client wrote.
+    """
+    if address.is_multicast or not address.is_global:
+        return False
+    if isinstance(address, ipaddress.IPv4Address):
+        return not address.is_reserved and address != ipaddress.IPv4Address("255.255.255.255")
+    if address.is_site_local or address in _IPV4_COMPATIBLE:
+        return False
+    if any(address in network for network in _NAT64):
+        return False
+    carried = [address.ipv4_mapped, address.sixtofour, *(address.teredo or ())]
+    return all(public_unicast(inner) for inner in carried if inner is not None)
 
 
 def _refused(message: str) -> ValidationFailed:
@@ -45,7 +71,7 @@ async def _address(url: httpx.URL, *, allow_private: bool) -> str:
         raise _refused(f"the host {url.host!r} has no address")
     if not allow_private:
         for address in addresses:
-            if not address.is_global:
+            if not public_unicast(address):
                 raise _refused(
                     f"{url.host} resolves to the non-public address {address}; this server "
                     "fetches only public URLs (an administrator can allow others with "
@@ -62,11 +88,31 @@ def filename_of(url: str) -> str:
 
 @asynccontextmanager
 async def fetch(url: str, *, allow_private: bool, timeout: float) -> AsyncIterator[httpx.Response]:
-    """An open, successful (2xx) streaming response for ``url``, after checked redirects."""
+    """An open, successful (2xx) streaming response for ``url``, after checked redirects.
+
+    ``timeout`` is one deadline for everything: resolving, connecting, redirects, and reading
+    the body inside the ``async with`` block. A per-read timeout alone would let a server that
+    drips one byte at a time hold the request for as long as it likes.
+    """
     try:
         target = httpx.URL(url)
     except (httpx.InvalidURL, TypeError) as error:
         raise _refused(f"not a valid URL ({error})") from None
+    try:
+        with anyio.fail_after(timeout):
+            async with _fetch(target, allow_private=allow_private, timeout=timeout) as response:
+                yield response
+    except TimeoutError:
+        raise _refused(
+            f"{target.host} did not send the whole file within {timeout:g} s (the fetch "
+            "deadline); host it somewhere faster, or upload the file instead"
+        ) from None
+
+
+@asynccontextmanager
+async def _fetch(
+    target: httpx.URL, *, allow_private: bool, timeout: float
+) -> AsyncIterator[httpx.Response]:
     async with httpx.AsyncClient(
         timeout=httpx.Timeout(timeout, connect=min(timeout, 10.0)),
         follow_redirects=False,

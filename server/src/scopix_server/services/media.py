@@ -7,11 +7,22 @@ A ZIP container needs the whole file to tell a DOCX from any other archive: ``co
 
 from __future__ import annotations
 
+import re
 import zipfile
 from dataclasses import dataclass
 from typing import BinaryIO
 
-__all__ = ["HEAD_BYTES", "Detected", "Refused", "confirm_docx", "sniff"]
+from ..containers import TooLarge, part_size
+
+__all__ = [
+    "DOCX_PARTS",
+    "HEAD_BYTES",
+    "ContainerTooLarge",
+    "Detected",
+    "Refused",
+    "confirm_docx",
+    "sniff",
+]
 
 HEAD_BYTES = 8192  # how much of a file the detection looks at
 
@@ -28,6 +39,10 @@ class Detected:
 
 class Refused(Exception):
     """The content is not accepted; the message says what it looks like."""
+
+
+class ContainerTooLarge(Refused):
+    """A part of a container inflates past the bound: a ``validation`` refusal, not a format one."""
 
 
 _HEIF_BRANDS = {b"heic", b"heix", b"hevc", b"hevx", b"heim", b"heis", b"mif1", b"msf1", b"heif"}
@@ -52,7 +67,7 @@ def _ftyp(head: bytes) -> Detected | None:
     if brand in _MP4_BRANDS:
         return Detected("video", "video/mp4", "mp4")
     if brand in (b"avif", b"avis"):
-        raise Refused("AVIF images are not supported; convert to JPEG, PNG, WebP or HEIC")
+        return Detected("image", "image/avif", "avif")
     raise Refused(f"unsupported ISO media file (brand {brand.decode('latin-1')!r})")
 
 
@@ -72,7 +87,25 @@ _UNSAFE = [
     (b"\xfd7zXZ\x00", "an xz archive"),
     (b"\x00asm", "a WebAssembly module"),
 ]
-_MARKUP = (b"<!doctype html", b"<html", b"<script", b"<?php", b"<svg", b"<?xml")
+# What a browser takes for HTML when a document starts with it (the WHATWG MIME sniffing
+# patterns, each followed by a space or ">"), and other markup that is not text to us.
+_HTML_TAGS = (
+    "!doctype html", "html", "head", "script", "iframe", "h1", "div", "font", "table", "a",
+    "style", "title", "b", "body", "br", "p",
+)  # fmt: skip
+_MARKUP_START = re.compile(
+    r"<(?:(?:" + "|".join(re.escape(tag) for tag in _HTML_TAGS) + r")[\s>/]|!--|\?php|\?xml|svg\b"
+    r"|xsl:|math\b|object\b|embed\b)"
+)
+# Active content is refused wherever it stands in the head, not only at the start.
+_ACTIVE = re.compile(r"<(?:script|iframe|object|embed)\b|<\?php|<svg\b[^>]*\bon\w+\s*=")
+_SKIPPED = re.compile(r"(?:\s|<!--.*?-->)*", re.DOTALL)  # whitespace and comments before it
+
+
+_UNKNOWN = (
+    "unrecognised binary content: not an image, document or video format this server reads "
+    "(details.supported_formats lists them)"
+)
 
 
 def sniff(head: bytes, filename: str = "") -> Detected:
@@ -111,13 +144,15 @@ def sniff(head: bytes, filename: str = "") -> Detected:
             raise Refused(f"the content is {what}, which is not accepted")
     if len(head) > 262 and head[257:262] == b"ustar":
         raise Refused("a tar archive; archives are not accepted")
-    return _text(head, filename)
+    from .image_formats import decodable_image  # (it builds on this module's types)
+
+    return decodable_image(head) or _text(head, filename)
 
 
 def _text(head: bytes, filename: str) -> Detected:
     sample = head.lstrip(b"\xef\xbb\xbf")  # UTF-8 byte order mark
     if b"\x00" in sample:
-        raise Refused("unrecognised binary content; see the supported formats in the API docs")
+        raise Refused(_UNKNOWN)
     try:
         text = sample.decode("utf-8")
     except UnicodeDecodeError as error:
@@ -125,23 +160,39 @@ def _text(head: bytes, filename: str) -> Detected:
         if error.start < len(sample) - 4:
             raise Refused("unrecognised content (neither a known format nor UTF-8 text)") from None
         text = sample[: error.start].decode("utf-8")
-    lowered = text.lstrip().lower().encode()
-    if lowered.startswith(_MARKUP):
+    lowered = text.lower()
+    opening = lowered[_SKIPPED.match(lowered).end() :]  # type: ignore[union-attr]
+    if _MARKUP_START.match(opening) or _ACTIVE.search(lowered):
         raise Refused("HTML, SVG, XML or script markup is not accepted")
     controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\t\n\r\f")
     if controls > max(1, len(text) // 100):
-        raise Refused("unrecognised binary content; see the supported formats in the API docs")
+        raise Refused(_UNKNOWN)
     if filename.lower().endswith((".md", ".markdown")):
         return Detected("document", "text/markdown", "md")
     return Detected("document", "text/plain", "txt")
 
 
-def confirm_docx(handle: BinaryIO) -> None:
-    """Raise ``Refused`` unless the ZIP container is a Word document."""
+DOCX_PARTS = ("[Content_Types].xml", "word/document.xml", "docProps/app.xml")  # what is read
+
+
+def confirm_docx(handle: BinaryIO, *, max_part_bytes: int) -> None:
+    """Raise ``Refused`` unless the ZIP container is a Word document whose parts are in bounds.
+
+    The parts that processing reads must not inflate past ``max_part_bytes``
+    (``ContainerTooLarge``): the check reads the sizes the archive declares, which are also
+    what ``zipfile`` ever inflates.
+    """
     try:
         with zipfile.ZipFile(handle) as archive:
             names = set(archive.namelist())
+            if "word/document.xml" not in names or "[Content_Types].xml" not in names:
+                raise Refused(
+                    "a ZIP archive that is not a Word document; archives are not accepted"
+                )
+            for name in DOCX_PARTS:
+                if name in names:
+                    part_size(archive, name, max_part_bytes)
+    except TooLarge as error:
+        raise ContainerTooLarge(f"the DOCX is refused: {error}") from None
     except (zipfile.BadZipFile, OSError, ValueError):
         raise Refused("a damaged ZIP container") from None
-    if "word/document.xml" not in names or "[Content_Types].xml" not in names:
-        raise Refused("a ZIP archive that is not a Word document; archives are not accepted")

@@ -15,7 +15,8 @@ from ..db.models import File, Tenant, new_id, utcnow
 from ..errors import APIError, BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
 from ..schemas import CONTENT_CATEGORIES
 from ..storage import PendingObject
-from .media import Refused, confirm_docx, sniff
+from .image_formats import SUPPORTED_FORMATS
+from .media import ContainerTooLarge, Refused, confirm_docx, sniff
 
 __all__ = [
     "FilePart",
@@ -194,6 +195,7 @@ async def store_file(
     options: UploadOptions,
     *,
     max_upload_bytes: int,
+    max_part_bytes: int = 64 * 1024 * 1024,  # settings.max_container_part_bytes
     session_id: str | None = None,
     file_id: str | None = None,
 ) -> Stored:
@@ -213,13 +215,22 @@ async def store_file(
 
             def check_zip() -> None:
                 with part.pending.open_written() as handle:
-                    confirm_docx(handle)
+                    confirm_docx(handle, max_part_bytes=max_part_bytes)
 
             await anyio.to_thread.run_sync(check_zip)
+    except ContainerTooLarge as refusal:  # a known format, but past a bound: a validation error
+        raise ValidationFailed(
+            f"{safe_filename(part.filename)!r} was refused: {refusal}",
+            details={"filename": safe_filename(part.filename), "reason": str(refusal)},
+        ) from None
     except Refused as refusal:
         raise UnsupportedMediaType(
             f"{safe_filename(part.filename)!r} was refused: {refusal}",
-            details={"filename": safe_filename(part.filename), "reason": str(refusal)},
+            details={
+                "filename": safe_filename(part.filename),
+                "reason": str(refusal),
+                "supported_formats": SUPPORTED_FORMATS,
+            },
         ) from None
     content_hash = f"sha256:{part.pending.sha256}"
     if options.skip_duplicates:

@@ -127,7 +127,12 @@ async def analyze_image(
             await check_quota(session, auth.tenant, 1)
             part = upload.form.files[0]
             stored = await store_file(
-                session, auth.tenant, part, upload.options, max_upload_bytes=max_bytes
+                session,
+                auth.tenant,
+                part,
+                upload.options,
+                max_upload_bytes=max_bytes,
+                max_part_bytes=state.settings.max_container_part_bytes,
             )
             upload.keep(stored)  # (released again if it is refused below)
             if stored.file.media_type != "image":

@@ -461,6 +461,7 @@ async def _complete(
             target,
             options,
             max_upload_bytes=upload.size_bytes,
+            max_part_bytes=state.settings.max_container_part_bytes,
             file_id=upload.file_id,
         )
         upload.state = "completed"

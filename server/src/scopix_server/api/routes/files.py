@@ -74,7 +74,12 @@ async def upload_file(
             return upload.replayed
         await check_quota(session, auth.tenant, 1)
         stored = await store_file(
-            session, auth.tenant, upload.form.files[0], upload.options, max_upload_bytes=max_bytes
+            session,
+            auth.tenant,
+            upload.form.files[0],
+            upload.options,
+            max_upload_bytes=max_bytes,
+            max_part_bytes=state.settings.max_container_part_bytes,
         )
         upload.keep(stored)
         if not stored.skipped:

@@ -79,6 +79,7 @@ async def upload_batch(
                     part,
                     upload.options,
                     max_upload_bytes=settings.max_upload_bytes,
+                    max_part_bytes=settings.max_container_part_bytes,
                     session_id=batch.id,
                 )
             except APIError as refusal:  # one bad file never sinks the others

@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from PIL import Image, ImageOps
+from PIL import Image, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
 from ..errors import StepError
@@ -84,6 +84,64 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+_CUT_SHORT = (
+    "truncated",
+    "not enough image data",
+    "buffer overrun",
+    "decoder error",
+    "broken data",
+)
+
+
+def _in_words(error: Exception, path: Path) -> str:
+    """What is wrong with the file, for its owner: never an exception class or a server path."""
+    reason = str(error).replace(repr(str(path)), "").replace(str(path), "").strip(" :")
+    lowered = reason.lower()
+    if isinstance(error, UnidentifiedImageError):
+        return "its content is not an image the decoders recognise (a damaged or unknown header)"
+    if any(words in lowered for words in _CUT_SHORT):
+        return "the image data is cut short or damaged (is the file complete?)"
+    if "too large" in lowered:
+        return "a part of the image inflates far past its size (a decompression bomb?)"
+    if lowered.startswith("unsupported") or "not supported" in lowered:
+        return f"it uses a variant of its format the decoder does not support ({reason})"
+    if isinstance(error, SyntaxError) or lowered.startswith(("not a", "invalid", "bad")):
+        return f"its header or structure is malformed ({reason})" if reason else "it is malformed"
+    return "it is damaged, or uses a feature of its format the decoder does not support"
+
+
+_TRANSPOSE = {
+    2: Image.Transpose.FLIP_LEFT_RIGHT,
+    3: Image.Transpose.ROTATE_180,
+    4: Image.Transpose.FLIP_TOP_BOTTOM,
+    5: Image.Transpose.TRANSPOSE,
+    6: Image.Transpose.ROTATE_270,
+    7: Image.Transpose.TRANSVERSE,
+    8: Image.Transpose.ROTATE_90,
+}
+
+
+def _reduced(image: Image.Image, work_side: int) -> Image.Image:
+    """The decoded image shrunk by a whole factor towards ``work_side`` before anything else.
+
+    Turning it upright and converting it to RGB each copy it: done on the full image they
+    doubled or tripled the cost of a large one; on the reduced one they cost little.
+    """
+    factor = max(image.size) // work_side
+    if factor < 2:
+        return image
+    try:
+        return image.reduce(factor)
+    except ValueError:  # a mode reduce() does not handle (palette, bilevel): converted first
+        return image.convert("RGBA" if "transparency" in image.info else "RGB").reduce(factor)
+
+
+def _upright(image: Image.Image, orientation: int) -> Image.Image:
+    """Apply the EXIF orientation read from the file (a reduced copy no longer carries it)."""
+    method = _TRANSPOSE.get(orientation)
+    return image.transpose(method) if method is not None else image
+
+
 def load_image(
     path: Path, *, max_pixels: int, work_side: int = 2048
 ) -> tuple[Image.Image, ImageFacts]:
@@ -114,7 +172,7 @@ def load_image(
                 if opened.format == "JPEG":
                     opened.draft("RGB", (work_side, work_side))  # decode at 1/2, 1/4 or 1/8
                 opened.load()
-                image = ImageOps.exif_transpose(opened)
+                image = _upright(_reduced(opened, work_side), orientation)
                 image = _to_rgb(image)
     except StepError:
         raise
@@ -123,11 +181,8 @@ def load_image(
             "not enough memory to decode the image", "resource_limit", step="decode"
         ) from None
     except Exception as error:
-        reason = str(error).replace(repr(str(path)), "it").replace(str(path), "it")
-        raise StepError(  # (the server's own paths stay out of what clients read)
-            f"the image could not be decoded ({type(error).__name__}: {reason})",
-            "validation",
-            step="decode",
+        raise StepError(
+            f"the image could not be decoded: {_in_words(error, path)}", "validation", step="decode"
         ) from None
     if max(image.size) > work_side:
         image.thumbnail((work_side, work_side), Image.Resampling.LANCZOS)
