@@ -125,7 +125,8 @@ def test_base64_with_json_escapes_and_line_breaks(fetching: LiveServer) -> None:
     key = make_key(fetching.settings)
     image = png_bytes(64, 64, (0, 128, 255))
     text = base64.encodebytes(image).decode()  # a line break every 76 characters
-    escaped = json.dumps({"base64": "data:image/png;base64," + text}).replace("/", "\\/")
+    body = {"base64": "data:image/png;base64," + text, "timeout": 1}  # (no workers here)
+    escaped = json.dumps(body).replace("/", "\\/")
     response = httpx.post(
         f"{fetching.base_url}/files/upload",  # JSON is only for analyze; this must refuse
         content=escaped,
