@@ -13,6 +13,8 @@ from fastapi import FastAPI
 
 from ._version import __version__
 from .api.deps import AppState
+from .api.methods import AllowedMethodsMiddleware
+from .api.openapi import install_openapi
 from .api.routes import analyze, direct, files, health, keys, storage, uploads
 from .db.migrate import upgrade
 from .db.session import create_engine, create_sessionmaker
@@ -112,6 +114,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_openapi(app)
+    app.add_middleware(AllowedMethodsMiddleware)  # (inside the request-id middleware)
     app.add_middleware(RequestContextMiddleware, metrics=metrics)
     app.include_router(health.router)
     app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)

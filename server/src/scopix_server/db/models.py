@@ -99,6 +99,9 @@ class ApiKey(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    description: Mapped[str | None] = mapped_column(String(500), default=None)
+    scopes: Mapped[list[Any]] = mapped_column(default=list)  # read, write; empty: both
+    key_metadata: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the client's own
 
 
 class UploadSession(Base):

@@ -9,13 +9,19 @@ from fastapi.responses import StreamingResponse
 
 from ...errors import NotFound
 from ..deps import StateDep
+from ..openapi import binary
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["storage"])
 
 
-@router.get("/storage/objects/{token}", summary="Read an object through a signed URL")
+@router.get(
+    "/storage/objects/{token}",
+    summary="Read an object through a signed URL",
+    response_class=StreamingResponse,
+    responses=binary("The object's bytes, with their own Content-Type"),
+)
 async def signed_object(token: str, state: StateDep) -> StreamingResponse:
     granted = state.signer.verify(token)
     if granted is None or not await state.storage.exists(granted.key):

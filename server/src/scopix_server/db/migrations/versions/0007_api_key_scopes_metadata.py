@@ -1,0 +1,33 @@
+"""api keys: description, scopes and metadata
+
+Revision ID: 0007
+Revises: 0006
+Create Date: 2026-12-10 08:00:00
+
+The fields the hosted API documents on ``POST /api-keys``: a description, scopes (``read``,
+``write``; none means the creator's permissions) and free client metadata.
+"""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+from alembic import op
+
+revision = "0007"
+down_revision = "0006"
+branch_labels = None
+depends_on = None
+
+
+def upgrade() -> None:
+    with op.batch_alter_table("api_keys") as batch:
+        batch.add_column(sa.Column("description", sa.String(length=500), nullable=True))
+        batch.add_column(sa.Column("scopes", sa.JSON(), nullable=False, server_default="[]"))
+        batch.add_column(sa.Column("key_metadata", sa.JSON(), nullable=False, server_default="{}"))
+
+
+def downgrade() -> None:
+    with op.batch_alter_table("api_keys") as batch:
+        batch.drop_column("key_metadata")
+        batch.drop_column("scopes")
+        batch.drop_column("description")
