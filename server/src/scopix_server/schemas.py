@@ -107,6 +107,14 @@ class UploadRecord(_Model):
     created_at: datetime
 
 
+class ProviderError(_Model):
+    """A description provider that failed while the others described the file."""
+
+    provider: str
+    error_type: str
+    message: str
+
+
 class Dimensions(_Model):
     width: int
     height: int
@@ -145,6 +153,7 @@ class FileDetails(UploadRecord):
     description_error: str | None
     description_error_type: str | None
     description_is_retryable: bool | None
+    provider_errors: list[ProviderError]
     dimensions: Dimensions | None
     format: str | None
     content_created_at: datetime | None
@@ -193,6 +202,7 @@ class FileStatus(_Model):
     description_error: str | None
     description_error_type: str | None
     description_is_retryable: bool | None
+    provider_errors: list[ProviderError]
     is_terminal: bool
     updated_at: datetime
 
