@@ -85,17 +85,17 @@ async def _recategorise(
     session: AsyncSession, state: AppState, auth: Auth, row: File, category: str
 ) -> bool:
     """A duplicate asked for under another ``content_category`` is described again under it
-    (the hosted API describes per category); ``auto`` keeps the stored one. False if unchanged."""
-    if category in ("auto", row.content_category) or row.description_status in (
-        "queued",
-        "processing",
-    ):
-        return False
+    (the hosted API describes per category); ``auto`` keeps the stored one. True when a new
+    description job was queued."""
+    if category in ("auto", row.content_category) or row.description_status == "processing":
+        return False  # (a description under way finishes under the category it started with)
     row.content_category = category
+    row.updated_at = utcnow()
+    if row.description_status in ("pending", "queued"):
+        return False  # its job has not run yet: it reads the new category
     row.description_status = "queued"
     row.description_error = row.description_error_type = None
     row.description_is_retryable = None
-    row.updated_at = utcnow()
     await state.jobs.enqueue(
         session, tenant_id=auth.tenant.id, file_id=row.id, kind="describe", priority=1
     )
