@@ -114,3 +114,40 @@ def test_exit_codes(env: dict[str, str], server: LiveServer) -> None:
     assert scopix(env, "ls", "--limit", "500").returncode == 2
     helped = scopix(env, "upload", "--help")
     assert helped.returncode == 0 and "--wait" in helped.stdout
+
+
+def test_cli_as_a_new_user_meets_it(
+    env: dict[str, str], server: LiveServer, tmp_path: Path
+) -> None:
+    """Issue 12 §7: JSON without Python reprs, whole ids when piped, plurals, clear config
+    errors, the /api/v2 hint and an empty folder refused."""
+    one = tmp_path / "one"
+    one.mkdir()
+    (one / "a.png").write_bytes(png_bytes(12, 12, (9, 8, 7)))
+    uploaded = scopix(env, "upload", str(one))
+    assert uploaded.returncode == 0, uploaded.stderr
+    assert "1 file:" in uploaded.stdout and "1 files" not in uploaded.stdout
+    listed = scopix(env, "ls", "--json")
+    item = parsed(listed)["items"][0]
+    assert isinstance(item, dict) and item["filename"] == "a.png"  # not a repr string
+    assert "UserFile(" not in listed.stdout and "datetime." not in listed.stdout
+    piped = scopix(env, "ls")  # stdout is a pipe here
+    file_id = piped.stdout.split("\t")[0]
+    assert len(file_id) == 36 and scopix(env, "get", file_id).returncode == 0
+
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    nothing = scopix(env, "upload", str(empty))
+    assert nothing.returncode == 2 and "nothing to upload" in nothing.stderr
+
+    no_key = {k: v for k, v in env.items() if k != "SCOPIX_API_KEY"}
+    missing = scopix(no_key, "ls")
+    assert missing.returncode == 2
+    assert "export SCOPIX_API_KEY" in missing.stderr and "api_key=" not in missing.stderr
+    bad_url = scopix({**env, "SCOPIX_TIMEOUT": "-1"}, "ls")
+    assert bad_url.returncode == 2 and "SCOPIX_API_KEY, or pass --api-key" not in bad_url.stderr
+
+    root = server.base_url.removesuffix("/api/v2")
+    no_prefix = scopix({**env, "SCOPIX_BASE_URL": root}, "ls")
+    assert no_prefix.returncode == 3
+    assert f"{root}/api/v2" in " ".join(no_prefix.stderr.split())

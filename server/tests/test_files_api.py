@@ -131,8 +131,12 @@ def test_batch_delete(api: httpx.Client, library: dict[str, dict]) -> None:
     ghost = str(uuid.uuid4())
     result = api.post("/files/batch-delete", json={"file_ids": [cat, doc, ghost, "bad"]}).json()
     assert [d["id"] for d in result["deleted"]] == [cat]
-    assert result["skipped"] == [{"id": doc, "message": "already deleted"}]
+    skipped = result["skipped"]
+    assert [(s["id"], s["status"], s["message"]) for s in skipped] == [
+        (doc, "skipped", "already deleted")
+    ]
     assert {f["id"] for f in result["failed"]} == {ghost, "bad"}
+    assert result["summary"] == {"total": 4, "deleted": 1, "skipped": 1, "failed": 2}
     too_many = api.post("/files/batch-delete", json={"file_ids": [ghost] * 101})
     assert too_many.status_code == 422
 

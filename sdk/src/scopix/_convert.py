@@ -70,11 +70,14 @@ def opt_dict_list(value: Any) -> list[dict[str, Any]] | None:
 
 
 def jsonable(value: Any) -> Any:
+    """``value`` with only JSON types: enums, datetimes and nested dataclasses converted."""
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: jsonable(getattr(value, f.name)) for f in dataclasses.fields(value)}
     if isinstance(value, Enum):
         return value.value
     if isinstance(value, datetime):
         return value.isoformat().replace("+00:00", "Z")
-    if isinstance(value, list):
+    if isinstance(value, list | tuple):
         return [jsonable(item) for item in value]
     if isinstance(value, dict):
         return {key: jsonable(item) for key, item in value.items()}

@@ -5,7 +5,8 @@ Configuration comes from the same ``SCOPIX_*`` environment variables as ``Scopix
 
     0  everything worked
     1  the command ran, but some files failed (upload) or the file's processing failed
-    2  bad usage or configuration (a missing key, a malformed variable, an unknown option)
+    2  bad usage or configuration (a missing key, a malformed variable, an unknown option,
+       nothing to upload: an empty folder)
     3  the API refused the request (authentication, not found, validation, quota)
     4  the API could not be reached, or a wait ran out of time
 """
@@ -13,6 +14,7 @@ Configuration comes from the same ``SCOPIX_*`` environment variables as ``Scopix
 from __future__ import annotations
 
 import json
+import os
 import sys
 from collections.abc import Callable, Coroutine
 from pathlib import Path
@@ -40,6 +42,7 @@ import anyio
 
 from ._client import Scopix
 from ._config import ClientConfig
+from ._convert import jsonable
 from ._exceptions import ScopixConnectionError, ScopixError, ScopixTimeoutError
 from .resources._batch import expand
 from .types.events import FileCompleteEvent, UploadProgressEvent
@@ -59,12 +62,40 @@ def _fail(message: str, code: int) -> NoReturn:
     sys.exit(code)
 
 
+def _plural(count: int, noun: str) -> str:
+    return f"{count:,} {noun}" + ("" if count == 1 else "s")
+
+
 def _client(ctx: click.Context) -> Scopix:
     overrides = {k: v for k, v in ctx.obj.items() if v is not None}
+    if "api_key" not in overrides and not os.environ.get("SCOPIX_API_KEY", "").strip():
+        # (the SDK's own message is advice for Python code: api_key=..., load_dotenv())
+        _fail(
+            "no API key: run `export SCOPIX_API_KEY=scopix_...` first, or pass "
+            "--api-key scopix_... (for your own server, `scopix-server keys create` makes one)",
+            USAGE,
+        )
     try:
         return Scopix.from_config(ClientConfig.from_env(**overrides))
     except (ValueError, TypeError) as error:
-        _fail(f"{error} (set SCOPIX_API_KEY, or pass --api-key)", USAGE)
+        # the hint only where the problem is the key, not the URL or a timeout
+        about_key = "api key" in str(error).lower() or "SCOPIX_API_KEY" in str(error)
+        hint = " (set SCOPIX_API_KEY, or pass --api-key)" if about_key else ""
+        _fail(f"{error}{hint}", USAGE)
+
+
+def _route_hint(ctx: click.Context, error: ScopixError) -> str:
+    """A 404 naming no route means the base URL misses the API's path (/api/v2)."""
+    message = str(error)
+    if getattr(error, "status_code", None) != 404 or "No route" not in message:
+        return ""
+    base = (ctx.obj.get("base_url") or os.environ.get("SCOPIX_BASE_URL") or "").rstrip("/")
+    if base and not base.endswith("/api/v2"):
+        return (
+            f"; the base URL {base!r} lacks the API path: use --base-url {base}/api/v2 "
+            f"(or export SCOPIX_BASE_URL={base}/api/v2)"
+        )
+    return "; check the base URL (it ends with /api/v2)"
 
 
 def _run(ctx: click.Context, work: Callable[[Scopix], Coroutine[Any, Any, T]]) -> T:
@@ -79,11 +110,12 @@ def _run(ctx: click.Context, work: Callable[[Scopix], Coroutine[Any, Any, T]]) -
     except (ScopixConnectionError, ScopixTimeoutError) as error:
         _fail(str(error), UNREACHABLE)
     except ScopixError as error:
-        _fail(str(error), REFUSED)
+        _fail(f"{error}{_route_hint(ctx, error)}", REFUSED)
 
 
 def _print_json(value: Any) -> None:
-    click.echo(json.dumps(value, indent=2, default=str))
+    # (jsonable: nested dataclasses, enums and datetimes as JSON, never as Python reprs)
+    click.echo(json.dumps(jsonable(value), indent=2, default=str))
 
 
 EPILOG = """\b
@@ -94,7 +126,8 @@ SCOPIX_TIMEOUT, ...), as Scopix.from_env() reads them.
 Exit codes:
   0  everything worked
   1  it ran, but some files failed (upload) or the processing failed
-  2  bad usage or configuration (no key, a malformed variable, an unknown option)
+  2  bad usage or configuration (no key, a malformed variable, an unknown option,
+     nothing to upload)
   3  the API refused the request (authentication, not found, validation, quota)
   4  the API could not be reached, or a wait ran out of time
 """
@@ -135,10 +168,15 @@ def upload(
 ) -> None:
     """Upload files and directories (exit code 1 if any file failed)."""
     try:
-        sources, _ignored = expand([*paths], recursive=recursive, include_hidden=False)
+        sources, ignored = expand([*paths], recursive=recursive, include_hidden=False)
     except (OSError, TypeError, ValueError) as error:
         _fail(str(error), USAGE)
     total_files = len(sources)
+    if not sources:
+        skipped = f" ({_plural(len(ignored), 'unsupported file')} left out)" if ignored else ""
+        where = ", ".join(str(p) for p in paths)
+        more = "" if recursive else "; --recursive reads subfolders"
+        _fail(f"nothing to upload in {where}{skipped}{more}", USAGE)
     progress = Progress(
         TextColumn("[bold]{task.description}"),
         BarColumn(),
@@ -154,7 +192,7 @@ def upload(
     async def work(client: Scopix) -> BatchUploadResults:
         with progress:
             task = progress.add_task(
-                f"0/{total_files} files", total=sum(s.size or 0 for s in sources) or None
+                f"0/{_plural(total_files, 'file')}", total=sum(s.size or 0 for s in sources) or None
             )
 
             def on_progress(event: UploadProgressEvent) -> None:
@@ -164,7 +202,11 @@ def upload(
             def on_file_complete(_event: FileCompleteEvent) -> None:
                 nonlocal done
                 done += 1
-                progress.update(task, description=f"{done}/{total_files} files")
+                label = f"{done}/{_plural(total_files, 'file')}"
+                if wait and done == total_files:
+                    # the bytes are sent; --wait now waits for descriptions and OCR
+                    label += " sent; processing (descriptions, OCR)..."
+                progress.update(task, description=label)
 
             return await client.files.upload_batch(
                 [*paths],
@@ -198,7 +240,7 @@ def upload(
 
 
 def _summary_table(results: BatchUploadResults) -> None:
-    table = Table(title=f"{len(results)} files: {results.summary()}")
+    table = Table(title=f"{_plural(len(results), 'file')}: {results.summary()}")
     table.add_column("outcome")
     table.add_column("files", justify="right")
     for name, count in [
@@ -225,7 +267,18 @@ def _summary_table(results: BatchUploadResults) -> None:
             )
         out.print(failures)
     if results.ignored:
-        out.print(f"{len(results.ignored)} unsupported files left out: {results.ignored[:3]}")
+        out.print(
+            f"{_plural(len(results.ignored), 'unsupported file')} left out: {results.ignored[:3]}"
+        )
+    files = Table(title="files")
+    files.add_column("id", no_wrap=True, min_width=36)  # whole: pasted into `scopix get`
+    files.add_column("file", overflow="fold")
+    files.add_column("status")
+    for result in results:
+        state = result.description_status.value if result.image_id else "failed"
+        files.add_row(result.image_id or "-", result.filename, state)
+    if len(results):
+        out.print(files)
 
 
 @main.command()
@@ -244,6 +297,12 @@ def status(ctx: click.Context, file_id: str, as_json: bool) -> None:
         )
         if result.description_error:
             out.print(f"error ({result.description_error_type}): {result.description_error}")
+        for provider in result.provider_errors:
+            out.print(
+                f"[yellow]provider {provider.get('provider')} failed[/] "
+                f"({provider.get('error_type')}): {provider.get('message')}; described without it",
+                highlight=False,
+            )
     failed = result.status == "failed" or result.description_status.value == "failed"
     sys.exit(SOME_FAILED if failed else OK)
 
@@ -290,17 +349,27 @@ def list_files(
     if as_json:
         _print_json(page.to_dict())
         return
-    table = Table(title=f"{page.total_count} files")
-    for column in ("id", "filename", "type", "description", "created"):
-        table.add_column(column)
-    for item in page.items:
-        table.add_row(
+    rows = [
+        (
             item.id,
             item.filename,
             item.media_type or "-",
             item.description_status.value,
             f"{item.created_at:%Y-%m-%d %H:%M}" if item.created_at else "-",
         )
+        for item in page.items
+    ]
+    if not out.is_terminal:
+        # piped: whole values, one file a line, tab-separated (cut -f1 gives the ids)
+        for row in rows:
+            click.echo("\t".join(row))
+        return
+    table = Table(title=_plural(page.total_count, "file"))
+    table.add_column("id", no_wrap=True, min_width=36)  # never cut: ids are pasted into `get`
+    for column in ("filename", "type", "description", "created"):
+        table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
     out.print(table)
 
 
@@ -313,8 +382,16 @@ def quota(ctx: click.Context, as_json: bool) -> None:
     if as_json:
         _print_json(info.to_dict(exclude_none=False))
         return
-    limit = "unlimited" if info.monthly_limit <= 0 else f"{info.monthly_limit:,}"
-    out.print(f"used {info.current_usage:,} of {limit} this month; {info.available:,} left")
+    if _unlimited(info.monthly_limit):
+        out.print(f"used {info.current_usage:,} this month; unlimited")
+        return
+    left = "unlimited" if _unlimited(info.available) else f"{info.available:,}"
+    out.print(f"used {info.current_usage:,} of {info.monthly_limit:,} this month; {left} left")
+
+
+def _unlimited(value: int) -> bool:
+    # an unlimited tier reports no limit (0 or less) or the largest 32-bit integer
+    return value <= 0 or value >= 2**31 - 1
 
 
 @main.command()

@@ -13,6 +13,9 @@ from fastapi import FastAPI
 
 from ._version import __version__
 from .api.deps import AppState
+from .api.docs import install_docs
+from .api.methods import AllowedMethodsMiddleware
+from .api.openapi import install_openapi
 from .api.routes import analyze, direct, files, health, keys, storage, uploads
 from .db.migrate import upgrade
 from .db.session import create_engine, create_sessionmaker
@@ -108,11 +111,14 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         version=__version__,
         description="Self-hosted Scopix: uploads, files, descriptions, quotas.",
         openapi_url=f"{API_PREFIX}/openapi.json",
-        docs_url=f"{API_PREFIX}/docs",
+        docs_url=None,  # (served from local assets below: install_docs)
         redoc_url=None,
         lifespan=lifespan,
     )
     install_error_handlers(app)
+    install_openapi(app)
+    install_docs(app, prefix=API_PREFIX)
+    app.add_middleware(AllowedMethodsMiddleware)
     app.add_middleware(
         BodyGuardMiddleware,
         idle_timeout=settings.body_idle_timeout_seconds,

@@ -2,10 +2,19 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+import re
+from datetime import datetime, timezone
 from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    BeforeValidator,
+    ConfigDict,
+    Field,
+    field_validator,
+)
+from pydantic.json_schema import SkipJsonSchema
 
 __all__ = [
     "ApiKeyCreate",
@@ -29,6 +38,7 @@ __all__ = [
     "FileUpdated",
     "QuotaCheck",
     "UploadRecord",
+    "UtcDateTime",
     "page",
 ]
 
@@ -37,6 +47,33 @@ CONTENT_CATEGORIES = (
     "product_photo", "real_estate", "mining", "robotics", "artwork", "screenshot", "document",
     "map", "pid", "pfd", "construction", "facility_assessment",
 )  # fmt: skip
+
+
+_NUMBER = re.compile(r"^\s*[-+]?(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?\s*$")
+
+
+def _iso_text(value: Any) -> Any:
+    """Date-times arrive as ISO 8601 text; a bare number (a Unix time?) is ambiguous: refused."""
+    number = isinstance(value, int | float) and not isinstance(value, bool)
+    if number or (isinstance(value, str) and _NUMBER.match(value)):
+        raise ValueError(
+            "expected an ISO 8601 date-time such as 2026-01-31T12:00:00Z, not a number"
+        )
+    return value
+
+
+def _as_utc(value: datetime) -> datetime:
+    # A date-time without an offset is read as UTC (documented): comparing it with the stored,
+    # offset-aware times would otherwise fail.
+    return (
+        value.replace(tzinfo=timezone.utc)
+        if value.tzinfo is None
+        else value.astimezone(timezone.utc)
+    )
+
+
+# Every date-time input (bodies and query parameters): ISO 8601, a missing offset means UTC.
+UtcDateTime = Annotated[datetime, BeforeValidator(_iso_text), AfterValidator(_as_utc)]
 
 
 def page(items: list[Any], *, total: int, limit: int, offset: int) -> dict[str, Any]:
@@ -68,6 +105,14 @@ class UploadRecord(_Model):
     skipped_existing_image_id: str | None = None
     thumbnail_url: str | None = None
     created_at: datetime
+
+
+class ProviderError(_Model):
+    """A description provider that failed while the others described the file."""
+
+    provider: str
+    error_type: str
+    message: str
 
 
 class Dimensions(_Model):
@@ -108,6 +153,7 @@ class FileDetails(UploadRecord):
     description_error: str | None
     description_error_type: str | None
     description_is_retryable: bool | None
+    provider_errors: list[ProviderError]
     dimensions: Dimensions | None
     format: str | None
     content_created_at: datetime | None
@@ -156,6 +202,7 @@ class FileStatus(_Model):
     description_error: str | None
     description_error_type: str | None
     description_is_retryable: bool | None
+    provider_errors: list[ProviderError]
     is_terminal: bool
     updated_at: datetime
 
@@ -164,10 +211,19 @@ Tag = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[^,]*$")]
 
 
 class FileUpdate(_Model):
-    """At least one of ``title`` and ``tags``."""
+    """At least one of ``title`` and ``tags`` (null is not a value here: leave a field out)."""
 
-    title: str | None = Field(None, max_length=255)
-    tags: list[Tag] | None = Field(None, max_length=40)
+    model_config = ConfigDict(extra="forbid", json_schema_extra={"minProperties": 1})
+
+    title: str | SkipJsonSchema[None] = Field(None, max_length=255)
+    tags: Annotated[list[Tag], Field(max_length=40)] | SkipJsonSchema[None] = None
+
+    @field_validator("title", "tags", mode="before")
+    @classmethod
+    def _no_null(cls, value: Any) -> Any:
+        if value is None:
+            raise ValueError("null is not a value here; leave the field out to keep it")
+        return value
 
 
 class FileUpdated(_Model):
@@ -180,6 +236,21 @@ class FileUpdated(_Model):
 class DeletedFile(_Model):
     id: str
     deleted_at: datetime
+    message: str = "File deleted successfully"
+
+
+class BatchDeleteItem(_Model):
+    id: str
+    status: Literal["deleted", "skipped", "failed"]
+    deleted_at: datetime | None = None
+    message: str | None = None
+
+
+class BatchDeleteSummary(_Model):
+    total: int
+    deleted: int
+    skipped: int
+    failed: int
 
 
 class BatchDeleteRequest(_Model):
@@ -187,9 +258,10 @@ class BatchDeleteRequest(_Model):
 
 
 class BatchDeleteResult(_Model):
-    deleted: list[DeletedFile]
-    skipped: list[dict[str, str]]
-    failed: list[dict[str, str]]
+    deleted: list[BatchDeleteItem]
+    skipped: list[BatchDeleteItem]
+    failed: list[BatchDeleteItem]
+    summary: BatchDeleteSummary
 
 
 class QuotaCheck(_Model):
@@ -204,15 +276,30 @@ class QuotaCheck(_Model):
     max_concurrent_uploads: int | None
 
 
+KEY_SCOPES = ("read", "write")
+
+
 class ApiKeyCreate(_Model):
     name: str = Field(..., min_length=1, max_length=255)
+    description: str | None = Field(None, max_length=500)
     admin: bool = False
-    expires_at: datetime | None = None
+    scopes: list[Literal["read", "write"]] = Field(
+        default_factory=list,
+        max_length=len(KEY_SCOPES),
+        description="read: GET requests only; write: every request; empty: both (the creator's)",
+    )
+    metadata: dict[str, Any] = Field(
+        default_factory=dict, description="free client data, returned as given (at most 8 KiB)"
+    )
+    expires_at: UtcDateTime | None = Field(None, description="in the future; no offset: UTC")
 
 
 class ApiKeyInfo(_Model):
     id: str
     name: str
+    description: str | None
+    scopes: list[str]
+    metadata: dict[str, Any]
     key_prefix: str
     is_admin: bool
     is_active: bool

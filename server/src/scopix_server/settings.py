@@ -124,6 +124,13 @@ class Settings(BaseSettings):
         description="Processing workers started with `serve` (default: the CPU count; 0: this "
         "process only serves the API and leaves the jobs to other processes).",
     )
+    analyze_max_wait_seconds: float = Field(
+        300.0,
+        ge=0,
+        le=300,
+        description="Longest `/images/analyze` waits for a description, whatever its `timeout` "
+        "asks; past it the answer is 202 (poll `/files/{id}/status`).",
+    )
     job_lease_seconds: float = Field(
         30.0,
         gt=0,

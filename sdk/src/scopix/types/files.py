@@ -111,6 +111,8 @@ class UserFileDetails:
     description_error: str | None = None
     description_error_type: str | None = None
     description_is_retryable: bool | None = None
+    # providers that failed while others described the file: [{provider, error_type, message}]
+    provider_errors: list[dict[str, Any]] = field(default_factory=list)
     content_category: str | None = None
     folder_id: str | None = None
     project_id: str | None = None
@@ -157,6 +159,7 @@ class UserFileDetails:
             description_error=opt_str(data.get("description_error")),
             description_error_type=opt_str(data.get("description_error_type")),
             description_is_retryable=opt_bool(data.get("description_is_retryable")),
+            provider_errors=opt_dict_list(data.get("provider_errors")) or [],
             content_category=opt_str(data.get("content_category")),
             folder_id=opt_str(data.get("folder_id")),
             project_id=opt_str(data.get("project_id")),

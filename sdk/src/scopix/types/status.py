@@ -3,11 +3,20 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from .._convert import int_or, opt_bool, opt_float, opt_int, opt_str, parse_datetime, to_dict
+from .._convert import (
+    int_or,
+    opt_bool,
+    opt_dict_list,
+    opt_float,
+    opt_int,
+    opt_str,
+    parse_datetime,
+    to_dict,
+)
 from .enums import DescriptionStatus
 from .files import id_of
 
@@ -29,6 +38,8 @@ class ProcessingStatus:
     description_error: str | None = None
     description_error_type: str | None = None
     description_is_retryable: bool | None = None
+    # providers that failed while others described the file: [{provider, error_type, message}]
+    provider_errors: list[dict[str, Any]] = field(default_factory=list)
     is_terminal: bool = False  # every step is completed, failed or skipped
     updated_at: datetime | None = None
 
@@ -49,6 +60,7 @@ class ProcessingStatus:
             description_error=opt_str(data.get("description_error")),
             description_error_type=opt_str(data.get("description_error_type")),
             description_is_retryable=opt_bool(data.get("description_is_retryable")),
+            provider_errors=opt_dict_list(data.get("provider_errors")) or [],
             is_terminal=data.get("is_terminal") is True,
             updated_at=parse_datetime(data.get("updated_at")),
         )

@@ -93,6 +93,11 @@ async def require_auth(request: Request, session: SessionDep, state: StateDep) -
     if found is None:
         raise await _refuse(request, state, Unauthorized("invalid, revoked or expired API key"))
     key, tenant = found
+    if key.scopes and "write" not in key.scopes and request.method not in ("GET", "HEAD"):
+        raise Forbidden(
+            f"this API key has the scopes {', '.join(key.scopes)}: it may only read (GET); "
+            "use a key with the write scope"
+        )
     claimed = request.headers.get("x-tenant-id")
     if claimed is not None and claimed not in (tenant.id, tenant.name):
         raise Forbidden("X-Tenant-ID names another tenant than the API key's")

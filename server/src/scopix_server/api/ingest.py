@@ -33,6 +33,13 @@ __all__ = [
     "upload_request_body",
 ]
 
+# (an empty form field is a field not given)
+_UUID_OR_EMPTY: dict[str, Any] = {
+    "type": "string",
+    "anyOf": [{"format": "uuid"}, {"maxLength": 0}],
+    "description": "a UUID; empty: not given",
+}
+
 # The form fields shared by the upload routes (API.md §3), for the OpenAPI document.
 _UPLOAD_OPTIONS: dict[str, Any] = {
     "title": {"type": "string", "maxLength": 255},
@@ -40,10 +47,10 @@ _UPLOAD_OPTIONS: dict[str, Any] = {
     "auto_describe": {"type": "boolean", "default": True},
     "skip_duplicates": {"type": "boolean", "default": False},
     "storage_target": {"type": "string", "enum": ["default", "custom"]},
-    "folder_id": {"type": "string", "format": "uuid"},
-    "project_id": {"type": "string", "format": "uuid"},
+    "folder_id": _UUID_OR_EMPTY,
+    "project_id": _UUID_OR_EMPTY,
     "content_category": {"type": "string", "enum": list(CONTENT_CATEGORIES)},
-    "custom_schema_id": {"type": "string", "format": "uuid"},
+    "custom_schema_id": _UUID_OR_EMPTY,
 }
 
 

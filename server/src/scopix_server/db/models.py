@@ -100,6 +100,9 @@ class ApiKey(Base):
     last_used_at: Mapped[datetime | None] = mapped_column(default=None)
     expires_at: Mapped[datetime | None] = mapped_column(default=None)
     revoked_at: Mapped[datetime | None] = mapped_column(default=None)
+    description: Mapped[str | None] = mapped_column(String(500), default=None)
+    scopes: Mapped[list[Any]] = mapped_column(default=list)  # read, write; empty: both
+    key_metadata: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the client's own
 
 
 class UploadSession(Base):
@@ -178,6 +181,9 @@ class File(Base):
     description_error: Mapped[str | None] = mapped_column(Text, default=None)
     description_error_type: Mapped[str | None] = mapped_column(String(32), default=None)
     description_is_retryable: Mapped[bool | None] = mapped_column(Boolean, default=None)
+    # description providers that failed while the others described the file (a model that
+    # cannot be reached, so only `basic` answered): [{provider, error_type, message}]
+    provider_errors: Mapped[list[Any]] = mapped_column(default=list)
     # image facts and renditions
     width: Mapped[int | None] = mapped_column(Integer, default=None)
     height: Mapped[int | None] = mapped_column(Integer, default=None)

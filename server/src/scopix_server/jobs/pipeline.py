@@ -377,6 +377,11 @@ class Pipeline:
             "description_error_type": None,
             "description_is_retryable": None,
             "confidence_score": None,  # always null for descriptions (API.md §5)
+            # said, not only logged: a configured model that failed is not silently `basic`
+            "provider_errors": [
+                {"provider": e.step, "error_type": e.error_type, "message": e.message}
+                for e in errors
+            ],
         }
 
 

@@ -124,6 +124,7 @@ def details(row: File, *, urls: Mapping[str, str | None]) -> dict[str, Any]:
         "description_error": row.description_error,
         "description_error_type": row.description_error_type,
         "description_is_retryable": row.description_is_retryable,
+        "provider_errors": list(row.provider_errors or []),
         "dimensions": dimensions,
         "format": row.format,
         "content_created_at": row.content_created_at,
@@ -156,6 +157,7 @@ def processing_status(row: File) -> dict[str, Any]:
         "description_error": row.description_error,
         "description_error_type": row.description_error_type,
         "description_is_retryable": row.description_is_retryable,
+        "provider_errors": list(row.provider_errors or []),
         "is_terminal": all(step in TERMINAL for step in steps),
         "updated_at": row.updated_at,
     }

@@ -9,8 +9,9 @@ from typing import Any
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from ...db.models import File
+from ...db.models import File, utcnow
 from ...errors import UnsupportedMediaType, ValidationFailed
 from ...schemas import CONTENT_CATEGORIES, FileDetails, UploadRecord
 from ...services import files as file_service
@@ -18,6 +19,7 @@ from ...services.quota import check_quota, record_uploads
 from ...services.uploads import store_file
 from ..deps import AppState, Auth, AuthDep, SessionDep, StateDep
 from ..ingest import file_urls, receive_upload, upload_request_body
+from ..openapi import errors
 
 __all__ = ["router"]
 
@@ -79,6 +81,27 @@ def _timeout(fields: dict[str, list[str]]) -> float:
     return value
 
 
+async def _recategorise(
+    session: AsyncSession, state: AppState, auth: Auth, row: File, category: str
+) -> bool:
+    """A duplicate asked for under another ``content_category`` is described again under it
+    (the hosted API describes per category); ``auto`` keeps the stored one. True when a new
+    description job was queued."""
+    if category in ("auto", row.content_category) or row.description_status == "processing":
+        return False  # (a description under way finishes under the category it started with)
+    row.content_category = category
+    row.updated_at = utcnow()
+    if row.description_status in ("pending", "queued"):
+        return False  # its job has not run yet: it reads the new category
+    row.description_status = "queued"
+    row.description_error = row.description_error_type = None
+    row.description_is_retryable = None
+    await state.jobs.enqueue(
+        session, tenant_id=auth.tenant.id, file_id=row.id, kind="describe", priority=1
+    )
+    return True
+
+
 async def _wait(state: AppState, auth: Auth, file_id: str, timeout: float) -> tuple[File, bool]:
     """The file once its processing is terminal, or as it is when ``timeout`` runs out."""
     deadline = time.monotonic() + timeout
@@ -102,7 +125,10 @@ async def _wait(state: AppState, auth: Auth, file_id: str, timeout: float) -> tu
     description="Multipart `file`, or JSON `{url}` / `{base64}`. Answers 200 with the file's "
     "details once it is processed, or 202 with the details so far when `timeout` runs out "
     "(poll `/files/{id}/status`).",
-    responses={202: {"model": FileDetails, "description": "still processing"}},
+    responses={
+        202: {"model": FileDetails, "description": "still processing"},
+        **errors(400, 409, 413, 415, 503),
+    },
     openapi_extra=_request_body(),
 )
 async def analyze_image(
@@ -143,6 +169,9 @@ async def analyze_image(
                 )
             if not stored.skipped:
                 await record_uploads(session, auth.tenant, 1)
+            recategorised = stored.skipped and await _recategorise(
+                session, state, auth, stored.file, upload.options.content_category
+            )
             record = UploadRecord.model_validate(
                 file_service.upload_record(
                     stored.file, skipped=stored.skipped, filename=stored.filename
@@ -151,7 +180,10 @@ async def analyze_image(
             # a client is waiting: the job goes before the batch backlog
             await upload.commit(session, state, auth, 201, record, priority=1)
             file_id = stored.file.id
-    row, finished = await _wait(state, auth, file_id, timeout)
+            if recategorised:
+                state.jobs.notify()
+    wait = min(timeout, state.settings.analyze_max_wait_seconds)
+    row, finished = await _wait(state, auth, file_id, wait)
     body = FileDetails.model_validate(
         file_service.details(row, urls=file_urls(request, state, row))
     ).model_dump(mode="json")

@@ -32,6 +32,7 @@ from ...services.quota import check_quota, record_uploads
 from ...services.uploads import FilePart, parse_options, safe_filename, store_file
 from ..deps import AppState, Auth, AuthDep, SessionDep, StateDep
 from ..links import public_base
+from ..openapi import errors
 from ..replay import idempotent
 
 __all__ = ["router"]
@@ -46,12 +47,16 @@ _HASH = re.compile(r"^sha256:[0-9a-f]{64}$")
 
 
 class DirectUploadRequest(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", strict=True)  # (no 0/1 for booleans, no "5" for 5)
 
     filename: str = Field(..., min_length=1, max_length=255)
     size_bytes: int = Field(..., ge=1, le=5 * 1024**4)
     content_type: str | None = Field(None, max_length=255)
-    content_hash: str | None = Field(None, description="sha256:<64 hex>, checked at complete")
+    content_hash: str | None = Field(
+        None,
+        description="sha256:<64 hex>, checked at complete",
+        json_schema_extra={"pattern": _HASH.pattern},
+    )
     title: str | None = None
     tags: list[str] | None = None
     auto_describe: bool = True
@@ -83,6 +88,7 @@ class CompleteRequest(BaseModel):
         None,
         description="sha256:<64 hex> of the whole file, when the client learnt it while sending "
         "(checked like the one given at the start)",
+        json_schema_extra={"pattern": _HASH.pattern},
     )
 
 
@@ -152,7 +158,12 @@ def _status(upload: DirectUpload, received: dict[int, tuple[str, int]]) -> dict[
     }
 
 
-@router.post("/files/direct-uploads", status_code=201, summary="Start a direct upload")
+@router.post(
+    "/files/direct-uploads",
+    status_code=201,
+    summary="Start a direct upload",
+    responses=errors(400, 409, 413, 415),
+)
 async def start(
     body: DirectUploadRequest,
     request: Request,
@@ -242,7 +253,11 @@ def _iso(moment: datetime) -> str:
     return moment.isoformat().replace("+00:00", "Z")
 
 
-@router.put("/storage/uploads/{token}", summary="Receive one part of a direct upload")
+@router.put(
+    "/storage/uploads/{token}",
+    summary="Receive one part of a direct upload",
+    responses=errors(400, 403, 404, 409, 413, 503),
+)
 async def receive_part(token: str, request: Request, session: SessionDep, state: StateDep) -> Any:
     granted = state.signer.verify(token)
     prefix = "upload:"
@@ -292,7 +307,9 @@ def _json(values: dict[str, Any]) -> dict[str, Any]:
     return {k: _iso(v) if isinstance(v, datetime) else v for k, v in values.items()}
 
 
-@router.delete("/files/direct-uploads/{upload_id}", summary="Abort a direct upload")
+@router.delete(
+    "/files/direct-uploads/{upload_id}", summary="Abort a direct upload", responses=errors(409)
+)
 async def abort(upload_id: str, auth: AuthDep, session: SessionDep, state: StateDep) -> Any:
     upload = await _owned(session, auth, upload_id)
     if upload.state in ("completed", "completing"):
@@ -366,7 +383,9 @@ async def _release(session: AsyncSession, upload_id: str) -> None:
 
 
 @router.post(
-    "/files/direct-uploads/{upload_id}/complete", summary="Check the bytes and record the file"
+    "/files/direct-uploads/{upload_id}/complete",
+    summary="Check the bytes and record the file",
+    responses=errors(400, 409, 413, 415, 503),
 )
 async def complete(
     upload_id: str,

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import logging
+import re
 import uuid
-from datetime import datetime
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
 
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import JSONResponse, RedirectResponse, StreamingResponse
+from fastapi.responses import JSONResponse, PlainTextResponse, RedirectResponse, StreamingResponse
+from pydantic import WithJsonSchema
 from sqlalchemy import select, update
 
 from ...db.models import Chunk, File, utcnow
@@ -26,6 +27,7 @@ from ...schemas import (
     FileUpdate,
     FileUpdated,
     UploadRecord,
+    UtcDateTime,
     page,
 )
 from ...services import files as file_service
@@ -38,6 +40,7 @@ from ..ingest import (
     signed_url,
     upload_request_body,
 )
+from ..openapi import binary, errors
 from ..replay import idempotent
 
 __all__ = ["router"]
@@ -54,6 +57,7 @@ MiB = 1024 * 1024
     status_code=201,
     response_model=UploadRecord,
     summary="Upload one file (multipart/form-data, streamed to storage)",
+    responses=errors(400, 409, 413, 415, 503),
     openapi_extra=upload_request_body("file", {"type": "string", "format": "binary"}),
 )
 async def upload_file(
@@ -92,12 +96,31 @@ async def upload_file(
         return await upload.commit(session, state, auth, 201, body)
 
 
-def _csv(values: list[str] | None) -> tuple[str, ...]:
-    """Accept both repeated parameters (?tags=a&tags=b) and comma lists (?tags=a,b)."""
+# Bounds of the list filters: each value adds a term to the query, and SQLite refuses an
+# expression deeper than 1000 terms (996 tags answered 500). A file has at most 40 user tags.
+MAX_FILTER_TAGS = 50
+MAX_FILTER_IDS = 500
+MEDIA_TYPES = ("image", "document", "video", "link")
+
+
+def _csv(values: list[str] | None, field: str, limit: int) -> tuple[str, ...]:
+    """Accept both repeated parameters (?tags=a&tags=b) and comma lists (?tags=a,b), each value
+    once, at most ``limit`` of them (a clear 422 past it)."""
     out: list[str] = []
     for value in values or []:
         out.extend(part.strip() for part in value.split(",") if part.strip())
-    return tuple(out)
+    unique = tuple(dict.fromkeys(out))
+    if len(unique) > limit:
+        message = f"at most {limit} values per request, got {len(unique)}; split the request"
+        raise ValidationFailed(
+            f"{field}: {message}", details={"errors": [{"field": field, "message": message}]}
+        )
+    return unique
+
+
+_UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+_IDS_PATTERN = f"^ *{_UUID} *(, *{_UUID} *)*$"
+_MEDIA_TYPES_PATTERN = "^ *({0}) *(, *({0}) *)*$".format("|".join(MEDIA_TYPES))
 
 
 @router.get("/files", response_model=FileList, summary="List files with filters")
@@ -108,32 +131,40 @@ async def list_files(
     state: StateDep,
     search: Annotated[str | None, Query(max_length=500)] = None,
     search_mode: Literal["all", "metadata", "visible_text"] = "all",
-    tags: Annotated[list[str] | None, Query()] = None,
-    media_types: Annotated[list[str] | None, Query()] = None,
+    tags: Annotated[
+        list[str] | None,
+        Query(description=f"all must match; at most {MAX_FILTER_TAGS}", max_length=MAX_FILTER_TAGS),
+    ] = None,
+    media_types: Annotated[
+        list[Annotated[str, WithJsonSchema({"type": "string", "pattern": _MEDIA_TYPES_PATTERN})]]
+        | None,
+        Query(description="image, document, video, link (repeated or comma-separated)"),
+    ] = None,
     folder_id: uuid.UUID | None = None,
-    date_from: datetime | None = None,
-    date_to: datetime | None = None,
+    date_from: Annotated[UtcDateTime | None, Query(description="ISO 8601; no offset: UTC")] = None,
+    date_to: Annotated[UtcDateTime | None, Query(description="ISO 8601; no offset: UTC")] = None,
     has_description: bool | None = None,
-    ids: Annotated[list[str] | None, Query()] = None,
+    ids: Annotated[
+        list[Annotated[str, WithJsonSchema({"type": "string", "pattern": _IDS_PATTERN})]] | None,
+        Query(description=f"file ids; at most {MAX_FILTER_IDS}", max_length=MAX_FILTER_IDS),
+    ] = None,
     sort_by: Literal["created_at", "content_created_at", "title", "size_bytes"] = "created_at",
     sort_order: Literal["asc", "desc"] = "desc",
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
-    id_list = _csv(ids)
-    if len(id_list) > 500:
-        raise ValidationFailed("ids: at most 500 ids per request")
-    bad_ids = [i for i in id_list if not _is_uuid(i)]
+    id_list = _csv(ids, "ids", MAX_FILTER_IDS)
+    bad_ids = [i for i in id_list if not re.fullmatch(_UUID, i)]
     if bad_ids:
         raise ValidationFailed(f"ids: not a UUID: {bad_ids[0][:40]!r}")
-    types = _csv(media_types)
-    unknown = sorted(set(types) - {"image", "document", "video", "link"})
+    types = _csv(media_types, "media_types", len(MEDIA_TYPES))
+    unknown = sorted(set(types) - set(MEDIA_TYPES))
     if unknown:
         raise ValidationFailed(f"media_types: unknown type {unknown[0]!r}")
     query = file_service.ListQuery(
         search=search,
         search_mode=search_mode,
-        tags=_csv(tags),
+        tags=_csv(tags, "tags", MAX_FILTER_TAGS),
         media_types=types,
         folder_id=str(folder_id) if folder_id else None,
         date_from=date_from,
@@ -203,10 +234,15 @@ async def delete_file(file_id: str, auth: AuthDep, session: SessionDep) -> dict[
     row = await file_service.get_file(session, auth.tenant.id, file_id)
     row.deleted_at = utcnow()
     await session.commit()
-    return {"id": row.id, "deleted_at": row.deleted_at}
+    return {"id": row.id, "deleted_at": row.deleted_at, "message": "File deleted successfully"}
 
 
-@router.post("/files/batch-delete", response_model=BatchDeleteResult, summary="Delete many")
+@router.post(
+    "/files/batch-delete",
+    response_model=BatchDeleteResult,
+    summary="Delete many",
+    responses=errors(409),
+)
 async def batch_delete(
     request_body: BatchDeleteRequest,
     request: Request,
@@ -219,12 +255,12 @@ async def batch_delete(
         if replay.answer is not None:
             return replay.answer
         deleted: list[dict[str, Any]] = []
-        skipped: list[dict[str, str]] = []
-        failed: list[dict[str, str]] = []
+        skipped: list[dict[str, Any]] = []
+        failed: list[dict[str, Any]] = []
         now = utcnow()
         for file_id in dict.fromkeys(request_body.file_ids):  # each id once, in order
             if not _is_uuid(file_id):
-                failed.append({"id": file_id, "message": "not a UUID"})
+                failed.append({"id": file_id, "status": "failed", "message": "not a UUID"})
                 continue
             # One conditional update per id: of two concurrent deletes, one deletes, the other
             # is told it was deleted already.
@@ -238,17 +274,27 @@ async def batch_delete(
                 .values(deleted_at=now, updated_at=now)
             )
             if getattr(gone, "rowcount", 0) == 1:
-                deleted.append({"id": file_id, "deleted_at": now})
+                deleted.append({"id": file_id, "status": "deleted", "deleted_at": now})
                 continue
-            exists = await session.scalar(
-                select(File.id).where(File.id == file_id, File.tenant_id == auth.tenant.id)
+            found = await session.execute(
+                select(File.deleted_at).where(File.id == file_id, File.tenant_id == auth.tenant.id)
             )
-            if exists is None:
-                failed.append({"id": file_id, "message": "not found"})
+            row = found.first()
+            if row is None:
+                failed.append({"id": file_id, "status": "failed", "message": "not found"})
             else:
-                skipped.append({"id": file_id, "message": "already deleted"})
+                skipped.append(
+                    {"id": file_id, "status": "skipped", "deleted_at": row.deleted_at,
+                     "message": "already deleted"}
+                )  # fmt: skip
+        summary = {"deleted": len(deleted), "skipped": len(skipped), "failed": len(failed)}
         body = BatchDeleteResult.model_validate(
-            {"deleted": deleted, "skipped": skipped, "failed": failed}
+            {
+                "deleted": deleted,
+                "skipped": skipped,
+                "failed": failed,
+                "summary": {"total": sum(summary.values()), **summary},
+            }
         ).model_dump(mode="json")
         await replay.remember(session, 200, body)
         await session.commit()
@@ -260,7 +306,12 @@ def _content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
 
-@router.get("/files/{file_id}/download", summary="Download the original bytes")
+@router.get(
+    "/files/{file_id}/download",
+    summary="Download the original bytes",
+    response_class=StreamingResponse,
+    responses={**binary("The stored bytes, with their own Content-Type"), **errors(503)},
+)
 async def download(
     file_id: str, auth: AuthDep, session: SessionDep, state: StateDep
 ) -> StreamingResponse:
@@ -289,6 +340,7 @@ async def download(
     status_code=302,
     summary="Redirect to a variant (signed, expiring URL)",
     response_class=RedirectResponse,
+    responses={302: {"description": "Location: the variant's signed, expiring URL"}},
 )
 async def variant(
     file_id: str,
@@ -328,7 +380,12 @@ def _document(row: File, what: str) -> None:
         )
 
 
-@router.get("/files/{file_id}/text", summary="A document's full text")
+@router.get(
+    "/files/{file_id}/text",
+    summary="A document's full text",
+    response_class=PlainTextResponse,
+    responses=errors(400, 503),
+)
 async def document_text(
     file_id: str, auth: AuthDep, session: SessionDep, state: StateDep
 ) -> StreamingResponse:
@@ -342,7 +399,12 @@ async def document_text(
     )
 
 
-@router.get("/files/{file_id}/chunks", response_model=ChunkList, summary="A document's chunks")
+@router.get(
+    "/files/{file_id}/chunks",
+    response_model=ChunkList,
+    summary="A document's chunks",
+    responses=errors(400),
+)
 async def document_chunks(
     file_id: str,
     auth: AuthDep,
@@ -372,6 +434,7 @@ async def document_chunks(
     response_model=FileStatus,
     status_code=202,
     summary="Describe the file again",
+    responses=errors(400, 409),
 )
 async def describe_again(
     file_id: str, request: Request, auth: AuthDep, session: SessionDep, state: StateDep

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from fastapi import APIRouter
-from fastapi.responses import JSONResponse, Response
+from fastapi.responses import JSONResponse, PlainTextResponse, Response
 from sqlalchemy import text
 
 from ..._version import __version__
@@ -19,7 +19,27 @@ async def health() -> dict[str, str]:
     return {"status": "ok", "version": __version__}
 
 
-@router.get("/ready", summary="Readiness: the database and the storage are reachable")
+_READINESS = {
+    "type": "object",
+    "properties": {
+        "status": {"type": "string", "enum": ["ready", "not ready"]},
+        "checks": {"type": "object", "additionalProperties": {"type": "string"}},
+    },
+    "required": ["status", "checks"],
+}
+
+
+@router.get(
+    "/ready",
+    summary="Readiness: the database and the storage are reachable",
+    responses={
+        200: {"content": {"application/json": {"schema": _READINESS}}},
+        503: {
+            "description": "Not ready: `checks` names what failed",
+            "content": {"application/json": {"schema": _READINESS}},
+        },
+    },
+)
 async def ready(state: StateDep) -> JSONResponse:
     checks: dict[str, str] = {}
     try:
@@ -39,6 +59,11 @@ async def ready(state: StateDep) -> JSONResponse:
     )
 
 
-@router.get("/metrics", summary="Prometheus metrics")
+@router.get(
+    "/metrics",
+    summary="Prometheus metrics",
+    response_class=PlainTextResponse,
+    responses={200: {"description": "Prometheus text format 0.0.4"}},
+)
 async def metrics(state: StateDep) -> Response:
     return Response(state.metrics.render(), media_type="text/plain; version=0.0.4")

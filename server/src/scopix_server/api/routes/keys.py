@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query, Request
@@ -12,11 +13,14 @@ from ...errors import Conflict, Forbidden, NotFound, ValidationFailed
 from ...schemas import ApiKeyCreate, ApiKeyCreated, ApiKeyInfo, ApiKeyList, page
 from ...services.tenants import create_key, list_keys, revoke_key
 from ..deps import Auth, AuthDep, SessionDep, StateDep
+from ..openapi import errors
 from ..replay import idempotent
 
 __all__ = ["router"]
 
 router = APIRouter(tags=["api-keys"])
+
+MAX_KEY_METADATA = 8 * 1024
 
 
 def _admin(auth: Auth) -> None:
@@ -29,6 +33,9 @@ def key_info(row: ApiKey) -> dict[str, Any]:
     return {
         "id": row.id,
         "name": row.name,
+        "description": row.description,
+        "scopes": list(row.scopes or []),
+        "metadata": dict(row.key_metadata or {}),
         "key_prefix": key_prefix(row.key_id),
         "is_admin": row.is_admin,
         "is_active": row.revoked_at is None and (row.expires_at is None or row.expires_at > now),
@@ -38,7 +45,13 @@ def key_info(row: ApiKey) -> dict[str, Any]:
     }
 
 
-@router.post("/api-keys", status_code=201, response_model=ApiKeyCreated, summary="Create a key")
+@router.post(
+    "/api-keys",
+    status_code=201,
+    response_model=ApiKeyCreated,
+    summary="Create a key",
+    responses=errors(409),
+)
 async def create(
     body: ApiKeyCreate, request: Request, auth: AuthDep, session: SessionDep, state: StateDep
 ) -> dict[str, Any]:
@@ -55,8 +68,13 @@ async def create(
             )
         if body.expires_at is not None and body.expires_at <= utcnow():
             raise ValidationFailed("expires_at must be in the future")
+        if len(json.dumps(body.metadata)) > MAX_KEY_METADATA:
+            raise ValidationFailed(f"metadata: at most {MAX_KEY_METADATA} bytes as JSON")
         created = await create_key(session, auth.tenant, name=body.name, admin=body.admin)
         created.row.expires_at = body.expires_at
+        created.row.description = body.description
+        created.row.scopes = sorted(set(body.scopes))
+        created.row.key_metadata = body.metadata
         await replay.remember(session, 201, {"id": created.row.id, "note": "key not kept"})
         await session.commit()
         return {**key_info(created.row), "api_key": created.key}

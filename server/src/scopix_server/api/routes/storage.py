@@ -10,6 +10,7 @@ from fastapi.responses import StreamingResponse
 from ...db.models import File
 from ...errors import NotFound
 from ..deps import SessionDep, StateDep
+from ..openapi import binary
 
 __all__ = ["router"]
 
@@ -21,7 +22,12 @@ def _keys_of(row: File) -> set[str]:
 router = APIRouter(tags=["storage"])
 
 
-@router.get("/storage/objects/{token}", summary="Read an object through a signed URL")
+@router.get(
+    "/storage/objects/{token}",
+    summary="Read an object through a signed URL",
+    response_class=StreamingResponse,
+    responses=binary("The object's bytes, with their own Content-Type"),
+)
 async def signed_object(token: str, state: StateDep, session: SessionDep) -> StreamingResponse:
     granted = state.signer.verify(token)
     gone = NotFound("this link is invalid or has expired; ask the API for a new one")

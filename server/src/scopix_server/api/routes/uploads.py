@@ -22,6 +22,7 @@ from ..ingest import (
     receive_upload,
     upload_request_body,
 )
+from ..openapi import errors
 from ..replay import idempotent
 
 __all__ = ["router"]
@@ -45,6 +46,7 @@ async def quota_check(
     status_code=201,
     response_model=BatchUploadResult,
     summary="Upload several files in one request (repeated 'files' fields)",
+    responses=errors(400, 409, 413, 415, 503),
     openapi_extra=upload_request_body(
         "files", {"type": "array", "items": {"type": "string", "format": "binary"}}
     ),
@@ -162,6 +164,7 @@ async def session_results(
     "/uploads/sessions/{session_id}/cancel",
     response_model=SessionProgress,
     summary="Cancel what a batch has not started yet",
+    responses=errors(409),
 )
 async def cancel_session(
     session_id: str, request: Request, auth: AuthDep, session: SessionDep, state: StateDep
