@@ -249,3 +249,36 @@ def test_status_names_the_provider_that_failed(unreachable_model: LiveServer) ->
         details = http.get(f"/files/{file_id}").json()
         assert details["analysis_level"] == "basic"
         assert details["provider_errors"] == errors
+
+
+# --- multipart form values: exactly what the OpenAPI document allows ---
+
+
+@pytest.mark.parametrize(
+    ("fields", "accepted"),
+    [
+        ({"skip_duplicates": "on"}, True),
+        ({"skip_duplicates": "0"}, True),
+        ({"skip_duplicates": "TRUE"}, False),  # (documented values are lowercase)
+        ({"auto_describe": "maybe"}, False),
+        ({"folder_id": " 0b1e2a52-51c4-4c35-9a2c-0123456789ab "}, True),
+        ({"folder_id": ""}, True),  # (empty: not given)
+        ({"folder_id": "0b1e2a5251c44c359a2c0123456789ab"}, False),  # (no hyphens)
+        ({"folder_id": "{0b1e2a52-51c4-4c35-9a2c-0123456789ab}"}, False),
+        ({"project_id": "\u0084"}, False),  # (an invisible character is not "empty")
+    ],
+)
+def test_form_values_match_the_documented_schema(
+    live: LiveServer, fields: dict[str, str], accepted: bool
+) -> None:
+    with client(live, make_key(live.settings)) as http:
+        answer = http.post("/files/upload", files={"file": ("a.png", png())}, data=fields)
+    assert answer.status_code == (201 if accepted else 422), answer.text
+    schema = httpx.get(f"{live.base_url}/openapi.json").json()
+    form = schema["paths"]["/api/v2/files/upload"]["post"]["requestBody"]["content"][
+        "multipart/form-data"
+    ]["schema"]["properties"]
+    for name, value in fields.items():
+        prop = form[name]
+        valid = value in prop["enum"] if "enum" in prop else bool(re.match(prop["pattern"], value))
+        assert valid == accepted, (name, value, prop)

@@ -19,7 +19,7 @@ from ..jobs.steps.variants import CONTENT_TYPE as VARIANT_CONTENT_TYPE
 from ..jobs.steps.variants import THUMBNAIL
 from ..schemas import CONTENT_CATEGORIES
 from ..services import idempotency, objects
-from ..services.uploads import Stored, UploadOptions, parse_options
+from ..services.uploads import FORM_BOOLEANS, UUID_TEXT, Stored, UploadOptions, parse_options
 from .deps import AppState, Auth, upload_slot
 from .links import public_base
 from .multipart import StreamingForm, boundary_of
@@ -27,6 +27,7 @@ from .remote import JsonUpload
 
 __all__ = [
     "Upload",
+    "form_boolean",
     "file_urls",
     "receive_upload",
     "signed_url",
@@ -36,16 +37,22 @@ __all__ = [
 # (an empty form field is a field not given)
 _UUID_OR_EMPTY: dict[str, Any] = {
     "type": "string",
-    "anyOf": [{"format": "uuid"}, {"maxLength": 0}],
+    "pattern": rf"^[ \t\r\n]*({UUID_TEXT.pattern})?[ \t\r\n]*$",
     "description": "a UUID; empty: not given",
 }
+
+
+def form_boolean(default: bool) -> dict[str, Any]:
+    """A multipart boolean: a string on the wire, one of these (HTML forms send ``on``)."""
+    return {"type": "string", "enum": list(FORM_BOOLEANS), "default": str(default).lower()}
+
 
 # The form fields shared by the upload routes (API.md §3), for the OpenAPI document.
 _UPLOAD_OPTIONS: dict[str, Any] = {
     "title": {"type": "string", "maxLength": 255},
     "tags": {"type": "string", "description": "comma-separated, at most 40 tags of 50 chars"},
-    "auto_describe": {"type": "boolean", "default": True},
-    "skip_duplicates": {"type": "boolean", "default": False},
+    "auto_describe": form_boolean(True),
+    "skip_duplicates": form_boolean(False),
     "storage_target": {"type": "string", "enum": ["default", "custom"]},
     "folder_id": _UUID_OR_EMPTY,
     "project_id": _UUID_OR_EMPTY,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import unicodedata
 import uuid
 from dataclasses import dataclass, field
@@ -19,6 +20,8 @@ from .image_formats import SUPPORTED_FORMATS
 from .media import ContainerTooLarge, Refused, confirm_docx, sniff
 
 __all__ = [
+    "FORM_BOOLEANS",
+    "UUID_TEXT",
     "FilePart",
     "Stored",
     "UploadOptions",
@@ -28,8 +31,13 @@ __all__ = [
     "visible_text",
 ]
 
-_TRUE = {"true", "1", "yes", "on"}
-_FALSE = {"false", "0", "no", "off"}
+_TRUE = ("true", "1", "yes", "on")
+_FALSE = ("false", "0", "no", "off")
+FORM_BOOLEANS = (*_TRUE, *_FALSE)
+_SPACES = " \t\r\n"  # around a form value (the documented patterns allow these, no more)
+UUID_TEXT = re.compile(
+    "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+)  # what a multipart boolean may be (documented so)
 # Unicode categories that never belong in a name shown to people: controls, format characters
 # (bidi overrides that reverse "gpj.exe" into view, zero-width joiners and spaces, soft
 # hyphens, BOMs), surrogates, line and paragraph separators.
@@ -78,29 +86,32 @@ def _single(fields: dict[str, list[str]], name: str, errors: list[dict[str, str]
         return None
     if len(values) > 1:
         errors.append({"field": name, "message": "given more than once"})
-    return visible_text(values[0]).strip()
+    return values[0].strip(_SPACES)
 
 
 def _bool(value: str | None, name: str, default: bool, errors: list[dict[str, str]]) -> bool:
     if value is None or value == "":
         return default
-    lowered = value.lower()
-    if lowered in _TRUE:
+    if value in _TRUE:  # (exactly as documented: lowercase, as forms and clients send them)
         return True
-    if lowered in _FALSE:
+    if value in _FALSE:
         return False
-    errors.append({"field": name, "message": f"expected true or false, got {value[:20]!r}"})
+    errors.append(
+        {
+            "field": name,
+            "message": f"expected true, false, 1, 0, yes, no, on or off, got {value[:20]!r}",
+        }
+    )
     return default
 
 
 def _uuid(value: str | None, name: str, errors: list[dict[str, str]]) -> str | None:
     if not value:
         return None
-    try:
-        return str(uuid.UUID(value))
-    except ValueError:
-        errors.append({"field": name, "message": "must be a UUID"})
+    if not UUID_TEXT.fullmatch(value):  # (the hyphenated form only, as documented)
+        errors.append({"field": name, "message": "must be a UUID (8-4-4-4-12 hex digits)"})
         return None
+    return str(uuid.UUID(value))
 
 
 def parse_tags(raw: str | None, errors: list[dict[str, str]], name: str = "tags") -> list[str]:
@@ -127,7 +138,7 @@ def parse_options(fields: dict[str, list[str]], *, auto_category: bool = False) 
     describer gets no category hint, and the file is stored as ``general``.
     """
     errors: list[dict[str, str]] = []
-    title = _single(fields, "title", errors) or None
+    title = visible_text(_single(fields, "title", errors) or "").strip() or None
     if title is not None and len(title) > 255:
         errors.append({"field": "title", "message": f"at most 255 characters, got {len(title)}"})
     tags = parse_tags(_single(fields, "tags", errors), errors)

@@ -18,7 +18,7 @@ from ...services import files as file_service
 from ...services.quota import check_quota, record_uploads
 from ...services.uploads import store_file
 from ..deps import AppState, Auth, AuthDep, SessionDep, StateDep
-from ..ingest import file_urls, receive_upload, upload_request_body
+from ..ingest import file_urls, form_boolean, receive_upload, upload_request_body
 from ..openapi import errors
 
 __all__ = ["router"]
@@ -49,7 +49,7 @@ _OPTIONS: dict[str, Any] = {
 def _request_body() -> dict[str, Any]:
     multipart = upload_request_body("file", {"type": "string", "format": "binary"})
     form = multipart["requestBody"]["content"]["multipart/form-data"]["schema"]
-    form["properties"].update(_OPTIONS)
+    form["properties"].update({**_OPTIONS, "skip_duplicates": form_boolean(False)})
     source = {
         "url": {"type": "string", "format": "uri", "description": "fetched by the server"},
         "base64": {"type": "string", "description": "the image, base64 (a data: URL is fine)"},
