@@ -19,6 +19,7 @@ from ..jobs.steps.variants import CONTENT_TYPE as VARIANT_CONTENT_TYPE
 from ..jobs.steps.variants import THUMBNAIL
 from ..schemas import CONTENT_CATEGORIES
 from ..services import idempotency, objects
+from ..services.quota import record_uploads
 from ..services.uploads import FORM_BOOLEANS, UUID_TEXT, Stored, UploadOptions, parse_options
 from .deps import AppState, Auth, upload_slot
 from .links import public_base
@@ -108,13 +109,18 @@ class Upload:
         *,
         priority: int = 0,
     ) -> JSONResponse:
-        """Commit what was recorded (with the idempotency answer) and answer.
+        """Count the new files against the quota, commit what was recorded (with the
+        idempotency answer and the files' jobs) and answer.
 
-        The files' jobs get ``priority`` (higher: claimed before the backlog).
+        The files' jobs get ``priority`` (higher: claimed before the backlog). Raises
+        ``QuotaExceeded`` (nothing committed) if the new files no longer fit this month.
         """
+        new_files = [s.file for s in self.stored if not s.skipped]
+        # (one lock order everywhere: the objects' claim rows, then the usage counter)
+        await objects.settle(session, self.claimed)
+        await record_uploads(session, auth.tenant, len(new_files))
         if self.claim is not None:
             await idempotency.remember(session, self.claim, status_code, body)
-        new_files = [s.file for s in self.stored if not s.skipped]
         for row in new_files:  # in this transaction: no file is ever committed without its job
             await state.jobs.enqueue(
                 session,
@@ -125,12 +131,12 @@ class Upload:
             )
         await session.commit()
         self.committed = True
+        self.claimed = []  # (settled with the rows)
         for stored in self.stored:
             state.metrics.uploads.labels("skipped" if stored.skipped else "stored").inc()
             if not stored.skipped:
                 state.metrics.uploaded_bytes.inc(stored.file.size_bytes)
         self.stored.clear()
-        await self.let_go(state)  # (the rows hold the objects now)
         if new_files:
             state.jobs.notify()
         return JSONResponse(body, status_code=status_code)

@@ -31,7 +31,7 @@ from ..db.dialect import insert
 from ..db.models import File, ObjectClaim, utcnow
 from ..storage import StorageBackend
 
-__all__ = ["STALE_CLAIM", "claim", "delete_unused", "lock", "release"]
+__all__ = ["STALE_CLAIM", "claim", "delete_unused", "lock", "release", "settle"]
 
 logger = logging.getLogger("scopix_server")
 
@@ -74,6 +74,19 @@ async def lock(session: AsyncSession, keys: Iterable[str]) -> None:
     """Lock ``keys`` in the caller's transaction until it ends (for duplicate decisions)."""
     for chunk in _chunks(keys):
         await _adjust(session, chunk, 0)
+
+
+async def settle(session: AsyncSession, keys: Iterable[str]) -> None:
+    """Drop this request's claims in the transaction that commits the rows using ``keys``.
+
+    The rows hold the objects from that commit on, so a request that succeeds needs no second
+    transaction; if this one rolls back, the claims stay and ``release`` lets go of them.
+    """
+    for chunk in _chunks(keys):
+        await _adjust(session, chunk, -1)
+        await session.execute(
+            delete(ObjectClaim).where(ObjectClaim.object_key.in_(chunk), ObjectClaim.claims <= 0)
+        )
 
 
 async def delete_unused(

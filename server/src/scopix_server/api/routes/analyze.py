@@ -15,7 +15,7 @@ from ...db.models import File, utcnow
 from ...errors import UnsupportedMediaType, ValidationFailed
 from ...schemas import CONTENT_CATEGORIES, FileDetails, UploadRecord
 from ...services import files as file_service
-from ...services.quota import check_quota, record_uploads
+from ...services.quota import check_quota
 from ...services.uploads import store_file
 from ..deps import AppState, Auth, AuthDep, SessionDep, StateDep
 from ..ingest import file_urls, form_boolean, receive_upload, upload_request_body
@@ -167,8 +167,6 @@ async def analyze_image(
                     "images (upload documents and videos with /files/upload)",
                     details={"media_type": stored.file.media_type},
                 )
-            if not stored.skipped:
-                await record_uploads(session, auth.tenant, 1)
             recategorised = stored.skipped and await _recategorise(
                 session, state, auth, stored.file, upload.options.content_category
             )

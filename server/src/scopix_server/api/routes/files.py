@@ -31,7 +31,7 @@ from ...schemas import (
     page,
 )
 from ...services import files as file_service
-from ...services.quota import check_quota, record_uploads
+from ...services.quota import check_quota
 from ...services.uploads import parse_tags, store_file, visible_text
 from ..deps import AuthDep, SessionDep, StateDep
 from ..ingest import (
@@ -86,8 +86,6 @@ async def upload_file(
             max_part_bytes=state.settings.max_container_part_bytes,
         )
         upload.keep(stored)
-        if not stored.skipped:
-            await record_uploads(session, auth.tenant, 1)
         body = UploadRecord.model_validate(
             file_service.upload_record(
                 stored.file, skipped=stored.skipped, filename=stored.filename

@@ -13,7 +13,7 @@ from ...errors import APIError
 from ...schemas import BatchUploadResult, QuotaCheck, SessionProgress, SessionResults, page
 from ...services import files as file_service
 from ...services import sessions as session_service
-from ...services.quota import check_quota, quota_info, record_uploads
+from ...services.quota import check_quota, quota_info
 from ...services.tiers import limits_for
 from ...services.uploads import refusal_of, safe_filename, store_file
 from ..deps import AuthDep, SessionDep, StateDep
@@ -101,7 +101,6 @@ async def upload_batch(
                     stored.file, skipped=stored.skipped, filename=stored.filename
                 )
             )
-        await record_uploads(session, auth.tenant, batch.accepted_files)
         accepted = batch.accepted_files + batch.skipped_files
         still_working = any(r.get("status") == "processing" for r in results)
         status = (
