@@ -213,22 +213,27 @@ async def receive_upload(
                     details={"errors": [{"field": file_field, "message": "required"}]},
                 )
             options = parse_options(form.fields, auto_category=accept_json)
+            keys = sorted({p.pending.key for p in form.files if not p.too_large})
             claim: idempotency.Claim | None = None
             replayed: JSONResponse | None = None
-            if idempotency_key is not None:
+            if idempotency_key is not None:  # (the key and the objects: one transaction)
                 hashes = [f"{p.pending.sha256}:{p.too_large}" for p in form.files]
                 request_print = idempotency.fingerprint(route, form.fields, hashes)
                 outcome = await idempotency.begin(
-                    state.sessions, auth.tenant.id, idempotency_key, request_print
+                    state.sessions,
+                    auth.tenant.id,
+                    idempotency_key,
+                    request_print,
+                    with_claim=lambda claiming: objects.claim_in(claiming, keys),
                 )
                 if isinstance(outcome, idempotency.Answer):
                     replayed = JSONResponse(outcome.body, status_code=outcome.status_code)
                 else:
                     claim = outcome
+            else:
+                await objects.claim(state.sessions, keys)
             upload = Upload(form, options, claim, replayed)
             if replayed is None:
-                keys = sorted({p.pending.key for p in form.files if not p.too_large})
-                await objects.claim(state.sessions, keys)
                 upload.claimed = keys
                 if options.skip_duplicates:
                     await objects.lock(session, keys)

@@ -20,6 +20,7 @@ import hashlib
 import json
 import logging
 import re
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
@@ -92,7 +93,11 @@ class Answer:
 
 
 async def _try_claim(
-    sessions: async_sessionmaker[AsyncSession], tenant_id: str, key: str, print_: str
+    sessions: async_sessionmaker[AsyncSession],
+    tenant_id: str,
+    key: str,
+    print_: str,
+    with_claim: Callable[[AsyncSession], Awaitable[None]] | None,
 ) -> Claim | Answer | None:
     """One attempt: the claim, the stored answer, or ``None`` while another request holds it."""
     owner = new_id()
@@ -106,6 +111,8 @@ async def _try_claim(
             )
         )
         if getattr(inserted, "rowcount", 0) == 1:
+            if with_claim is not None:
+                await with_claim(session)
             await session.commit()
             return Claim(tenant_id, key, print_, owner)
         record = await session.get(IdempotencyRecord, (tenant_id, key))
@@ -125,8 +132,10 @@ async def _try_claim(
                     fingerprint=print_, owner=owner, created_at=now, status_code=None, body=None
                 )
             )
-            await session.commit()
             won = getattr(taken, "rowcount", 0) == 1
+            if won and with_claim is not None:
+                await with_claim(session)
+            await session.commit()
             return Claim(tenant_id, key, print_, owner) if won else None
         if record.fingerprint != print_:
             raise Conflict(
@@ -145,8 +154,11 @@ async def begin(
     print_: str,
     *,
     wait: float = IN_FLIGHT_WAIT,
+    with_claim: Callable[[AsyncSession], Awaitable[None]] | None = None,
 ) -> Claim | Answer:
     """Claim ``key`` for this request, or the answer of the request that has it.
+
+    ``with_claim`` runs in the transaction that claims the key (one commit for both).
 
     Raises 409 if the key was used for a different request, or if the request holding it does
     not answer within ``wait`` seconds (with ``Retry-After``).
@@ -154,7 +166,7 @@ async def begin(
     deadline = anyio.current_time() + wait
     pause = 0.02
     while True:
-        outcome = await _try_claim(sessions, tenant_id, key, print_)
+        outcome = await _try_claim(sessions, tenant_id, key, print_, with_claim)
         if outcome is not None:
             return outcome
         if anyio.current_time() >= deadline:

@@ -24,14 +24,23 @@ import logging
 from collections.abc import Iterable
 from datetime import timedelta
 
-from sqlalchemy import delete, or_, select
+from sqlalchemy import delete, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..db.dialect import insert
 from ..db.models import File, ObjectClaim, utcnow
 from ..storage import StorageBackend
 
-__all__ = ["STALE_CLAIM", "claim", "delete_unused", "lock", "release", "settle"]
+__all__ = [
+    "STALE_CLAIM",
+    "claim",
+    "claim_in",
+    "delete_unused",
+    "forget_settled",
+    "lock",
+    "release",
+    "settle",
+]
 
 logger = logging.getLogger("scopix_server")
 
@@ -64,10 +73,17 @@ async def _adjust(session: AsyncSession, keys: list[str], delta: int) -> None:
 
 async def claim(sessions: async_sessionmaker[AsyncSession], keys: Iterable[str]) -> None:
     """Claim ``keys`` (committed at once) before committing their bytes to storage."""
-    for chunk in _chunks(keys):
+    keys = list(keys)
+    if keys:
         async with sessions() as session:
-            await _adjust(session, chunk, +1)
+            await claim_in(session, keys)
             await session.commit()
+
+
+async def claim_in(session: AsyncSession, keys: Iterable[str]) -> None:
+    """``claim`` in the caller's transaction, which must commit before the bytes are written."""
+    for chunk in _chunks(keys):
+        await _adjust(session, chunk, +1)
 
 
 async def lock(session: AsyncSession, keys: Iterable[str]) -> None:
@@ -82,11 +98,23 @@ async def settle(session: AsyncSession, keys: Iterable[str]) -> None:
     The rows hold the objects from that commit on, so a request that succeeds needs no second
     transaction; if this one rolls back, the claims stay and ``release`` lets go of them.
     """
-    for chunk in _chunks(keys):
-        await _adjust(session, chunk, -1)
+    for chunk in _chunks(keys):  # (rows left at 0 are removed by ``forget_settled``)
         await session.execute(
-            delete(ObjectClaim).where(ObjectClaim.object_key.in_(chunk), ObjectClaim.claims <= 0)
+            update(ObjectClaim)
+            .where(ObjectClaim.object_key.in_(chunk))
+            .values(claims=ObjectClaim.claims - 1)
         )
+
+
+async def forget_settled(session: AsyncSession) -> int:
+    """Remove claim rows that hold nothing any more (settled, or left by a dead request)."""
+    result = await session.execute(
+        delete(ObjectClaim).where(
+            or_(ObjectClaim.claims <= 0, ObjectClaim.claimed_at < utcnow() - STALE_CLAIM)
+        )
+    )
+    await session.commit()
+    return int(getattr(result, "rowcount", 0) or 0)
 
 
 async def delete_unused(

@@ -89,11 +89,6 @@ async def record_uploads(session: AsyncSession, tenant: Tenant, count: int) -> N
     if count <= 0:
         return
     period = period_of(utcnow())
-    await session.execute(
-        insert(session, UsageCounter)
-        .values(tenant_id=tenant.id, period=period, uploads=0)
-        .on_conflict_do_nothing(index_elements=[UsageCounter.tenant_id, UsageCounter.period])
-    )
     increment = (
         update(UsageCounter)
         .where(UsageCounter.tenant_id == tenant.id, UsageCounter.period == period)
@@ -103,6 +98,13 @@ async def record_uploads(session: AsyncSession, tenant: Tenant, count: int) -> N
     if cap is not None:
         increment = increment.where(UsageCounter.uploads + count <= cap)
     counted = await session.execute(increment)
+    if getattr(counted, "rowcount", 0) != 1:  # the month's first upload, or past the cap
+        await session.execute(
+            insert(session, UsageCounter)
+            .values(tenant_id=tenant.id, period=period, uploads=0)
+            .on_conflict_do_nothing(index_elements=[UsageCounter.tenant_id, UsageCounter.period])
+        )
+        counted = await session.execute(increment)
     if getattr(counted, "rowcount", 0) != 1:
         await check_quota(session, tenant, count)  # (raises with the numbers)
         raise QuotaExceeded(  # (only if another request's count was rolled back meanwhile)

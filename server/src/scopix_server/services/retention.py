@@ -22,7 +22,7 @@ from ..db.models import DirectUpload, File, IdempotencyRecord, utcnow
 from ..storage import StorageBackend, file_of_derived
 from .direct import staging_for
 from .idempotency import WINDOW
-from .objects import delete_unused
+from .objects import delete_unused, forget_settled
 
 __all__ = ["ORPHAN_GRACE", "PurgeReport", "purge", "run_periodically", "sweep_orphans"]
 
@@ -79,6 +79,8 @@ async def purge(
         )
         await session.commit()
         records = getattr(result, "rowcount", 0) or 0
+    async with sessions() as session:
+        await forget_settled(session)
     orphans = await sweep_orphans(sessions, storage, grace=ORPHAN_GRACE, batch_size=batch_size)
     orphans += await anyio.to_thread.run_sync(storage.clean_temporary)
     expired = await expire_direct_uploads(sessions, storage, now=now)

@@ -15,7 +15,6 @@ from ...db.models import File, utcnow
 from ...errors import UnsupportedMediaType, ValidationFailed
 from ...schemas import CONTENT_CATEGORIES, FileDetails, UploadRecord
 from ...services import files as file_service
-from ...services.quota import check_quota
 from ...services.uploads import store_file
 from ..deps import AppState, Auth, AuthDep, SessionDep, StateDep
 from ..ingest import file_urls, form_boolean, receive_upload, upload_request_body
@@ -150,7 +149,6 @@ async def analyze_image(
         if upload.replayed is not None:  # a repeated request: the file of the first one
             file_id = str(json.loads(bytes(upload.replayed.body))["image_id"])
         else:
-            await check_quota(session, auth.tenant, 1)
             part = upload.form.files[0]
             stored = await store_file(
                 session,

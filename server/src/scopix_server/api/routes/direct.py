@@ -473,7 +473,6 @@ async def _complete(
         claimed = shared
         if options.skip_duplicates:
             await objects.lock(session, shared)
-        await check_quota(session, auth.tenant, 1)
         stored = await store_file(
             session,
             auth.tenant,

@@ -31,7 +31,6 @@ from ...schemas import (
     page,
 )
 from ...services import files as file_service
-from ...services.quota import check_quota
 from ...services.uploads import parse_tags, store_file, visible_text
 from ..deps import AuthDep, SessionDep, StateDep
 from ..ingest import (
@@ -76,7 +75,6 @@ async def upload_file(
     ) as upload:
         if upload.replayed is not None:
             return upload.replayed
-        await check_quota(session, auth.tenant, 1)
         stored = await store_file(
             session,
             auth.tenant,

@@ -13,7 +13,7 @@ from ...errors import APIError
 from ...schemas import BatchUploadResult, QuotaCheck, SessionProgress, SessionResults, page
 from ...services import files as file_service
 from ...services import sessions as session_service
-from ...services.quota import check_quota, quota_info
+from ...services.quota import quota_info
 from ...services.tiers import limits_for
 from ...services.uploads import refusal_of, safe_filename, store_file
 from ..deps import AuthDep, SessionDep, StateDep
@@ -68,7 +68,6 @@ async def upload_batch(
         if upload.replayed is not None:
             return upload.replayed
         parts = upload.form.files
-        await check_quota(session, auth.tenant, len(parts))  # a batch is refused whole
         batch = UploadSession(tenant_id=auth.tenant.id, total_files=len(parts))
         session.add(batch)
         await session.flush()
