@@ -64,20 +64,22 @@ def assert_unavailable(answer: httpx.Response, cause: str) -> None:
     assert answer.headers["retry-after"]
 
 
+@contextlib.contextmanager
+def server_on(settings: Settings) -> Iterator[LiveServer]:
+    server = start_server(settings)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 @pytest.fixture
 def full_storage(tmp_path: Path) -> Iterator[tuple[LiveServer, Path]]:
     """A server whose storage (and data folder) is a 4 MiB tmpfs; its database lives apart."""
     with tmpfs(tmp_path / "disk", "4m") as disk:
-        settings = Settings(
-            data_dir=disk,
-            database_url=f"sqlite+aiosqlite:///{tmp_path / 'scopix.db'}",
-            workers=0,
-        )
-        server = start_server(settings)
-        try:
+        database = f"sqlite+aiosqlite:///{tmp_path / 'scopix.db'}"
+        with server_on(Settings(data_dir=disk, database_url=database, workers=0)) as server:
             yield server, disk
-        finally:
-            server.stop()
 
 
 def test_a_direct_upload_part_on_a_full_disk(full_storage: tuple[LiveServer, Path]) -> None:
@@ -134,16 +136,10 @@ def test_a_streamed_upload_on_a_full_disk(full_storage: tuple[LiveServer, Path])
 def full_database(tmp_path: Path) -> Iterator[tuple[LiveServer, Path]]:
     """A server whose SQLite database is on a 2 MiB tmpfs; its storage lives apart."""
     with tmpfs(tmp_path / "dbdisk", "2m") as disk:
-        settings = Settings(
-            data_dir=tmp_path / "data",
-            database_url=f"sqlite+aiosqlite:///{disk / 'scopix.db'}",
-            workers=0,
-        )
-        server = start_server(settings)
-        try:
+        database = f"sqlite+aiosqlite:///{disk / 'scopix.db'}"
+        settings = Settings(data_dir=tmp_path / "data", database_url=database, workers=0)
+        with server_on(settings) as server:
             yield server, disk
-        finally:
-            server.stop()
 
 
 def test_writes_on_a_full_database_disk(full_database: tuple[LiveServer, Path]) -> None:

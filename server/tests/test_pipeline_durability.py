@@ -2,53 +2,31 @@
 
 from __future__ import annotations
 
-import os
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import httpx
 import pytest
 
 from media_support import encode, text_image
-from test_cli_serve import free_port
+from server_support import free_port, serve_process
 
 pytestmark = pytest.mark.socket
 WORDS = ["ALPHA", "BRAVO", "CHARLIE", "DELTA", "ECHO", "FOXTROT"]
 
 
-@contextmanager
-def serve(data_dir: Path, port: int) -> Iterator[subprocess.Popen[str]]:
-    env = {
-        **os.environ,
-        "SCOPIX_SERVER_WORKERS": "1",
-        "SCOPIX_SERVER_JOB_LEASE_SECONDS": "2",  # a dead worker's job is free again soon
-        "SCOPIX_SERVER_JOB_POLL_SECONDS": "0.2",
-    }
-    process = subprocess.Popen(
-        [sys.executable, "-m", "scopix_server", "serve", "--data-dir", str(data_dir),
-         "--port", str(port), "--log-level", "warning"],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, process.communicate()[1]
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.1)
-        yield process
-    finally:
-        if process.poll() is None:
-            process.terminate()
-        process.communicate(timeout=30)
+def serve(data_dir: Path, port: int) -> AbstractContextManager[subprocess.Popen[str]]:
+    return serve_process(
+        data_dir,
+        port,
+        SCOPIX_SERVER_WORKERS="1",
+        SCOPIX_SERVER_JOB_LEASE_SECONDS="2",  # a dead worker's job is free again soon
+        SCOPIX_SERVER_JOB_POLL_SECONDS="0.2",
+    )
 
 
 def statuses(api: httpx.Client, ids: list[str]) -> list[dict]:  # type: ignore[type-arg]

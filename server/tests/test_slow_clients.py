@@ -5,8 +5,6 @@ from __future__ import annotations
 
 import os
 import socket
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,7 +13,7 @@ import httpx
 import pytest
 
 from scopix_server import Settings
-from server_support import LiveServer, free_port, make_key, start_server
+from server_support import LiveServer, free_port, make_key, serve_process, start_server
 
 pytestmark = pytest.mark.socket
 
@@ -106,25 +104,7 @@ def test_one_address_sends_a_bounded_number_of_bodies(strict: LiveServer) -> Non
 
 def test_serve_closes_connections_that_never_finish_their_headers(tmp_path: Path) -> None:
     port = free_port()
-    env = {**os.environ, "SCOPIX_SERVER_HEADER_TIMEOUT_SECONDS": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "scopix_server", "serve", "--data-dir", str(tmp_path / "d"),
-         "--port", str(port), "--log-level", "warning"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env=env,
-    )  # fmt: skip
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                httpx.get(f"http://127.0.0.1:{port}/ready", timeout=1)
-                break
-            except httpx.TransportError:
-                assert process.poll() is None, process.communicate()[1]
-                assert time.monotonic() < deadline, "the server did not start"
-                time.sleep(0.1)
+    with serve_process(tmp_path / "d", port, SCOPIX_SERVER_HEADER_TIMEOUT_SECONDS="1"):
         idle = socket.create_connection(("127.0.0.1", port), timeout=10)
         partial = socket.create_connection(("127.0.0.1", port), timeout=10)
         partial.sendall(b"GET /ready HTTP/1.1\r\nHost: x\r\nX-Slow: ")
@@ -139,6 +119,3 @@ def test_serve_closes_connections_that_never_finish_their_headers(tmp_path: Path
             for _ in range(3):
                 assert client.get(f"http://127.0.0.1:{port}/ready").status_code == 200
                 time.sleep(0.6)
-    finally:
-        process.terminate()
-        process.communicate(timeout=15)
