@@ -30,7 +30,7 @@ from scopix_server.db.models import (
     utcnow,
 )
 from scopix_server.db.session import create_engine, create_sessionmaker
-from scopix_server.services import objects
+from scopix_server.services import idempotency, objects
 from scopix_server.services.retention import purge
 from scopix_server.storage import open_storage
 from server_support import LiveServer, make_key, png_bytes, start_postgres, start_server
@@ -388,5 +388,45 @@ async def test_the_purge_leaves_an_object_that_a_request_has_claimed(pair: Pair)
         assert path.is_file(), "the purge deleted an object that a request had claimed"
         assert await objects.release(sessions, storage, [object_key]) == 1
         assert not path.exists()
+    finally:
+        await engine.dispose()
+
+
+async def test_a_key_held_by_a_request_that_died_is_taken_over(
+    pair: Pair, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A claim with no answer (its server died mid-request) stops blocking the key once stale;
+    one that is still fresh makes a repeat wait, then answer 409 with Retry-After."""
+    monkeypatch.setattr(idempotency, "IN_FLIGHT_WAIT", 1.0)  # (the servers run in this process)
+    key = pair.key()
+    engine = create_engine(pair.settings.resolved_database_url)
+    try:
+        async with pair.clients(key) as (first, _):
+            made = await _upload(first, png_bytes(2, 9), "mine.png")
+            tenant_id = await pair.scalar(
+                select(File.tenant_id).where(File.id == made.json()["image_id"])
+            )
+            content = png_bytes(3, 9, (1, 2, 3))
+            print_ = idempotency.fingerprint(
+                "files.upload", {}, [f"{hashlib.sha256(content).hexdigest()}:False"]
+            )
+            for age, expected in ((timedelta(hours=1), 201), (timedelta(seconds=1), 409)):
+                idem = f"dead-{uuid.uuid4()}"
+                async with create_sessionmaker(engine)() as session:
+                    session.add(
+                        IdempotencyRecord(
+                            tenant_id=tenant_id,
+                            key=idem,
+                            fingerprint=print_,  # (the same request, never answered)
+                            owner=str(uuid.uuid4()),
+                            created_at=utcnow() - age,
+                        )
+                    )
+                    await session.commit()
+                answer = await _upload(first, content, "again.png", key=idem)
+                assert answer.status_code == expected, answer.text
+                if expected == 409:
+                    assert answer.json()["error"]["details"]["state"] == "in_progress"
+                    assert answer.headers["retry-after"]
     finally:
         await engine.dispose()

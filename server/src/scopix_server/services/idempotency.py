@@ -153,7 +153,7 @@ async def begin(
     key: str,
     print_: str,
     *,
-    wait: float = IN_FLIGHT_WAIT,
+    wait: float | None = None,
     with_claim: Callable[[AsyncSession], Awaitable[None]] | None = None,
 ) -> Claim | Answer:
     """Claim ``key`` for this request, or the answer of the request that has it.
@@ -161,9 +161,9 @@ async def begin(
     ``with_claim`` runs in the transaction that claims the key (one commit for both).
 
     Raises 409 if the key was used for a different request, or if the request holding it does
-    not answer within ``wait`` seconds (with ``Retry-After``).
+    not answer within ``wait`` seconds (default ``IN_FLIGHT_WAIT``; with ``Retry-After``).
     """
-    deadline = anyio.current_time() + wait
+    deadline = anyio.current_time() + (IN_FLIGHT_WAIT if wait is None else wait)
     pause = 0.02
     while True:
         outcome = await _try_claim(sessions, tenant_id, key, print_, with_claim)
