@@ -2,7 +2,8 @@
 
 Contract: ``load_image(path, max_pixels=..., work_side=...)`` needs a local file and returns the
 image upright (EXIF orientation applied), in RGB, no larger than ``work_side`` on its long side
-(JPEGs decode straight at a reduced scale, "draft mode"), plus the facts of the full image.
+(JPEGs decode straight at a reduced scale, "draft mode"; large PNGs in bands, each reduced
+before the next is read: ``png_bands``), plus the facts of the full image.
 It writes nothing. Content that cannot be decoded, or that is over the pixel cap (a
 decompression bomb), is a ``validation`` failure: running it again cannot help.
 """
@@ -14,10 +15,11 @@ from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
 from ..errors import StepError
+from . import png_bands
 
 __all__ = ["ImageFacts", "load_image"]
 
@@ -136,14 +138,43 @@ def _reduced(image: Image.Image, work_side: int) -> Image.Image:
         return image.convert("RGBA" if "transparency" in image.info else "RGB").reduce(factor)
 
 
+def _exif(opened: Image.Image) -> Image.Exif:
+    if isinstance(opened, PngImagePlugin.PngImageFile) and opened.fp is not None:
+        # Pillow's PNG reads an eXIf chunk after the pixels by decoding them all first
+        if "exif" not in opened.info and (late := png_bands.late_exif(opened.fp)):
+            opened.info["exif"] = late
+        return Image.Image.getexif(opened)
+    return opened.getexif()
+
+
+def _decoded(opened: Image.Image, work_side: int) -> Image.Image:
+    """``opened`` decoded at a reduced scale where its format allows, else whole then reduced.
+
+    JPEG decodes straight at 1/2, 1/4 or 1/8 ("draft"); a large PNG in bands, each reduced
+    before the next is read. Others are decoded whole, then reduced at once.
+    """
+    factor = max(opened.size) // work_side
+    if opened.format == "JPEG":
+        opened.draft("RGB", (work_side, work_side))
+    elif factor >= 2 and png_bands.supports(opened):
+        return png_bands.decode_reduced(opened, factor, _to_rgb)
+    opened.load()
+    return _reduced(opened, work_side)
+
+
 def _upright(image: Image.Image, orientation: int) -> Image.Image:
     """Apply the EXIF orientation read from the file (a reduced copy no longer carries it)."""
     method = _TRANSPOSE.get(orientation)
     return image.transpose(method) if method is not None else image
 
 
+# Enough for every use: the largest variant is 1024 px, and RapidOCR scales what it reads to
+# at most 2000 px on the long side (its Global.max_side_len), so more would be thrown away.
+WORK_SIDE = 2048
+
+
 def load_image(
-    path: Path, *, max_pixels: int, work_side: int = 2048
+    path: Path, *, max_pixels: int, work_side: int = WORK_SIDE
 ) -> tuple[Image.Image, ImageFacts]:
     try:
         with warnings.catch_warnings():
@@ -159,7 +190,7 @@ def load_image(
                         "validation",
                         step="decode",
                     )
-                exif = opened.getexif()
+                exif = _exif(opened)
                 orientation = int(exif.get(_ORIENTATION, 1) or 1)
                 facts = ImageFacts(
                     width=height if orientation in _ROTATED else width,
@@ -169,10 +200,7 @@ def load_image(
                     content_created_at=_exif_date(exif),
                     camera=_camera(exif),
                 )
-                if opened.format == "JPEG":
-                    opened.draft("RGB", (work_side, work_side))  # decode at 1/2, 1/4 or 1/8
-                opened.load()
-                image = _upright(_reduced(opened, work_side), orientation)
+                image = _upright(_decoded(opened, work_side), orientation)
                 image = _to_rgb(image)
     except StepError:
         raise
