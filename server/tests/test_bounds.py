@@ -13,6 +13,7 @@ import random
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -35,6 +36,7 @@ from scopix_server import Settings
 from scopix_server.containers import TooLarge, inflate
 from scopix_server.jobs.budget import Budget
 from scopix_server.jobs.errors import StepError
+from scopix_server.jobs.memory import DecodeGate
 from scopix_server.jobs.steps import png_bands
 from scopix_server.jobs.steps.documents import DocumentLimits, extract_document
 from scopix_server.jobs.steps.images import load_image
@@ -408,3 +410,68 @@ def test_text_in_a_large_png_stays_readable(tmp_path: Path) -> None:
     assert image.size == (2048, 975)  # a third, then to 2048: what RapidOCR reads (<= 2000)
     text = read_text(image).text
     assert "LARGE SCAN" in text and "READ IN BANDS" in text
+
+
+# --- process memory: decodes share one budget; freed heap goes back to the OS ---
+
+
+def test_decodes_wait_until_their_cost_fits_the_budget() -> None:
+    gate = DecodeGate(100)
+    order: list[str] = []
+    with gate.hold(70):
+        waiting = threading.Thread(target=lambda: _hold(gate, 60, order))
+        waiting.start()
+        time.sleep(0.3)
+        assert order == [] and gate.used == 70  # 70 + 60 is over 100: it waits
+        order.append("first done")
+    waiting.join(5)
+    assert order == ["first done", "second ran"] and gate.used == 0
+    with gate.hold(10**9):  # larger than the budget: runs alone, counted as the whole budget
+        assert gate.used == 100
+
+
+def _hold(gate: DecodeGate, cost: int, order: list[str]) -> None:
+    with gate.hold(cost):
+        order.append("second ran")
+
+
+def test_a_large_decode_holds_the_gate_while_it_runs(tmp_path: Path) -> None:
+    path = tmp_path / "wide.png"
+    Image.new("RGB", (3000, 2000), "teal").save(path, compress_level=1)  # decoded whole
+    gate = DecodeGate(10 * MiB)  # smaller than the decode: it runs alone
+    with gate.hold(MiB):  # another decode in flight
+        result: list[object] = []
+        worker = threading.Thread(
+            target=lambda: result.append(load_image(path, max_pixels=10**9, gate=gate))
+        )
+        worker.start()
+        time.sleep(0.5)
+        assert not result  # waited for the other one to end
+    worker.join(30)
+    assert result and gate.used == 0
+
+
+_FREED = textwrap.dedent(
+    """
+    from pathlib import Path
+    from scopix_server.jobs.memory import release_freed
+
+    def resident():
+        status = Path("/proc/self/status").read_text().split("VmRSS:")[1]
+        return int(status.split()[0]) * 1024
+
+    pieces = [bytearray(1000) for _ in range(200_000)]  # 200 MB of small heap blocks
+    pinned = bytearray(1000)  # above them: the heap's top cannot shrink by itself
+    del pieces
+    held = resident()
+    assert release_freed()
+    print(held - resident())
+    """
+)
+
+
+def test_freed_memory_is_returned_to_the_os() -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", _FREED], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert int(run.stdout) > 150 * MiB  # the freed blocks left the process

@@ -11,6 +11,7 @@ decompression bomb), is a ``validation`` failure: running it again cannot help.
 from __future__ import annotations
 
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
@@ -19,6 +20,7 @@ from PIL import Image, PngImagePlugin, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
 from ..errors import StepError
+from ..memory import DecodeGate
 from . import png_bands
 
 __all__ = ["ImageFacts", "load_image"]
@@ -147,16 +149,26 @@ def _exif(opened: Image.Image) -> Image.Exif:
     return opened.getexif()
 
 
+def _cost(opened: Image.Image, work_side: int) -> int:
+    """Bytes the decode of ``opened`` (after any ``draft()``) is expected to hold at its peak.
+
+    The full-size pixels (Pillow keeps 1 byte a pixel for 1, L and P, else 2 or 4), and as much
+    again for the decoder's own buffers and the reduced copy; a banded PNG holds a few bands.
+    """
+    if max(opened.size) // work_side >= 2 and png_bands.supports(opened):
+        return 4 * png_bands.BAND_BYTES
+    width, height = opened.size
+    return 2 * width * height * (1 if opened.mode in ("1", "L", "P") else 4)
+
+
 def _decoded(opened: Image.Image, work_side: int) -> Image.Image:
     """``opened`` decoded at a reduced scale where its format allows, else whole then reduced.
 
-    JPEG decodes straight at 1/2, 1/4 or 1/8 ("draft"); a large PNG in bands, each reduced
-    before the next is read. Others are decoded whole, then reduced at once.
+    (A JPEG was set to decode at 1/2, 1/4 or 1/8 already: ``draft()``.) A large PNG is decoded
+    in bands, each reduced before the next is read; others whole, then reduced at once.
     """
     factor = max(opened.size) // work_side
-    if opened.format == "JPEG":
-        opened.draft("RGB", (work_side, work_side))
-    elif factor >= 2 and png_bands.supports(opened):
+    if factor >= 2 and png_bands.supports(opened):
         return png_bands.decode_reduced(opened, factor, _to_rgb)
     opened.load()
     return _reduced(opened, work_side)
@@ -174,8 +186,9 @@ WORK_SIDE = 2048
 
 
 def load_image(
-    path: Path, *, max_pixels: int, work_side: int = WORK_SIDE
+    path: Path, *, max_pixels: int, work_side: int = WORK_SIDE, gate: DecodeGate | None = None
 ) -> tuple[Image.Image, ImageFacts]:
+    """``gate``: decodes wait there until their estimated memory fits its budget."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's warnings on odd files are not failures
@@ -200,8 +213,10 @@ def load_image(
                     content_created_at=_exif_date(exif),
                     camera=_camera(exif),
                 )
-                image = _upright(_decoded(opened, work_side), orientation)
-                image = _to_rgb(image)
+                if opened.format == "JPEG":
+                    opened.draft("RGB", (work_side, work_side))  # decode at 1/2, 1/4 or 1/8
+                with gate.hold(_cost(opened, work_side)) if gate else nullcontext():
+                    image = _to_rgb(_upright(_decoded(opened, work_side), orientation))
     except StepError:
         raise
     except MemoryError:
