@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import io
+import struct
+import zlib
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
+from typing import BinaryIO
 
 from PIL import Image, ImageDraw, ImageFont
 
@@ -28,6 +32,49 @@ def text_image(
         w, h = size
         placed.append(Placed(text, (left / w, top / h, right / w, bottom / h)))
     return image, placed
+
+
+def _png_chunk(kind: bytes, data: bytes) -> bytes:
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+
+
+def write_png(
+    out: BinaryIO,
+    size: tuple[int, int],
+    row: Callable[[int], bytes],
+    *,
+    color_type: int = 2,
+    before: Iterable[tuple[bytes, bytes]] = (),
+    after: Iterable[tuple[bytes, bytes]] = (),
+) -> None:
+    """A PNG written row by row (never whole in memory): ``row(y)`` is its filter byte and data.
+
+    ``before`` and ``after`` are extra chunks (type, data) around the pixels; the pixels are
+    split over IDAT chunks of about 1 MB, as encoders do.
+    """
+    width, height = size
+    out.write(b"\x89PNG\r\n\x1a\n")
+    out.write(_png_chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, color_type, 0, 0, 0)))
+    for kind, data in before:
+        out.write(_png_chunk(kind, data))
+    deflate = zlib.compressobj(1)
+    pending = bytearray()
+    for y in range(height):
+        pending += deflate.compress(row(y))
+        if len(pending) >= 1 << 20:
+            out.write(_png_chunk(b"IDAT", bytes(pending)))
+            pending.clear()
+    out.write(_png_chunk(b"IDAT", bytes(pending + deflate.flush())))
+    for kind, data in after:
+        out.write(_png_chunk(kind, data))
+    out.write(_png_chunk(b"IEND", b""))
+
+
+def exif_orientation(orientation: int) -> bytes:
+    """EXIF (a TIFF structure, as PNG's eXIf chunk holds it) saying ``orientation``."""
+    exif = Image.Exif()
+    exif[0x0112] = orientation
+    return exif.tobytes().removeprefix(b"Exif\x00\x00")
 
 
 def encode(image: Image.Image, fmt: str = "JPEG", **options: object) -> bytes:

@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import io
 import json
+import random
 import subprocess
 import sys
 import textwrap
+import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -19,13 +21,26 @@ from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 
-from media_support import blank_pdf, docx_bomb, docx_bytes, scanned_pdf, text_pdf
+from media_support import (
+    blank_pdf,
+    docx_bomb,
+    docx_bytes,
+    scanned_pdf,
+    text_image,
+    text_pdf,
+    write_png,
+)
 from scopix_server import Settings
 from scopix_server.containers import TooLarge, inflate
 from scopix_server.jobs.budget import Budget
 from scopix_server.jobs.errors import StepError
+from scopix_server.jobs.memory import DecodeGate
+from scopix_server.jobs.steps import png_bands
 from scopix_server.jobs.steps.documents import DocumentLimits, extract_document
+from scopix_server.jobs.steps.images import load_image
+from scopix_server.jobs.steps.ocr import read_text
 from server_support import LiveServer, make_key, start_server, wait_until_terminal_sync
 
 MiB = 1024 * 1024
@@ -279,3 +294,184 @@ def test_a_large_transparent_png_costs_about_one_decode(tmp_path: Path) -> None:
     decoded = 6000 * 6000 * 4  # one RGBA decode
     # (converted and flattened at full size it cost over four decodes: 583 MiB here)
     assert found["grew"] < 3 * decoded, f"{found['grew'] / MiB:.0f} MiB"
+
+
+# --- large PNGs: decoded band by band, each band reduced before the next is read ---
+
+_BANDED_PEAK = textwrap.dedent(
+    """
+    import json, resource, sys
+    from pathlib import Path
+    sys.path.insert(0, sys.argv[2])
+    from PIL import Image
+    from media_support import exif_orientation, write_png
+    from scopix_server.jobs.steps.images import load_image
+
+    folder, width, height = Path(sys.argv[1]), 13000, 12000
+    Image.new("RGB", (8, 8)).save(folder / "tiny.png")
+    def row(y):  # a band of 1000 rows starts with a plain row; the others repeat it ("up")
+        if y % 1000:
+            return b"\\x02" + bytes(3 * width)
+        return b"\\x00" + (b"\\xf0" if y // 1000 % 2 else b"\\x20") * (3 * width)
+    with open(folder / "big.png", "wb") as out:  # the EXIF after the pixels, as some write it
+        write_png(out, (width, height), row, after=[(b"eXIf", exif_orientation(6))])
+    load_image(folder / "tiny.png", max_pixels=10**9)  # warm
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    image, facts = load_image(folder / "big.png", max_pixels=10**9)
+    grew = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024 - before
+    found = {"grew": grew, "size": list(image.size), "facts": [facts.width, facts.height]}
+    found["extrema"] = image.convert("L").getextrema()
+    print(json.dumps(found))
+    """
+)
+
+
+def test_a_13000_pixel_png_is_decoded_in_bands_with_bounded_memory(tmp_path: Path) -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", _BANDED_PEAK, str(tmp_path), str(Path(__file__).parent)],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=True,
+    )
+    found = json.loads(run.stdout)
+    assert found["facts"] == [12000, 13000]  # the late eXIf was read: turned upright
+    assert max(found["size"]) <= 2048 and found["size"][1] > found["size"][0]
+    low, high = found["extrema"]
+    assert low < 60 and high > 200  # both kinds of band survived the "up" rows between them
+    decoded = 13000 * 12000 * 4  # one RGB decode (Pillow keeps 4 bytes a pixel): 595 MiB
+    # (decoded whole, as before, it grew by a full decode: 696 MiB for 13000x13000)
+    assert found["grew"] < decoded / 3, f"{found['grew'] / MiB:.0f} MiB"
+
+
+_LAYOUTS = {  # PNG colour type: (samples a pixel, Pillow mode)
+    0: (1, "L"),
+    2: (3, "RGB"),
+    3: (1, "P"),
+    4: (2, "LA"),
+    6: (4, "RGBA"),
+}
+
+
+def _on_white(image: Image.Image) -> Image.Image:
+    rgba = image.convert("RGBA")
+    flat = Image.new("RGB", rgba.size, "white")
+    flat.paste(rgba, mask=rgba.getchannel("A"))
+    return flat
+
+
+@pytest.mark.parametrize("color_type", sorted(_LAYOUTS))
+def test_png_bands_give_the_pixels_of_a_whole_decode(
+    color_type: int, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    samples, mode = _LAYOUTS[color_type]
+    width, height, factor = 150, 210, 3
+    monkeypatch.setattr(png_bands, "BAND_BYTES", width * 4 * 7)  # bands of 6 rows
+    noise = random.Random(color_type)
+
+    def row(y: int) -> bytes:  # every filter, on rows of noise: each band needs the one before
+        return bytes([y % 5]) + noise.randbytes(width * samples)
+
+    palette = [(b"PLTE", random.Random(1).randbytes(3 * 256)), (b"tRNS", bytes(range(256)))]
+    path = tmp_path / f"{mode}.png"
+    with path.open("wb") as out:
+        write_png(out, (width, height), row, color_type=color_type, before=palette * (mode == "P"))
+    with Image.open(path) as opened:
+        assert png_bands.supports(opened)
+        opened.load()
+        whole = _on_white(opened) if "A" in mode or mode == "P" else opened.convert("RGB")
+    expected = whole.reduce(factor)
+    image, facts = load_image(path, max_pixels=10**9, work_side=70)
+    assert (facts.width, facts.height, facts.format) == (width, height, "png")
+    assert image.size == expected.size == (50, 70)
+    assert image.tobytes() == expected.tobytes()
+
+
+def test_a_truncated_large_png_is_a_validation_failure(tmp_path: Path) -> None:
+    path = tmp_path / "cut.png"
+    with path.open("wb") as out:
+        write_png(out, (300, 300), lambda y: b"\x01" + random.Random(y).randbytes(900))
+    path.write_bytes(path.read_bytes()[: path.stat().st_size // 2])
+    with pytest.raises(StepError) as failed:
+        load_image(path, max_pixels=10**9, work_side=100)
+    assert failed.value.error_type == "validation"
+    assert "cut short" in failed.value.message
+
+
+def test_text_in_a_large_png_stays_readable(tmp_path: Path) -> None:
+    lines = [("LARGE SCAN", 300, 600), ("READ IN BANDS", 300, 1700)]
+    drawn, _ = text_image(lines, size=(6300, 3000), font_size=330)
+    path = tmp_path / "scan.png"
+    drawn.save(path, compress_level=1)
+    del drawn
+    with Image.open(path) as opened:
+        assert png_bands.supports(opened)
+    image, _ = load_image(path, max_pixels=10**9)
+    assert image.size == (2048, 975)  # a third, then to 2048: what RapidOCR reads (<= 2000)
+    text = read_text(image).text
+    assert "LARGE SCAN" in text and "READ IN BANDS" in text
+
+
+# --- process memory: decodes share one budget; freed heap goes back to the OS ---
+
+
+def test_decodes_wait_until_their_cost_fits_the_budget() -> None:
+    gate = DecodeGate(100)
+    order: list[str] = []
+    with gate.hold(70):
+        waiting = threading.Thread(target=lambda: _hold(gate, 60, order))
+        waiting.start()
+        time.sleep(0.3)
+        assert order == [] and gate.used == 70  # 70 + 60 is over 100: it waits
+        order.append("first done")
+    waiting.join(5)
+    assert order == ["first done", "second ran"] and gate.used == 0
+    with gate.hold(10**9):  # larger than the budget: runs alone, counted as the whole budget
+        assert gate.used == 100
+
+
+def _hold(gate: DecodeGate, cost: int, order: list[str]) -> None:
+    with gate.hold(cost):
+        order.append("second ran")
+
+
+def test_a_large_decode_holds_the_gate_while_it_runs(tmp_path: Path) -> None:
+    path = tmp_path / "wide.png"
+    Image.new("RGB", (3000, 2000), "teal").save(path, compress_level=1)  # decoded whole
+    gate = DecodeGate(10 * MiB)  # smaller than the decode: it runs alone
+    with gate.hold(MiB):  # another decode in flight
+        result: list[object] = []
+        worker = threading.Thread(
+            target=lambda: result.append(load_image(path, max_pixels=10**9, gate=gate))
+        )
+        worker.start()
+        time.sleep(0.5)
+        assert not result  # waited for the other one to end
+    worker.join(30)
+    assert result and gate.used == 0
+
+
+_FREED = textwrap.dedent(
+    """
+    from pathlib import Path
+    from scopix_server.jobs.memory import release_freed
+
+    def resident():
+        status = Path("/proc/self/status").read_text().split("VmRSS:")[1]
+        return int(status.split()[0]) * 1024
+
+    pieces = [bytearray(1000) for _ in range(200_000)]  # 200 MB of small heap blocks
+    pinned = bytearray(1000)  # above them: the heap's top cannot shrink by itself
+    del pieces
+    held = resident()
+    assert release_freed()
+    print(held - resident())
+    """
+)
+
+
+def test_freed_memory_is_returned_to_the_os() -> None:
+    run = subprocess.run(
+        [sys.executable, "-c", _FREED], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert int(run.stdout) > 150 * MiB  # the freed blocks left the process

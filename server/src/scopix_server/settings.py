@@ -96,6 +96,12 @@ class Settings(BaseSettings):
     max_image_pixels: int = Field(
         180_000_000, ge=1, description="Decoded images above this many pixels are refused."
     )
+    decode_memory_bytes: int = Field(
+        512 * 1024 * 1024,
+        ge=1,
+        description="Estimated bytes of image decodes that run at once across the workers; "
+        "more wait their turn (one larger than this runs alone).",
+    )
     default_tier: Tier = Field(
         "custom", description="Tier of tenants created without --tier (custom: no caps)."
     )

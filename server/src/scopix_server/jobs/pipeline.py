@@ -27,6 +27,7 @@ from ..settings import Settings
 from ..storage import StorageBackend, derived_key
 from .budget import Budget
 from .errors import StepError
+from .memory import DecodeGate
 from .queue import ClaimedJob
 from .steps.documents import DocumentLimits, chunk_pages, extract_document
 from .steps.images import load_image
@@ -63,6 +64,7 @@ class Pipeline:
         self._settings = settings
         self._providers = providers
         self._threads = threads
+        self._decodes = DecodeGate(settings.decode_memory_bytes)  # shared by every worker
 
     async def _thread(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await anyio.to_thread.run_sync(
@@ -194,7 +196,10 @@ class Pipeline:
     async def _image(self, row: File, *, describing: bool, last: bool) -> None:
         async with self._storage.local_copy(row.object_key) as path:
             image, facts = await self._thread(
-                load_image, path, max_pixels=self._settings.max_image_pixels
+                load_image,
+                path,
+                max_pixels=self._settings.max_image_pixels,
+                gate=self._decodes,
             )
         done: dict[str, Any] = {}
         if row.variant_status != "completed":  # (made already when a description is retried)

@@ -10,6 +10,7 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable
 
+from .memory import release_freed
 from .pipeline import Outcome
 from .queue import ClaimedJob, JobQueue
 
@@ -69,6 +70,8 @@ class WorkerPool:
                 await self._queue.wait(self._poll)
                 continue
             await self._handle(job, worker_id)
+            # what the job freed goes back to the OS, not kept by the allocator for later
+            await asyncio.to_thread(release_freed)
 
     async def _handle(self, job: ClaimedJob, worker_id: str) -> None:
         renewing = asyncio.create_task(self._renew(job, worker_id))

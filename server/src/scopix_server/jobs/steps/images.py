@@ -2,7 +2,8 @@
 
 Contract: ``load_image(path, max_pixels=..., work_side=...)`` needs a local file and returns the
 image upright (EXIF orientation applied), in RGB, no larger than ``work_side`` on its long side
-(JPEGs decode straight at a reduced scale, "draft mode"), plus the facts of the full image.
+(JPEGs decode straight at a reduced scale, "draft mode"; large PNGs in bands, each reduced
+before the next is read: ``png_bands``), plus the facts of the full image.
 It writes nothing. Content that cannot be decoded, or that is over the pixel cap (a
 decompression bomb), is a ``validation`` failure: running it again cannot help.
 """
@@ -10,14 +11,17 @@ decompression bomb), is a ``validation`` failure: running it again cannot help.
 from __future__ import annotations
 
 import warnings
+from contextlib import nullcontext
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
-from PIL import Image, UnidentifiedImageError
+from PIL import Image, PngImagePlugin, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
 from ..errors import StepError
+from ..memory import DecodeGate
+from . import png_bands
 
 __all__ = ["ImageFacts", "load_image"]
 
@@ -136,15 +140,55 @@ def _reduced(image: Image.Image, work_side: int) -> Image.Image:
         return image.convert("RGBA" if "transparency" in image.info else "RGB").reduce(factor)
 
 
+def _exif(opened: Image.Image) -> Image.Exif:
+    if isinstance(opened, PngImagePlugin.PngImageFile) and opened.fp is not None:
+        # Pillow's PNG reads an eXIf chunk after the pixels by decoding them all first
+        if "exif" not in opened.info and (late := png_bands.late_exif(opened.fp)):
+            opened.info["exif"] = late
+        return Image.Image.getexif(opened)
+    return opened.getexif()
+
+
+def _cost(opened: Image.Image, work_side: int) -> int:
+    """Bytes the decode of ``opened`` (after any ``draft()``) is expected to hold at its peak.
+
+    The full-size pixels (Pillow keeps 1 byte a pixel for 1, L and P, else 2 or 4), and as much
+    again for the decoder's own buffers and the reduced copy; a banded PNG holds a few bands.
+    """
+    if max(opened.size) // work_side >= 2 and png_bands.supports(opened):
+        return 4 * png_bands.BAND_BYTES
+    width, height = opened.size
+    return 2 * width * height * (1 if opened.mode in ("1", "L", "P") else 4)
+
+
+def _decoded(opened: Image.Image, work_side: int) -> Image.Image:
+    """``opened`` decoded at a reduced scale where its format allows, else whole then reduced.
+
+    (A JPEG was set to decode at 1/2, 1/4 or 1/8 already: ``draft()``.) A large PNG is decoded
+    in bands, each reduced before the next is read; others whole, then reduced at once.
+    """
+    factor = max(opened.size) // work_side
+    if factor >= 2 and png_bands.supports(opened):
+        return png_bands.decode_reduced(opened, factor, _to_rgb)
+    opened.load()
+    return _reduced(opened, work_side)
+
+
 def _upright(image: Image.Image, orientation: int) -> Image.Image:
     """Apply the EXIF orientation read from the file (a reduced copy no longer carries it)."""
     method = _TRANSPOSE.get(orientation)
     return image.transpose(method) if method is not None else image
 
 
+# Enough for every use: the largest variant is 1024 px, and RapidOCR scales what it reads to
+# at most 2000 px on the long side (its Global.max_side_len), so more would be thrown away.
+WORK_SIDE = 2048
+
+
 def load_image(
-    path: Path, *, max_pixels: int, work_side: int = 2048
+    path: Path, *, max_pixels: int, work_side: int = WORK_SIDE, gate: DecodeGate | None = None
 ) -> tuple[Image.Image, ImageFacts]:
+    """``gate``: decodes wait there until their estimated memory fits its budget."""
     try:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")  # Pillow's warnings on odd files are not failures
@@ -159,7 +203,7 @@ def load_image(
                         "validation",
                         step="decode",
                     )
-                exif = opened.getexif()
+                exif = _exif(opened)
                 orientation = int(exif.get(_ORIENTATION, 1) or 1)
                 facts = ImageFacts(
                     width=height if orientation in _ROTATED else width,
@@ -171,9 +215,8 @@ def load_image(
                 )
                 if opened.format == "JPEG":
                     opened.draft("RGB", (work_side, work_side))  # decode at 1/2, 1/4 or 1/8
-                opened.load()
-                image = _upright(_reduced(opened, work_side), orientation)
-                image = _to_rgb(image)
+                with gate.hold(_cost(opened, work_side)) if gate else nullcontext():
+                    image = _to_rgb(_upright(_decoded(opened, work_side), orientation))
     except StepError:
         raise
     except MemoryError:
