@@ -26,11 +26,14 @@ from scopix_server.jobs import (
     StepError,
     WorkerPool,
 )
+from scopix_server.jobs.isolation import WorkProcesses
 from scopix_server.jobs.steps.documents import chunk_pages
 from scopix_server.jobs.steps.ocr import reading_order
 from scopix_server.providers import BasicProvider, DescribeInput, Description
 from scopix_server.services.tenants import get_or_create_tenant
 from scopix_server.storage import LocalStorage
+
+MiB = 1024 * 1024
 
 pytestmark = pytest.mark.anyio
 
@@ -151,12 +154,14 @@ class FlakyProvider:
 
 
 async def run_until_idle(world: World, queue: DatabaseQueue, provider: FlakyProvider) -> None:
+    processes = WorkProcesses(size=1, memory_bytes=MiB * 1024, decode_budget=MiB * 256)
     pipeline = Pipeline(
         sessions=world.sessions,
         storage=world.storage,
         settings=world.settings,
         providers=[provider],
         threads=anyio.CapacityLimiter(1),
+        work=processes,
     )
     pool = WorkerPool(queue, pipeline.run, size=1, lease_seconds=30, poll_seconds=0.02)
     pool.start()
@@ -172,6 +177,7 @@ async def run_until_idle(world: World, queue: DatabaseQueue, provider: FlakyProv
                 await asyncio.sleep(0.02)
     finally:
         await pool.stop()
+        processes.close()
 
 
 async def file_row(world: World, file_id: str) -> File:

@@ -22,6 +22,7 @@ from .db.session import create_engine, create_sessionmaker
 from .errors import install_error_handlers
 from .guards import BodyGuardMiddleware
 from .jobs import DatabaseQueue, Pipeline, WorkerPool
+from .jobs.isolation import WorkProcesses
 from .metrics import Metrics
 from .middleware import RequestContextMiddleware
 from .providers import build_providers
@@ -71,6 +72,12 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             jobs=queue,
         )
         providers = build_providers(settings)
+        processes = WorkProcesses(
+            size=settings.resolved_workers,
+            memory_bytes=settings.job_memory_bytes,
+            decode_budget=settings.decode_memory_bytes,
+            idle_seconds=settings.job_process_idle_seconds,
+        )
         workers = WorkerPool(
             queue,
             Pipeline(
@@ -79,6 +86,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 settings=settings,
                 providers=providers,
                 threads=anyio.CapacityLimiter(max(1, settings.resolved_workers)),
+                work=processes,
             ).run,
             size=settings.resolved_workers,
             lease_seconds=settings.job_lease_seconds,
@@ -98,6 +106,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             yield
         finally:
             await workers.stop()
+            processes.close()
             for provider in providers:
                 await provider.aclose()
             housekeeping.cancel()

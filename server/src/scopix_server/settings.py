@@ -102,6 +102,18 @@ class Settings(BaseSettings):
         description="Estimated bytes of image decodes that run at once across the workers; "
         "more wait their turn (one larger than this runs alone).",
     )
+    job_memory_bytes: int = Field(
+        2 * 1024 * MiB,
+        ge=256 * MiB,
+        description="Memory one work process may allocate (each worker has one: decoding, "
+        "variants, OCR, text extraction); a file that needs more fails with `resource_limit`.",
+    )
+    job_process_idle_seconds: float = Field(
+        5.0,
+        gt=0,
+        description="A work process idle this long exits, giving its memory back; the next "
+        "job starts a new one.",
+    )
     default_tier: Tier = Field(
         "custom", description="Tier of tenants created without --tier (custom: no caps)."
     )

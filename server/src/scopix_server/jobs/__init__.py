@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+import importlib
+from typing import TYPE_CHECKING, Any
+
 from .errors import StepError
-from .pipeline import Outcome, Pipeline
-from .queue import ClaimedJob, DatabaseQueue, JobQueue
-from .worker import WorkerPool
+
+if TYPE_CHECKING:
+    from .pipeline import Outcome, Pipeline
+    from .queue import ClaimedJob, DatabaseQueue, JobQueue
+    from .worker import WorkerPool
 
 __all__ = [
     "ClaimedJob",
@@ -16,3 +21,19 @@ __all__ = [
     "StepError",
     "WorkerPool",
 ]
+
+_HOMES = {
+    "Outcome": "pipeline",
+    "Pipeline": "pipeline",
+    "ClaimedJob": "queue",
+    "DatabaseQueue": "queue",
+    "JobQueue": "queue",
+    "WorkerPool": "worker",
+}
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use: a decoder process imports the image steps, not the database.
+    if name in _HOMES:
+        return getattr(importlib.import_module(f".{_HOMES[name]}", __name__), name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -32,6 +32,10 @@ class StepError(Exception):
         self.step = step
         self.retry_after = retry_after  # what the failing service asked for (Retry-After)
 
+    def __reduce__(self) -> tuple[object, ...]:
+        # pickled whole (it crosses from the work processes): type, step and delay included
+        return (StepError, (self.message, self.error_type), self.__dict__.copy())
+
     @property
     def retryable(self) -> bool:
         return self.error_type in RETRYABLE

@@ -8,17 +8,30 @@ Two causes of a server that grew by gigabytes over a corpus run, and stayed ther
   together only while their estimated costs fit one budget; one larger than it runs alone.
 - glibc keeps freed memory in its per-thread arenas (worker threads come and go) instead of
   returning it: ``release_freed()`` (``malloc_trim``) after each job gives it back.
+
+Decodes run in child processes (``decoders``): they ask the server for their turn under the same
+budget, and ``cap_data`` is the hard bound of one child, for decoders whose cost no header tells.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import resource
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
+from pathlib import Path
+from typing import Protocol
 
-__all__ = ["DecodeGate", "release_freed"]
+__all__ = ["DecodeGate", "Gate", "cap_data", "data_bytes", "release_freed"]
+
+
+class Gate(Protocol):
+    """Where a decode of estimated ``cost`` bytes waits for its turn (``DecodeGate`` or the
+    server's, asked from a decoder process)."""
+
+    def hold(self, cost: int) -> AbstractContextManager[None]: ...
 
 
 class DecodeGate:
@@ -45,6 +58,36 @@ class DecodeGate:
             with self._changed:
                 self._used -= cost
                 self._changed.notify_all()
+
+
+def data_bytes() -> int:
+    """This process's data segment now (heap and private mappings: what ``RLIMIT_DATA`` counts);
+    0 where the system does not say (no ``/proc``)."""
+    try:
+        status = Path("/proc/self/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmData:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def cap_data(extra: int) -> int:
+    """Let this process's data grow by at most ``extra`` bytes more; returns the cap set, or 0
+    where it cannot be set (not Linux).
+
+    Past it an allocation fails: Python raises ``MemoryError``, and a C decoder that cannot
+    cope ends the process, which the parent sees (only this process is lost).
+    """
+    now = data_bytes()
+    if not now:
+        return 0
+    try:
+        resource.setrlimit(resource.RLIMIT_DATA, (now + extra, now + extra))
+    except (ValueError, OSError):
+        return 0
+    return now + extra
 
 
 def _libc_trim() -> ctypes._NamedFuncPointer | None:

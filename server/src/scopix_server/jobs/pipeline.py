@@ -1,8 +1,10 @@
 """The processing pipeline: runs the steps of one job and records every outcome on the file.
 
-Blocking work (decoding, resizing, OCR, text extraction) runs in worker threads, limited by
-``CapacityLimiter``, so the API stays responsive. A step that fails says whether a retry can
-help (``StepError``); the pipeline writes the error onto the file, and answers the worker with
+Blocking work on a file's bytes (decoding, variants, OCR, text extraction) runs in the work
+processes (``isolation``), so the API stays responsive and a hostile file costs one child
+process, never the server; the little left (reading back a stored variant) runs in threads.
+A step that fails says whether a retry can help (``StepError``); the pipeline writes the error
+onto the file, and answers the worker with
 ``retry`` (with a delay) or ``done``. Running a job again is safe: steps that completed are not
 redone, and stored objects are content-addressed.
 """
@@ -27,12 +29,11 @@ from ..settings import Settings
 from ..storage import StorageBackend, derived_key
 from .budget import Budget
 from .errors import StepError
-from .memory import DecodeGate
+from .isolation import WorkProcesses
 from .queue import ClaimedJob
-from .steps.documents import DocumentLimits, chunk_pages, extract_document
-from .steps.images import load_image
-from .steps.ocr import OcrResult, read_text
-from .steps.variants import blur_hash, render_variants
+from .steps import work
+from .steps.documents import DocumentLimits, chunk_pages
+from .steps.ocr import OcrResult
 
 __all__ = ["Outcome", "Pipeline"]
 
@@ -58,13 +59,14 @@ class Pipeline:
         settings: Settings,
         providers: list[DescriptionProvider],
         threads: anyio.CapacityLimiter,
+        work: WorkProcesses,
     ) -> None:
         self._sessions = sessions
         self._storage = storage
         self._settings = settings
         self._providers = providers
         self._threads = threads
-        self._decodes = DecodeGate(settings.decode_memory_bytes)  # shared by every worker
+        self._work = work
 
     async def _thread(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await anyio.to_thread.run_sync(
@@ -183,27 +185,33 @@ class Pipeline:
                 row, status="completed", variant_status="skipped", description_status="skipped"
             )
 
-    async def _variants(self, row: File, image: Image.Image) -> dict[str, Any]:
-        """Render and store the variants; returns the values to record on the file."""
-        rendered = await self._thread(render_variants, image)
-        placeholder = await self._thread(blur_hash, image)
+    async def _store_variants(
+        self, row: File, rendered: dict[str, bytes], placeholder: str
+    ) -> dict[str, Any]:
+        """Store rendered variants; returns the values to record on the file."""
         keys = {}
         for name, data in rendered.items():
             keys[name] = derived_key(row.tenant_id, row.id, f"{name}.webp")
             await self._storage.put(keys[name], data)
         return {"variants": keys, "blur_hash": placeholder, "variant_status": "completed"}
 
+    async def _variants(self, row: File, image: Image.Image) -> dict[str, Any]:
+        """Render and store the variants of ``image`` (a document's first page)."""
+        rendered, placeholder = await self._work.call(work.variants, image)
+        return await self._store_variants(row, rendered, placeholder)
+
     async def _image(self, row: File, *, describing: bool, last: bool) -> None:
+        making = row.variant_status != "completed"  # (made already when a description is retried)
+        reading = describing and row.visible_text is None and self._settings.ocr_enabled
         async with self._storage.local_copy(row.object_key) as path:
-            image, facts = await self._thread(
-                load_image,
-                path,
-                max_pixels=self._settings.max_image_pixels,
-                gate=self._decodes,
+            # one call: the decoded image stays in the work process for the variants and OCR
+            done_work = await self._work.call(
+                work.image, path, self._settings.max_image_pixels, variants=making, ocr=reading
             )
         done: dict[str, Any] = {}
-        if row.variant_status != "completed":  # (made already when a description is retried)
-            done = await self._variants(row, image)
+        if done_work.variants is not None and done_work.blur_hash is not None:
+            done = await self._store_variants(row, done_work.variants, done_work.blur_hash)
+            facts = done_work.facts
             done.update(
                 width=facts.width,
                 height=facts.height,
@@ -213,25 +221,27 @@ class Pipeline:
             if done:  # recorded first, so that a retried description does not redo them
                 await self._save(row, **done)
                 done = {}
-            ocr = await self._ocr(row, image)
+            ocr = await self._ocr(row, done_work)
             item = DescribeInput(
                 media_type="image",
                 filename=row.filename,
                 content_category=row.content_category,
-                image=image,
-                facts=facts,
+                image=done_work.image,
+                facts=done_work.facts,
                 visible_text=ocr.text,
                 text_regions=ocr.regions,
             )
             done = await self._describe(item, last=last)
         await self._save(row, status="completed", **done)
 
-    async def _ocr(self, row: File, image: Image.Image) -> OcrResult:
+    async def _ocr(self, row: File, done_work: work.ImageWork) -> OcrResult:
         if row.visible_text is not None:  # read on an earlier attempt
             return OcrResult(text=row.visible_text, regions=list(row.text_regions or []))
-        if not self._settings.ocr_enabled:
+        if done_work.ocr_error is not None:
+            raise done_work.ocr_error
+        if done_work.ocr is None:  # OCR is turned off
             return OcrResult(text="", regions=[])
-        result = await self._thread(read_text, image)
+        result = done_work.ocr
         await self._save(row, visible_text=result.text, text_regions=result.regions)
         return result
 
@@ -259,12 +269,8 @@ class Pipeline:
                 max_pages=self._settings.max_document_pages,
                 budget=budget,
             )
-            document = await self._thread(
-                extract_document,
-                path,
-                row.format or "txt",
-                ocr=self._settings.ocr_enabled,
-                limits=limits,
+            document = await self._work.call(
+                work.document, path, row.format or "txt", self._settings.ocr_enabled, limits
             )
         text = document.text
         chunks = chunk_pages(document.pages)

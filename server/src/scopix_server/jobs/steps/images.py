@@ -20,7 +20,7 @@ from PIL import Image, PngImagePlugin, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
 from ..errors import StepError
-from ..memory import DecodeGate
+from ..memory import Gate
 from . import png_bands
 
 __all__ = ["ImageFacts", "load_image"]
@@ -186,7 +186,7 @@ WORK_SIDE = 2048
 
 
 def load_image(
-    path: Path, *, max_pixels: int, work_side: int = WORK_SIDE, gate: DecodeGate | None = None
+    path: Path, *, max_pixels: int, work_side: int = WORK_SIDE, gate: Gate | None = None
 ) -> tuple[Image.Image, ImageFacts]:
     """``gate``: decodes wait there until their estimated memory fits its budget."""
     try:

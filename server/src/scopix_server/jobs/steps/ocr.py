@@ -3,7 +3,8 @@
 Contract: ``read_text(image, page=None)`` takes an upright RGB image and returns the text in
 reading order and one ``text_regions`` entry per detected line, every coordinate normalised to
 0-1 of the image (origin top-left), exactly as API.md §4 describes. It writes nothing. Engines
-are pooled: each call borrows one, so concurrent calls never share an engine.
+are pooled: each call borrows one, so concurrent calls never share an engine. In a work process
+(``isolation``), a call first waits for its turn under the server's memory budget.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import logging
 import queue
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,8 +20,9 @@ import numpy as np
 from PIL import Image
 
 from ..errors import StepError
+from ..isolation import memory_gate
 
-__all__ = ["OcrResult", "read_text", "reading_order"]
+__all__ = ["DETECT_SIDE", "OcrResult", "ocr_cost", "read_text", "reading_order"]
 
 logger = logging.getLogger("scopix_server.ocr")
 _idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
@@ -30,6 +32,21 @@ _idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
 class OcrResult:
     text: str
     regions: list[dict[str, Any]]
+
+
+# Text is found on the image shrunk to at most this many pixels on its long side (PaddleOCR's
+# own default is 960), then read from the image itself: the detector's memory grows with its
+# input (about 650 MB at 2000 px, 360 MB at 1280), the reader's does not.
+DETECT_SIDE = 1280
+# Bytes the detector holds per pixel of its input, at its peak (measured, with some margin).
+_DETECT_BYTES_PER_PIXEL = 220
+
+
+def ocr_cost(size: tuple[int, int]) -> int:
+    """Estimated peak bytes of ``read_text`` on an image of ``size``, above the loaded engine."""
+    width, height = size
+    scale = min(1.0, DETECT_SIDE / max(width, height, 1))
+    return int(width * height * scale * scale * _DETECT_BYTES_PER_PIXEL)
 
 
 def _new_engine() -> Any:
@@ -43,6 +60,8 @@ def _new_engine() -> Any:
             # one thread per engine: the worker pool gives the parallelism
             "EngineConfig.onnxruntime.intra_op_num_threads": 1,
             "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+            "Det.limit_type": "max",
+            "Det.limit_side_len": DETECT_SIDE,
         }
     )
 
@@ -86,8 +105,9 @@ def reading_order(regions: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 
 def read_text(image: Image.Image, *, page: int | None = None) -> OcrResult:
     width, height = image.size
+    gate = memory_gate()  # in a work process: OCR waits for its turn like a large decode
     try:
-        with _engine() as engine:
+        with gate.hold(ocr_cost(image.size)) if gate else nullcontext(), _engine() as engine:
             output = engine(np.asarray(image))
     except StepError:
         raise

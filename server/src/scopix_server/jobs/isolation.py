@@ -1,0 +1,326 @@
+"""The work on a file's bytes runs in child processes: a decoder that crashes or bloats costs
+one child and fails one file, never the server.
+
+Decoders and renderers parse hostile bytes in C (libtiff, openjpeg, libheif, pdfium...). Some
+ask for far more memory than any header says (an 1 KB ICNS asked for 8 GB), some crash, some
+loop. So decoding, variants, OCR and text extraction run in ``size`` child processes:
+
+- each child's data segment is capped (``RLIMIT_DATA``, ``memory_bytes`` past its start): an
+  allocation past it fails, and the file fails with a ``resource_limit`` error that names the
+  setting; a child that dies is replaced, and only the file it was working on fails;
+- a job whose time budget runs out has its child killed, so no work goes on after the deadline;
+- the estimated costs of decodes still share one budget across the children (``decode_budget``):
+  a child asks the server for its turn before a large decode;
+- a child idle for ``idle_seconds`` exits (with the OCR engine and whatever its heap kept), and
+  one that has done ``tasks_per_child`` calls is replaced: memory goes back to the OS after a
+  burst instead of staying with the server.
+
+Children are started with ``spawn`` (a fresh interpreter: no threads or locks inherited from the
+server) and import only what the work needs. ``call(func, *args)`` runs a module-level function
+there; a ``StepError`` it raises comes back as itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import multiprocessing
+import pickle
+import signal
+import threading
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from multiprocessing.connection import Connection
+from multiprocessing.process import BaseProcess
+from typing import Any, TypeVar
+
+from .errors import StepError
+from .memory import cap_data, release_freed
+
+__all__ = ["WorkProcesses", "memory_gate"]
+
+logger = logging.getLogger("scopix_server.isolation")
+T = TypeVar("T")
+MiB = 1024 * 1024
+MEMORY_SETTING = "SCOPIX_SERVER_JOB_MEMORY_BYTES"
+
+
+# --- the parent: a budget for estimated decode costs, shared by the children ---
+
+
+class _CostBudget:
+    """Bytes of decodes in flight across the children, held under ``budget`` (in the server)."""
+
+    def __init__(self, budget: int) -> None:
+        self.budget = budget
+        self.used = 0
+        self._waiters: list[asyncio.Future[None]] = []
+
+    async def take(self, cost: int) -> int:
+        cost = max(0, min(cost, self.budget))  # one larger than the budget waits to run alone
+        while self.used + cost > self.budget:
+            waiter = asyncio.get_running_loop().create_future()
+            self._waiters.append(waiter)
+            try:
+                await waiter
+            finally:
+                self._waiters.remove(waiter)
+        self.used += cost
+        return cost
+
+    def give(self, cost: int) -> None:
+        self.used -= cost
+        for waiter in self._waiters:
+            if not waiter.done():
+                waiter.set_result(None)
+
+
+# --- a child ---
+
+
+@dataclass
+class _Child:
+    slot: int
+    process: BaseProcess
+    conn: Connection
+    calls: int = 0
+    busy: bool = False
+    last_used: float = field(default_factory=time.monotonic)
+
+    def stop(self) -> None:
+        """Kill it (idle or stuck: nothing of value is in it) and reap it without waiting."""
+        with contextlib.suppress(Exception):
+            self.conn.close()
+        with contextlib.suppress(Exception):
+            self.process.kill()
+        threading.Thread(target=self.process.join, args=(10,), daemon=True).start()
+
+
+def _exit_reason(code: int | None, memory_bytes: int) -> StepError:
+    if code is not None and code in (-signal.SIGSEGV, -signal.SIGBUS, -signal.SIGILL):
+        return StepError(
+            "the file crashed the decoder that read it (it is damaged, or made to attack "
+            "decoders); nothing else was affected",
+            "validation",
+        )
+    return StepError(
+        f"processing needed more than the {memory_bytes // MiB:,} MiB of memory a job may use "
+        f"(or its process was ended; exit code {code}); an administrator can raise "
+        f"{MEMORY_SETTING}",
+        "resource_limit",
+    )
+
+
+class WorkProcesses:
+    """``size`` child processes, started on first use, that run the blocking work of jobs."""
+
+    def __init__(
+        self,
+        *,
+        size: int,
+        memory_bytes: int,
+        decode_budget: int,
+        idle_seconds: float = 30.0,
+        tasks_per_child: int = 200,
+    ) -> None:
+        self.size = max(1, size)
+        self.memory_bytes = memory_bytes
+        self.idle_seconds = idle_seconds
+        self.tasks_per_child = tasks_per_child
+        self._context = multiprocessing.get_context("spawn")
+        self._costs = _CostBudget(decode_budget)
+        self._children: list[_Child | None] = [None] * self.size
+        self._free: asyncio.Queue[int] | None = None
+        self._closed = False
+
+    @property
+    def running(self) -> int:
+        """Children alive now."""
+        return sum(1 for child in self._children if child is not None)
+
+    def _slots(self) -> asyncio.Queue[int]:
+        if self._free is None:
+            self._free = asyncio.Queue()
+            for slot in range(self.size):
+                self._free.put_nowait(slot)
+        return self._free
+
+    def _start(self, slot: int) -> _Child:
+        ours, theirs = self._context.Pipe()
+        process = self._context.Process(
+            target=_serve,
+            args=(theirs, self.memory_bytes),
+            name=f"scopix-work-{slot}",
+            daemon=True,
+        )
+        process.start()
+        theirs.close()
+        child = _Child(slot, process, ours)
+        self._children[slot] = child
+        return child
+
+    def _drop(self, child: _Child) -> None:
+        if self._children[child.slot] is child:
+            self._children[child.slot] = None
+        child.stop()
+
+    async def call(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """``func(*args, **kwargs)`` in a child; its ``StepError`` is raised here."""
+        if self._closed:
+            raise StepError("the server is stopping", "timeout")
+        slots = self._slots()
+        slot = await slots.get()
+        child = self._children[slot]
+        try:
+            if child is None:
+                child = self._start(slot)
+            child.busy = True
+            outcome = await self._exchange(child, (func, args, kwargs))
+            child.calls += 1
+            if child.calls >= self.tasks_per_child:
+                self._drop(child)  # a fresh one next time: no fragmentation carried along
+        except asyncio.CancelledError:
+            if child is not None:  # the job's time ran out, or the server stops: it may be
+                self._drop(child)  # in the middle of the work; nothing goes on after this
+            raise
+        finally:
+            if child is not None:
+                child.busy = False
+                child.last_used = time.monotonic()
+                self._retire_later(child)
+            slots.put_nowait(slot)
+        kind, value = outcome
+        if kind == "failed":
+            raise value
+        result: T = value
+        return result
+
+    async def _exchange(self, child: _Child, request: Any) -> tuple[str, Any]:
+        held = 0
+        try:
+            child.conn.send(request)
+            while True:
+                try:
+                    message = await asyncio.get_running_loop().run_in_executor(
+                        None, child.conn.recv
+                    )
+                except (EOFError, OSError):  # it died: ended by its cap, crashed, killed
+                    self._costs.give(held)
+                    held = 0
+                    await asyncio.get_running_loop().run_in_executor(None, child.process.join, 5)
+                    error = _exit_reason(child.process.exitcode, self.memory_bytes)
+                    logger.warning("a work process ended mid-job: %s", error)
+                    self._drop(child)
+                    return "failed", error
+                if message[0] == "cost":  # a decode (or OCR) asks for its turn
+                    held = await self._costs.take(message[1])
+                    child.conn.send("go")
+                    continue
+                if message[0] == "free":  # ... and is over
+                    self._costs.give(held)
+                    held = 0
+                    continue
+                return message  # type: ignore[no-any-return]
+        finally:
+            self._costs.give(held)
+
+    def _retire_later(self, child: _Child) -> None:
+        def retire() -> None:
+            idle = time.monotonic() - child.last_used
+            if not child.busy and idle >= self.idle_seconds and self._children[child.slot] is child:
+                self._drop(child)  # memory it held goes back to the OS
+
+        with contextlib.suppress(RuntimeError):  # no running loop: nothing to schedule on
+            asyncio.get_running_loop().call_later(self.idle_seconds + 0.05, retire)
+
+    def close(self) -> None:
+        self._closed = True
+        for child in self._children:
+            if child is not None:
+                self._drop(child)
+
+
+# --- in the child ---
+
+_PARENT: Connection | None = None
+
+
+class _ParentGate:
+    """The server's decode budget, asked over the pipe (a child runs one call at a time)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self._conn = conn
+
+    @contextmanager
+    def hold(self, cost: int) -> Iterator[None]:
+        self._conn.send(("cost", cost))
+        if self._conn.recv() != "go":
+            raise StepError("the server did not give the decode its turn", "unknown")
+        try:
+            yield
+        finally:
+            self._conn.send(("free",))
+
+
+def memory_gate() -> _ParentGate | None:
+    """In a child, the gate that large decodes wait at; None elsewhere (in the server)."""
+    return _ParentGate(_PARENT) if _PARENT is not None else None
+
+
+def _run(
+    func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
+) -> tuple[str, Any]:
+    try:
+        return "done", func(*args, **kwargs)
+    except StepError as error:
+        return "failed", error
+    except MemoryError:
+        return "failed", StepError(
+            f"processing needed more than the {_MEMORY // MiB:,} MiB of memory a job may use; "
+            f"an administrator can raise {MEMORY_SETTING}",
+            "resource_limit",
+        )
+    except Exception as error:
+        logger.exception("work in a child process failed")
+        return "failed", StepError(f"internal error ({type(error).__name__})", "unknown")
+
+
+_MEMORY = 0
+
+
+def _serve(conn: Connection, memory_bytes: int) -> None:
+    """The child's loop: one call at a time, until the server closes the pipe."""
+    global _PARENT, _MEMORY
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the server, which ends us
+    _PARENT, _MEMORY = conn, memory_bytes
+    cap_data(memory_bytes)
+    while True:
+        try:
+            raw = conn.recv_bytes()
+        except (EOFError, OSError, KeyboardInterrupt):
+            return
+        try:
+            func, args, kwargs = pickle.loads(raw)
+        except Exception as error:  # e.g. a module that cannot be imported here
+            logger.exception("a call could not be read")
+            answer: tuple[str, Any] = (
+                "failed",
+                StepError(f"internal error ({type(error).__name__})", "unknown"),
+            )
+        else:
+            answer = _run(func, args, kwargs)
+            del func, args, kwargs
+        if answer[0] == "failed" and answer[1].error_type == "resource_limit":
+            note = f" (a job may use {memory_bytes // MiB:,} MiB: {MEMORY_SETTING})"
+            if MEMORY_SETTING not in answer[1].message:
+                answer[1].message += note
+        del raw
+        try:
+            conn.send(answer)
+        except (OSError, ValueError):
+            return
+        del answer
+        release_freed()

@@ -1,0 +1,68 @@
+"""What the work processes run (``isolation``): the blocking steps, each one call.
+
+Module-level functions with plain arguments, so that a call pickles by name; importing this
+module loads the image steps only, not the web application. ``decode`` waits at the server's
+memory budget (``memory_gate``) before a large decode, and so does OCR.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from ..errors import StepError
+from ..isolation import memory_gate
+from .document_types import DocumentLimits, DocumentText
+from .images import ImageFacts, load_image
+from .ocr import OcrResult, read_text
+from .variants import blur_hash, render_variants
+
+__all__ = ["ImageWork", "decode", "document", "image", "ocr", "variants"]
+
+
+@dataclass
+class ImageWork:
+    """What one call on an image file gives back: the working image stays in the child until
+    it is done, and only the results cross (the image once, for the description)."""
+
+    image: Image.Image
+    facts: ImageFacts
+    variants: dict[str, bytes] | None = None  # encoded, by variant name
+    blur_hash: str | None = None
+    ocr: OcrResult | None = None
+    ocr_error: StepError | None = None  # the variants stand even where OCR failed
+
+
+def image(path: Path, max_pixels: int, *, variants: bool, ocr: bool) -> ImageWork:
+    """Decode, then (as asked) render the variants and read the text, in one call."""
+    loaded, facts = load_image(path, max_pixels=max_pixels, gate=memory_gate())
+    result = ImageWork(loaded, facts)
+    if variants:
+        result.variants, result.blur_hash = render_variants(loaded), blur_hash(loaded)
+    if ocr:
+        try:
+            result.ocr = read_text(loaded)
+        except StepError as error:
+            result.ocr_error = error
+    return result
+
+
+def decode(path: Path, max_pixels: int) -> tuple[Image.Image, ImageFacts]:
+    return load_image(path, max_pixels=max_pixels, gate=memory_gate())
+
+
+def variants(image: Image.Image) -> tuple[dict[str, bytes], str]:
+    """The encoded variants and the BlurHash placeholder of an upright RGB image."""
+    return render_variants(image), blur_hash(image)
+
+
+def ocr(image: Image.Image, page: int | None = None) -> OcrResult:
+    return read_text(image, page=page)
+
+
+def document(path: Path, fmt: str, ocr: bool, limits: DocumentLimits) -> DocumentText:
+    from .documents import extract_document  # (PDF and DOCX readers: loaded when needed)
+
+    return extract_document(path, fmt, ocr=ocr, limits=limits)
