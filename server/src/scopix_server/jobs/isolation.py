@@ -31,6 +31,7 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from multiprocessing.connection import Connection
@@ -132,6 +133,8 @@ class WorkProcesses:
         self.tasks_per_child = tasks_per_child
         self._context = multiprocessing.get_context("spawn")
         self._costs = _CostBudget(decode_budget)
+        # one thread per child waits for its answers (the loop's default pool may be smaller)
+        self._readers = ThreadPoolExecutor(self.size, thread_name_prefix="scopix-work-answers")
         self._children: list[_Child | None] = [None] * self.size
         self._free: asyncio.Queue[int] | None = None
         self._closed = False
@@ -182,9 +185,11 @@ class WorkProcesses:
             child.calls += 1
             if child.calls >= self.tasks_per_child:
                 self._drop(child)  # a fresh one next time: no fragmentation carried along
-        except asyncio.CancelledError:
-            if child is not None:  # the job's time ran out, or the server stops: it may be
-                self._drop(child)  # in the middle of the work; nothing goes on after this
+        except BaseException:
+            # cancelled (the job's time ran out, or the server stops) or broken mid-call: the
+            # child may be in the middle of the work; it is ended, and nothing goes on after
+            if child is not None:
+                self._drop(child)
             raise
         finally:
             if child is not None:
@@ -205,7 +210,7 @@ class WorkProcesses:
             while True:
                 try:
                     message = await asyncio.get_running_loop().run_in_executor(
-                        None, child.conn.recv
+                        self._readers, child.conn.recv
                     )
                 except (EOFError, OSError):  # it died: ended by its cap, crashed, killed
                     self._costs.give(held)
@@ -241,6 +246,7 @@ class WorkProcesses:
         for child in self._children:
             if child is not None:
                 self._drop(child)
+        self._readers.shutdown(wait=False, cancel_futures=True)
 
 
 # --- in the child ---

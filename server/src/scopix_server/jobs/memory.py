@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import resource
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -84,8 +83,10 @@ def cap_data(extra: int) -> int:
     if not now:
         return 0
     try:
+        import resource  # (POSIX only)
+
         resource.setrlimit(resource.RLIMIT_DATA, (now + extra, now + extra))
-    except (ValueError, OSError):
+    except (ImportError, ValueError, OSError):
         return 0
     return now + extra
 
