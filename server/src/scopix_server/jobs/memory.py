@@ -9,8 +9,9 @@ Two causes of a server that grew by gigabytes over a corpus run, and stayed ther
 - glibc keeps freed memory in its per-thread arenas (worker threads come and go) instead of
   returning it: ``release_freed()`` (``malloc_trim``) after each job gives it back.
 
-Decodes run in child processes (``decoders``): they ask the server for their turn under the same
-budget, and ``cap_data`` is the hard bound of one child, for decoders whose cost no header tells.
+The work runs in child processes (``isolation``): there decodes and OCR ask the server for their
+turn under one budget, and ``cap_data`` is the hard bound of each child, for the decoders whose
+cost no header tells.
 """
 
 from __future__ import annotations

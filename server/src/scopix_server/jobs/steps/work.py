@@ -1,8 +1,8 @@
 """What the work processes run (``isolation``): the blocking steps, each one call.
 
 Module-level functions with plain arguments, so that a call pickles by name; importing this
-module loads the image steps only, not the web application. ``decode`` waits at the server's
-memory budget (``memory_gate``) before a large decode, and so does OCR.
+module loads the image steps only, not the web application. A large decode, and OCR, first
+wait for their turn under the server's memory budget (``memory_gate``).
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from .images import ImageFacts, load_image
 from .ocr import OcrResult, read_text
 from .variants import blur_hash, render_variants
 
-__all__ = ["ImageWork", "decode", "document", "image", "ocr", "variants"]
+__all__ = ["ImageWork", "decode", "document", "image", "variants"]
 
 
 @dataclass
@@ -56,10 +56,6 @@ def decode(path: Path, max_pixels: int) -> tuple[Image.Image, ImageFacts]:
 def variants(image: Image.Image) -> tuple[dict[str, bytes], str]:
     """The encoded variants and the BlurHash placeholder of an upright RGB image."""
     return render_variants(image), blur_hash(image)
-
-
-def ocr(image: Image.Image, page: int | None = None) -> OcrResult:
-    return read_text(image, page=page)
 
 
 def document(path: Path, fmt: str, ocr: bool, limits: DocumentLimits) -> DocumentText:
