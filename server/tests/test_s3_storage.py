@@ -55,7 +55,7 @@ async def test_upload_process_download_through_the_bucket(server: LiveServer, s3
     async with Scopix.from_config(config) as client:
         stored = await client.files.upload(SIGN, filename="sign.png", wait=True)
         assert stored.is_completed and "BUCKET" in (stored.visible_text or "")  # read back
-        again = await client.files.upload(SIGN, filename="again.png")
+        again = await client.files.upload(SIGN, filename="again.png", wait=True)
         details = await client.files.get(stored.file_id)
         assert await client.files.download(stored.file_id) == SIGN  # streamed from the bucket
         original = await client.files.get_variant(stored.file_id, "original")

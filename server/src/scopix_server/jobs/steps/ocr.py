@@ -1,10 +1,11 @@
 """Text in images with RapidOCR (its models ship inside the wheel: nothing is downloaded).
 
-Contract: ``read_text(image, page=None)`` takes an upright RGB image and returns the text in
-reading order and one ``text_regions`` entry per detected line, every coordinate normalised to
-0-1 of the image (origin top-left), exactly as API.md §4 describes. It writes nothing. Engines
-are pooled: each call borrows one, so concurrent calls never share an engine. In a work process
-(``isolation``), a call first waits for its turn under the server's memory budget.
+Contract: ``read_text(image, page=None, detect_side=...)`` takes an upright RGB image and returns
+the text in reading order and one ``text_regions`` entry per detected line, every coordinate
+normalised to 0-1 of the image (origin top-left), exactly as API.md §4 describes. It writes
+nothing. Engines are pooled: each call borrows one, so concurrent calls never share an engine.
+In a work process (``isolation``), a call first waits for its turn under the server's memory
+budget.
 """
 
 from __future__ import annotations
@@ -34,18 +35,19 @@ class OcrResult:
     regions: list[dict[str, Any]]
 
 
-# Text is found on the image shrunk to at most this many pixels on its long side (PaddleOCR's
-# own default is 960), then read from the image itself: the detector's memory grows with its
-# input (about 650 MB at 2000 px, 360 MB at 1280), the reader's does not.
+# Photos are read shrunk to at most this many pixels on their long side: the detector's memory
+# grows with its input (about 650 MB at 2000 px, 360 MB at 1280). Document pages are read whole
+# (``detect_side=None``): small print needs every pixel, and their OCR waits its turn alone.
 DETECT_SIDE = 1280
 # Bytes the detector holds per pixel of its input, at its peak (measured, with some margin).
 _DETECT_BYTES_PER_PIXEL = 220
 
 
 def ocr_cost(size: tuple[int, int]) -> int:
-    """Estimated peak bytes of ``read_text`` on an image of ``size``, above the loaded engine."""
+    """Estimated peak bytes of ``read_text`` on an image of ``size``, above the loaded engine
+    (the detector enlarges a small image to 736 pixels on its short side)."""
     width, height = size
-    scale = min(1.0, DETECT_SIDE / max(width, height, 1))
+    scale = max(1.0, 736 / max(1, min(width, height)))
     return int(width * height * scale * scale * _DETECT_BYTES_PER_PIXEL)
 
 
@@ -60,8 +62,6 @@ def _new_engine() -> Any:
             # one thread per engine: the worker pool gives the parallelism
             "EngineConfig.onnxruntime.intra_op_num_threads": 1,
             "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-            "Det.limit_type": "max",
-            "Det.limit_side_len": DETECT_SIDE,
         }
     )
 
@@ -103,7 +103,13 @@ def reading_order(regions: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
     return [sorted(line, key=lambda r: r["bbox"]["x"]) for line in lines]
 
 
-def read_text(image: Image.Image, *, page: int | None = None) -> OcrResult:
+def read_text(
+    image: Image.Image, *, page: int | None = None, detect_side: int | None = DETECT_SIDE
+) -> OcrResult:
+    """``detect_side``: the image is read shrunk to this long side (None: as it is)."""
+    if detect_side and max(image.size) > detect_side:
+        image = image.copy()
+        image.thumbnail((detect_side, detect_side), Image.Resampling.LANCZOS)
     width, height = image.size
     gate = memory_gate()  # in a work process: OCR waits for its turn like a large decode
     try:

@@ -116,7 +116,9 @@ def read_pdf(path: Path, *, ocr: bool, limits: DocumentLimits) -> DocumentText:
                     if _blank(page):
                         result.blank_pages.append(number + 1)
                     else:
-                        found = read_text(_render(page, PAGE_RENDER_SIDE), page=number + 1)
+                        found = read_text(
+                            _render(page, PAGE_RENDER_SIDE), page=number + 1, detect_side=None
+                        )
                         text = found.text
                         result.regions.extend(found.regions)
                         result.ocr_pages.append(number + 1)
