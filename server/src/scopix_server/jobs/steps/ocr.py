@@ -26,7 +26,6 @@ from ..isolation import memory_gate
 __all__ = ["DETECT_SIDE", "OcrResult", "ocr_cost", "read_text", "reading_order"]
 
 logger = logging.getLogger("scopix_server.ocr")
-_idle: queue.SimpleQueue[Any] = queue.SimpleQueue()
 
 
 @dataclass(frozen=True)
@@ -35,51 +34,62 @@ class OcrResult:
     regions: list[dict[str, Any]]
 
 
-# Photos are read shrunk to at most this many pixels on their long side: the detector's memory
-# grows with its input (about 650 MB at 2000 px, 360 MB at 1280). Document pages are read whole
-# (``detect_side=None``): small print needs every pixel, and their OCR waits its turn alone.
+# Text in photos is found on a copy at most this many pixels long (the detector's memory grows
+# with its input: about 650 MB at 2000 px, 360 MB at 1280; small photos are not enlarged), then
+# read from the image itself. Document pages (``detect_side=None``) keep the engine's own
+# setting, which enlarges a page to 736 pixels on its short side and shrinks nothing: small
+# print needs every pixel ("Invoice 2026-0412" ran together at 1280).
 DETECT_SIDE = 1280
+_PAGE_MIN_SIDE = 736  # RapidOCR's default detector setting
 # Bytes the detector holds per pixel of its input, at its peak (measured, with some margin).
 _DETECT_BYTES_PER_PIXEL = 220
 
 
-def ocr_cost(size: tuple[int, int]) -> int:
-    """Estimated peak bytes of ``read_text`` on an image of ``size``, above the loaded engine
-    (the detector enlarges a small image to 736 pixels on its short side)."""
+def ocr_cost(size: tuple[int, int], detect_side: int | None = DETECT_SIDE) -> int:
+    """Estimated peak bytes of ``read_text`` on an image of ``size``, above the loaded engine."""
     width, height = size
-    scale = max(1.0, 736 / max(1, min(width, height)))
+    if detect_side:
+        scale = min(1.0, detect_side / max(1, width, height))
+    else:
+        scale = max(1.0, _PAGE_MIN_SIDE / max(1, min(width, height)))
     return int(width * height * scale * scale * _DETECT_BYTES_PER_PIXEL)
 
 
-def _new_engine() -> Any:
+def _new_engine(detect_side: int | None) -> Any:
     try:
         from rapidocr import RapidOCR
     except ImportError as error:  # pragma: no cover - a dependency of the server
         raise StepError(f"OCR is not available: {error}", "unknown", step="ocr") from None
-    return RapidOCR(
-        params={
-            "Global.log_level": "error",
-            # one thread per engine: the worker pool gives the parallelism
-            "EngineConfig.onnxruntime.intra_op_num_threads": 1,
-            "EngineConfig.onnxruntime.inter_op_num_threads": 1,
-        }
-    )
+    params: dict[str, Any] = {
+        "Global.log_level": "error",
+        # one thread per engine: the worker pool gives the parallelism
+        "EngineConfig.onnxruntime.intra_op_num_threads": 1,
+        "EngineConfig.onnxruntime.inter_op_num_threads": 1,
+    }
+    if detect_side:
+        params.update({"Det.limit_type": "max", "Det.limit_side_len": detect_side})
+    return RapidOCR(params=params)
+
+
+# Idle engines, by detector setting (a page engine is loaded only once a page is OCR'd).
+_idle: dict[int | None, queue.SimpleQueue[Any]] = {}
 
 
 @contextmanager
-def _engine() -> Iterator[Any]:
+def _engine(detect_side: int | None) -> Iterator[Any]:
     """Borrow an engine: one per concurrent caller, reused whatever thread asks next.
 
     (Keyed by thread, a pool of short-lived threads would keep loading new engines.)
     """
+    idle = _idle.setdefault(detect_side, queue.SimpleQueue())
     try:
-        engine = _idle.get_nowait()
+        engine = idle.get_nowait()
     except queue.Empty:
-        engine = _new_engine()
+        engine = _new_engine(detect_side)
     try:
         yield engine
     finally:
-        _idle.put(engine)
+        idle.put(engine)
 
 
 def _clamp(value: float) -> float:
@@ -106,14 +116,12 @@ def reading_order(regions: list[dict[str, Any]]) -> list[list[dict[str, Any]]]:
 def read_text(
     image: Image.Image, *, page: int | None = None, detect_side: int | None = DETECT_SIDE
 ) -> OcrResult:
-    """``detect_side``: the image is read shrunk to this long side (None: as it is)."""
-    if detect_side and max(image.size) > detect_side:
-        image = image.copy()
-        image.thumbnail((detect_side, detect_side), Image.Resampling.LANCZOS)
+    """``detect_side``: text is found on a copy at most this long (None: a document page)."""
     width, height = image.size
     gate = memory_gate()  # in a work process: OCR waits for its turn like a large decode
+    cost = ocr_cost(image.size, detect_side)
     try:
-        with gate.hold(ocr_cost(image.size)) if gate else nullcontext(), _engine() as engine:
+        with gate.hold(cost) if gate else nullcontext(), _engine(detect_side) as engine:
             output = engine(np.asarray(image))
     except StepError:
         raise
