@@ -59,6 +59,18 @@ def start_server(settings: Settings) -> LiveServer:
     return LiveServer(settings, f"{root}/api/v2", root, server, thread)
 
 
+@contextmanager
+def serving(data_dir: Path, **settings: Any) -> Iterator[LiveServer]:
+    """A live server with one worker and the basic describer (and ``settings``), stopped after."""
+    server = start_server(
+        Settings(data_dir=data_dir, workers=1, description_providers="basic", **settings)
+    )
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
 def make_key(
     settings: Settings, tenant: str | None = None, *, tier: str | None = None, admin: bool = False
 ) -> str:

@@ -13,7 +13,6 @@ import random
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 import zlib
 from collections.abc import Iterator
@@ -32,16 +31,14 @@ from media_support import (
     text_pdf,
     write_png,
 )
-from scopix_server import Settings
 from scopix_server.containers import TooLarge, inflate
 from scopix_server.jobs.budget import Budget
 from scopix_server.jobs.errors import StepError
-from scopix_server.jobs.memory import DecodeGate
 from scopix_server.jobs.steps import png_bands
 from scopix_server.jobs.steps.documents import DocumentLimits, extract_document
 from scopix_server.jobs.steps.images import load_image
 from scopix_server.jobs.steps.ocr import read_text
-from server_support import LiveServer, make_key, start_server, wait_until_terminal_sync
+from server_support import LiveServer, make_key, serving, wait_until_terminal_sync
 
 MiB = 1024 * 1024
 DOCX = "application/vnd.openxmlformats-officedocument.wordprocessingml.document"
@@ -209,15 +206,8 @@ def test_a_spent_budget_stops_between_pages(tmp_path: Path) -> None:
 
 @pytest.fixture(scope="module")
 def working(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("bounds"),
-        workers=1,
-        description_providers="basic",
-        job_timeout_seconds=4,
-    )
-    server = start_server(settings)
-    yield server
-    server.stop()
+    with serving(tmp_path_factory.mktemp("bounds"), job_timeout_seconds=4) as server:
+        yield server
 
 
 def test_a_blank_300_page_pdf_does_not_hold_a_worker(working: LiveServer) -> None:
@@ -255,6 +245,7 @@ def test_a_job_past_its_budget_ends_failed_and_frees_the_worker(working: LiveSer
         assert done["status"] == "failed"
         assert done["description_error_type"] == "resource_limit"
         assert "time budget of 4 s" in done["description_error"]
+        assert "MEMORY" not in done["description_error"]  # a time limit, not memory
         after = wait_until_terminal_sync(api, quick.json()["image_id"], timeout=30)
         assert after["status"] == "completed"
 
@@ -412,43 +403,7 @@ def test_text_in_a_large_png_stays_readable(tmp_path: Path) -> None:
     assert "LARGE SCAN" in text and "READ IN BANDS" in text
 
 
-# --- process memory: decodes share one budget; freed heap goes back to the OS ---
-
-
-def test_decodes_wait_until_their_cost_fits_the_budget() -> None:
-    gate = DecodeGate(100)
-    order: list[str] = []
-    with gate.hold(70):
-        waiting = threading.Thread(target=lambda: _hold(gate, 60, order))
-        waiting.start()
-        time.sleep(0.3)
-        assert order == [] and gate.used == 70  # 70 + 60 is over 100: it waits
-        order.append("first done")
-    waiting.join(5)
-    assert order == ["first done", "second ran"] and gate.used == 0
-    with gate.hold(10**9):  # larger than the budget: runs alone, counted as the whole budget
-        assert gate.used == 100
-
-
-def _hold(gate: DecodeGate, cost: int, order: list[str]) -> None:
-    with gate.hold(cost):
-        order.append("second ran")
-
-
-def test_a_large_decode_holds_the_gate_while_it_runs(tmp_path: Path) -> None:
-    path = tmp_path / "wide.png"
-    Image.new("RGB", (3000, 2000), "teal").save(path, compress_level=1)  # decoded whole
-    gate = DecodeGate(10 * MiB)  # smaller than the decode: it runs alone
-    with gate.hold(MiB):  # another decode in flight
-        result: list[object] = []
-        worker = threading.Thread(
-            target=lambda: result.append(load_image(path, max_pixels=10**9, gate=gate))
-        )
-        worker.start()
-        time.sleep(0.5)
-        assert not result  # waited for the other one to end
-    worker.join(30)
-    assert result and gate.used == 0
+# --- process memory: freed heap goes back to the OS (the shared budget: test_isolation) ---
 
 
 _FREED = textwrap.dedent(

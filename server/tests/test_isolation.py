@@ -20,11 +20,10 @@ import pytest
 from PIL import Image, ImageDraw
 
 import work_support
-from scopix_server import Settings
 from scopix_server.jobs.errors import StepError
 from scopix_server.jobs.isolation import WorkProcesses, _CostBudget
 from scopix_server.jobs.steps import work
-from server_support import LiveServer, make_key, start_server, wait_until_terminal_sync
+from server_support import LiveServer, make_key, serving, wait_until_terminal_sync
 
 pytestmark = pytest.mark.anyio
 MiB = 1024 * 1024
@@ -71,6 +70,9 @@ async def test_work_runs_in_another_process_and_errors_come_back_whole(
         "decode",
         7.0,
     )
+    with pytest.raises(StepError) as spent:  # a limit other than memory keeps its own words
+        await processes.call(work_support.fail, "over its time budget", "resource_limit")
+    assert spent.value.message == "over its time budget"
 
 
 async def test_a_crash_fails_one_call_and_a_new_child_takes_over(
@@ -155,12 +157,15 @@ async def test_a_child_asks_for_its_turn_before_a_large_decode(tmp_path: Path) -
     pool = WorkProcesses(size=1, memory_bytes=1024 * MiB, decode_budget=10 * MiB)
     try:
         held = await pool._costs.take(MiB)  # another decode in flight
-        decoding = asyncio.create_task(pool.call(work.decode, path, 10**9))
+        decoding = asyncio.create_task(
+            pool.call(work.image, path, 10**9, with_variants=False, with_ocr=False)
+        )
         await asyncio.sleep(1.5)
         assert not decoding.done()  # waits: its cost (the whole budget) does not fit beside
         pool._costs.give(held)
-        image, facts = await asyncio.wait_for(decoding, 30)
-        assert (facts.width, facts.height) == (3000, 2000) and max(image.size) <= 2048
+        done = await asyncio.wait_for(decoding, 30)
+        assert (done.facts.width, done.facts.height) == (3000, 2000)
+        assert max(done.image.size) <= 2048
         assert pool._costs.used == 0
     finally:
         pool.close()
@@ -175,13 +180,15 @@ async def test_one_call_may_take_its_turn_twice_and_gives_both_back(tmp_path: Pa
     pool = WorkProcesses(size=1, memory_bytes=1024 * MiB, decode_budget=MiB)
     try:
         done = await asyncio.wait_for(
-            pool.call(work.image, path, 10**9, variants=True, ocr=True), 120
+            pool.call(work.image, path, 10**9, with_variants=True, with_ocr=True), 120
         )
         assert done.ocr is not None and "OPEN" in done.ocr.text
-        assert done.variants and set(done.variants) >= {"small_256", "large_1024"}
+        assert done.variants is not None
+        rendered, placeholder = done.variants
+        assert set(rendered) >= {"small_256", "large_1024"} and placeholder
         assert pool._costs.used == 0  # the decode's and the OCR's costs were both given back
         again = await asyncio.wait_for(
-            pool.call(work.image, path, 10**9, variants=False, ocr=False), 60
+            pool.call(work.image, path, 10**9, with_variants=False, with_ocr=False), 60
         )
         assert again.variants is None and again.ocr is None and pool._costs.used == 0
     finally:
@@ -219,15 +226,8 @@ def inflated_tiff(path: Path, width: int, height: int) -> None:
 
 @pytest.fixture(scope="module")
 def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
-    settings = Settings(
-        data_dir=tmp_path_factory.mktemp("capped"),
-        workers=1,
-        description_providers="basic",
-        job_memory_bytes=300 * MiB,
-    )
-    server = start_server(settings)
-    yield server
-    server.stop()
+    with serving(tmp_path_factory.mktemp("capped"), job_memory_bytes=300 * MiB) as server:
+        yield server
 
 
 def test_an_image_that_needs_more_than_the_cap_fails_alone(

@@ -99,8 +99,8 @@ class Settings(BaseSettings):
     decode_memory_bytes: int = Field(
         512 * 1024 * 1024,
         ge=1,
-        description="Estimated bytes of image decodes that run at once across the workers; "
-        "more wait their turn (one larger than this runs alone).",
+        description="Estimated bytes of image decodes and OCR that run at once across the work "
+        "processes; more wait their turn (one larger than this runs alone).",
     )
     job_memory_bytes: int = Field(
         2 * 1024 * MiB,

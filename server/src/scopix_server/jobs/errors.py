@@ -34,7 +34,7 @@ class StepError(Exception):
 
     def __reduce__(self) -> tuple[object, ...]:
         # pickled whole (it crosses from the work processes): type, step and delay included
-        return (StepError, (self.message, self.error_type), self.__dict__.copy())
+        return (type(self), (self.message, self.error_type), self.__dict__.copy())
 
     @property
     def retryable(self) -> bool:

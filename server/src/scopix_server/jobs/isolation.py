@@ -9,8 +9,8 @@ loop. So decoding, variants, OCR and text extraction run in ``size`` child proce
   allocation past it fails, and the file fails with a ``resource_limit`` error that names the
   setting; a child that dies is replaced, and only the file it was working on fails;
 - a job whose time budget runs out has its child killed, so no work goes on after the deadline;
-- the estimated costs of decodes still share one budget across the children (``decode_budget``):
-  a child asks the server for its turn before a large decode;
+- the estimated costs of large decodes and of OCR share one budget across the children
+  (``decode_budget``): a child asks the server for its turn before it starts one;
 - a child idle for ``idle_seconds`` exits (with the OCR engine and whatever its heap kept), and
   one that has done ``tasks_per_child`` calls is replaced: memory goes back to the OS after a
   burst instead of staying with the server.
@@ -53,7 +53,8 @@ MEMORY_SETTING = "SCOPIX_SERVER_JOB_MEMORY_BYTES"
 
 
 class _CostBudget:
-    """Bytes of decodes in flight across the children, held under ``budget`` (in the server)."""
+    """Estimated bytes of decodes and OCR in flight across the children, held under ``budget``
+    (in the server; one larger than the budget waits to run alone)."""
 
     def __init__(self, budget: int) -> None:
         self.budget = budget
@@ -100,6 +101,15 @@ class _Child:
         threading.Thread(target=self.process.join, args=(10,), daemon=True).start()
 
 
+def _over_memory(memory_bytes: int, *, step: str = "", detail: str = "") -> StepError:
+    return StepError(
+        f"processing needed more than the {memory_bytes // MiB:,} MiB of memory a job may use"
+        f"{detail}; an administrator can raise {MEMORY_SETTING}",
+        "resource_limit",
+        step=step,
+    )
+
+
 def _exit_reason(code: int | None, memory_bytes: int) -> StepError:
     if code is not None and code in (-signal.SIGSEGV, -signal.SIGBUS, -signal.SIGILL):
         return StepError(
@@ -107,12 +117,7 @@ def _exit_reason(code: int | None, memory_bytes: int) -> StepError:
             "decoders); nothing else was affected",
             "validation",
         )
-    return StepError(
-        f"processing needed more than the {memory_bytes // MiB:,} MiB of memory a job may use "
-        f"(or its process was ended; exit code {code}); an administrator can raise "
-        f"{MEMORY_SETTING}",
-        "resource_limit",
-    )
+    return _over_memory(memory_bytes, detail=f" (or its process was ended; exit code {code})")
 
 
 class WorkProcesses:
@@ -255,7 +260,7 @@ _PARENT: Connection | None = None
 
 
 class _ParentGate:
-    """The server's decode budget, asked over the pipe (a child runs one call at a time)."""
+    """The server's memory budget, asked over the pipe (a child runs one call at a time)."""
 
     def __init__(self, conn: Connection) -> None:
         self._conn = conn
@@ -272,57 +277,38 @@ class _ParentGate:
 
 
 def memory_gate() -> _ParentGate | None:
-    """In a child, the gate that large decodes wait at; None elsewhere (in the server)."""
+    """In a child, the gate that large decodes and OCR wait at; None elsewhere (the server)."""
     return _ParentGate(_PARENT) if _PARENT is not None else None
 
 
-def _run(
-    func: Callable[..., Any], args: tuple[Any, ...], kwargs: dict[str, Any]
-) -> tuple[str, Any]:
+def _run(raw: bytes, memory_bytes: int) -> tuple[str, Any]:
+    """Read a call and make it; a failure is answered as a ``StepError``."""
     try:
+        func, args, kwargs = pickle.loads(raw)
         return "done", func(*args, **kwargs)
     except StepError as error:
+        if isinstance(error.__context__, MemoryError):  # a step's own "not enough memory"
+            return "failed", _over_memory(memory_bytes, step=error.step)
         return "failed", error
     except MemoryError:
-        return "failed", StepError(
-            f"processing needed more than the {_MEMORY // MiB:,} MiB of memory a job may use; "
-            f"an administrator can raise {MEMORY_SETTING}",
-            "resource_limit",
-        )
-    except Exception as error:
+        return "failed", _over_memory(memory_bytes)
+    except Exception as error:  # a bug, or a call that cannot be read here
         logger.exception("work in a child process failed")
         return "failed", StepError(f"internal error ({type(error).__name__})", "unknown")
 
 
-_MEMORY = 0
-
-
 def _serve(conn: Connection, memory_bytes: int) -> None:
     """The child's loop: one call at a time, until the server closes the pipe."""
-    global _PARENT, _MEMORY
+    global _PARENT
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the server, which ends us
-    _PARENT, _MEMORY = conn, memory_bytes
+    _PARENT = conn
     cap_data(memory_bytes)
     while True:
         try:
             raw = conn.recv_bytes()
         except (EOFError, OSError, KeyboardInterrupt):
             return
-        try:
-            func, args, kwargs = pickle.loads(raw)
-        except Exception as error:  # e.g. a module that cannot be imported here
-            logger.exception("a call could not be read")
-            answer: tuple[str, Any] = (
-                "failed",
-                StepError(f"internal error ({type(error).__name__})", "unknown"),
-            )
-        else:
-            answer = _run(func, args, kwargs)
-            del func, args, kwargs
-        if answer[0] == "failed" and answer[1].error_type == "resource_limit":
-            note = f" (a job may use {memory_bytes // MiB:,} MiB: {MEMORY_SETTING})"
-            if MEMORY_SETTING not in answer[1].message:
-                answer[1].message += note
+        answer = _run(raw, memory_bytes)
         del raw
         try:
             conn.send(answer)

@@ -1,63 +1,34 @@
-"""Process memory held in check: large decodes share a budget; freed heap goes back to the OS.
+"""Process memory held in check: a shared budget for large work, a cap per work process, and
+freed heap handed back to the OS.
 
-Two causes of a server that grew by gigabytes over a corpus run, and stayed there:
+Three causes of a server that grew by gigabytes over a corpus run, and stayed there:
 
-- Workers decode at the same time, and a decode of a large image in a format without a reduced
-  decode costs its full size (more for the formats Pillow decodes in Python: a 284-byte BLP
-  claiming 1x83,886,338 pixels cost 670 MB before it failed). ``DecodeGate`` lets decodes run
-  together only while their estimated costs fit one budget; one larger than it runs alone.
-- glibc keeps freed memory in its per-thread arenas (worker threads come and go) instead of
-  returning it: ``release_freed()`` (``malloc_trim``) after each job gives it back.
-
-The work runs in child processes (``isolation``): there decodes and OCR ask the server for their
-turn under one budget, and ``cap_data`` is the hard bound of each child, for the decoders whose
-cost no header tells.
+- Workers decoded (and ran OCR) at the same time, and a decode of a large image in a format
+  without a reduced decode costs its full size (a 284-byte BLP claiming 1x83,886,338 pixels cost
+  670 MB before it failed). The work processes (``isolation``) ask the server for their turn
+  under one budget first: ``Gate`` is what a step waits at.
+- Some decoders ask for far more than any header tells (an 1 KB ICNS asked for 8 GB):
+  ``cap_data`` is the hard bound of each work process.
+- glibc keeps freed memory in its arenas instead of returning it: ``release_freed()``
+  (``malloc_trim``) after each job and each call gives it back.
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
-import threading
-from collections.abc import Iterator
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["DecodeGate", "Gate", "cap_data", "data_bytes", "release_freed"]
+__all__ = ["Gate", "cap_data", "data_bytes", "release_freed"]
 
 
 class Gate(Protocol):
-    """Where a decode of estimated ``cost`` bytes waits for its turn (``DecodeGate`` or the
-    server's, asked from a decoder process)."""
+    """Where work of estimated ``cost`` bytes waits for its turn (in a work process: the
+    server's budget, asked over the pipe)."""
 
     def hold(self, cost: int) -> AbstractContextManager[None]: ...
-
-
-class DecodeGate:
-    """Bytes of decodes in flight, across the worker threads, held under ``budget``."""
-
-    def __init__(self, budget: int) -> None:
-        self.budget = budget
-        self._used = 0
-        self._changed = threading.Condition()
-
-    @property
-    def used(self) -> int:
-        return self._used
-
-    @contextmanager
-    def hold(self, cost: int) -> Iterator[None]:
-        cost = max(0, min(cost, self.budget))  # one larger than the budget waits to run alone
-        with self._changed:
-            self._changed.wait_for(lambda: self._used + cost <= self.budget)
-            self._used += cost
-        try:
-            yield
-        finally:
-            with self._changed:
-                self._used -= cost
-                self._changed.notify_all()
 
 
 def data_bytes() -> int:

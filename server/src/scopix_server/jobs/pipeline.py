@@ -206,11 +206,15 @@ class Pipeline:
         async with self._storage.local_copy(row.object_key) as path:
             # one call: the decoded image stays in the work process for the variants and OCR
             done_work = await self._work.call(
-                work.image, path, self._settings.max_image_pixels, variants=making, ocr=reading
+                work.image,
+                path,
+                self._settings.max_image_pixels,
+                with_variants=making,
+                with_ocr=reading,
             )
         done: dict[str, Any] = {}
-        if done_work.variants is not None and done_work.blur_hash is not None:
-            done = await self._store_variants(row, done_work.variants, done_work.blur_hash)
+        if done_work.variants is not None:
+            done = await self._store_variants(row, *done_work.variants)
             facts = done_work.facts
             done.update(
                 width=facts.width,

@@ -19,7 +19,7 @@ from .images import ImageFacts, load_image
 from .ocr import OcrResult, read_text
 from .variants import blur_hash, render_variants
 
-__all__ = ["ImageWork", "decode", "document", "image", "variants"]
+__all__ = ["ImageWork", "document", "image", "variants"]
 
 
 @dataclass
@@ -29,33 +29,28 @@ class ImageWork:
 
     image: Image.Image
     facts: ImageFacts
-    variants: dict[str, bytes] | None = None  # encoded, by variant name
-    blur_hash: str | None = None
+    variants: tuple[dict[str, bytes], str] | None = None  # as ``variants()`` gives them
     ocr: OcrResult | None = None
     ocr_error: StepError | None = None  # the variants stand even where OCR failed
 
 
-def image(path: Path, max_pixels: int, *, variants: bool, ocr: bool) -> ImageWork:
+def variants(image: Image.Image) -> tuple[dict[str, bytes], str]:
+    """The encoded variants (by name) and the BlurHash placeholder of an upright RGB image."""
+    return render_variants(image), blur_hash(image)
+
+
+def image(path: Path, max_pixels: int, *, with_variants: bool, with_ocr: bool) -> ImageWork:
     """Decode, then (as asked) render the variants and read the text, in one call."""
     loaded, facts = load_image(path, max_pixels=max_pixels, gate=memory_gate())
     result = ImageWork(loaded, facts)
-    if variants:
-        result.variants, result.blur_hash = render_variants(loaded), blur_hash(loaded)
-    if ocr:
+    if with_variants:
+        result.variants = variants(loaded)
+    if with_ocr:
         try:
             result.ocr = read_text(loaded)
         except StepError as error:
             result.ocr_error = error
     return result
-
-
-def decode(path: Path, max_pixels: int) -> tuple[Image.Image, ImageFacts]:
-    return load_image(path, max_pixels=max_pixels, gate=memory_gate())
-
-
-def variants(image: Image.Image) -> tuple[dict[str, bytes], str]:
-    """The encoded variants and the BlurHash placeholder of an upright RGB image."""
-    return render_variants(image), blur_hash(image)
 
 
 def document(path: Path, fmt: str, ocr: bool, limits: DocumentLimits) -> DocumentText:
