@@ -158,7 +158,9 @@ async def test_a_child_asks_for_its_turn_before_a_large_decode(tmp_path: Path) -
     try:
         held = await pool._costs.take(MiB)  # another decode in flight
         decoding = asyncio.create_task(
-            pool.call(work.image, path, 10**9, with_variants=False, with_ocr=False)
+            pool.call(
+                work.image, path, 10**9, with_variants=False, with_ocr=False, describe_side=2048
+            )
         )
         await asyncio.sleep(1.5)
         assert not decoding.done()  # waits: its cost (the whole budget) does not fit beside
@@ -180,7 +182,10 @@ async def test_one_call_may_take_its_turn_twice_and_gives_both_back(tmp_path: Pa
     pool = WorkProcesses(size=1, memory_bytes=1024 * MiB, decode_budget=MiB)
     try:
         done = await asyncio.wait_for(
-            pool.call(work.image, path, 10**9, with_variants=True, with_ocr=True), 120
+            pool.call(
+                work.image, path, 10**9, with_variants=True, with_ocr=True, describe_side=2048
+            ),
+            120,
         )
         assert done.ocr is not None and "OPEN" in done.ocr.text
         assert done.variants is not None
@@ -188,9 +193,13 @@ async def test_one_call_may_take_its_turn_twice_and_gives_both_back(tmp_path: Pa
         assert set(rendered) >= {"small_256", "large_1024"} and placeholder
         assert pool._costs.used == 0  # the decode's and the OCR's costs were both given back
         again = await asyncio.wait_for(
-            pool.call(work.image, path, 10**9, with_variants=False, with_ocr=False), 60
+            pool.call(
+                work.image, path, 10**9, with_variants=False, with_ocr=False, describe_side=512
+            ),
+            60,
         )
         assert again.variants is None and again.ocr is None and pool._costs.used == 0
+        assert max(again.image.size) == 512  # as large as the description providers take it
     finally:
         pool.close()
 

@@ -97,7 +97,7 @@ class Settings(BaseSettings):
         180_000_000, ge=1, description="Decoded images above this many pixels are refused."
     )
     decode_memory_bytes: int = Field(
-        512 * 1024 * 1024,
+        512 * MiB,
         ge=1,
         description="Estimated bytes of image decodes and OCR that run at once across the work "
         "processes; more wait their turn (one larger than this runs alone).",

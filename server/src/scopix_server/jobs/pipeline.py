@@ -211,6 +211,7 @@ class Pipeline:
                 self._settings.max_image_pixels,
                 with_variants=making,
                 with_ocr=reading,
+                describe_side=self._settings.provider_image_side,
             )
         done: dict[str, Any] = {}
         if done_work.variants is not None:

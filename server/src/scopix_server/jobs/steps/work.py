@@ -24,10 +24,10 @@ __all__ = ["ImageWork", "document", "image", "variants"]
 
 @dataclass
 class ImageWork:
-    """What one call on an image file gives back: the working image stays in the child until
-    it is done, and only the results cross (the image once, for the description)."""
+    """What one call on an image file gives back: the working image stays in the child, and
+    only the results cross (the image once, as large as the description providers take it)."""
 
-    image: Image.Image
+    image: Image.Image  # for the description, at most ``describe_side`` long
     facts: ImageFacts
     variants: tuple[dict[str, bytes], str] | None = None  # as ``variants()`` gives them
     ocr: OcrResult | None = None
@@ -39,7 +39,9 @@ def variants(image: Image.Image) -> tuple[dict[str, bytes], str]:
     return render_variants(image), blur_hash(image)
 
 
-def image(path: Path, max_pixels: int, *, with_variants: bool, with_ocr: bool) -> ImageWork:
+def image(
+    path: Path, max_pixels: int, *, with_variants: bool, with_ocr: bool, describe_side: int
+) -> ImageWork:
     """Decode, then (as asked) render the variants and read the text, in one call."""
     loaded, facts = load_image(path, max_pixels=max_pixels, gate=memory_gate())
     result = ImageWork(loaded, facts)
@@ -50,6 +52,9 @@ def image(path: Path, max_pixels: int, *, with_variants: bool, with_ocr: bool) -
             result.ocr = read_text(loaded)
         except StepError as error:
             result.ocr_error = error
+    if max(loaded.size) > describe_side:  # (after OCR, which reads the whole working image)
+        result.image = loaded.copy()
+        result.image.thumbnail((describe_side, describe_side), Image.Resampling.LANCZOS)
     return result
 
 
