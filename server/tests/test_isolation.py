@@ -154,16 +154,16 @@ async def test_decode_costs_share_one_budget() -> None:
 async def test_a_child_asks_for_its_turn_before_a_large_decode(tmp_path: Path) -> None:
     path = tmp_path / "wide.png"
     Image.new("RGB", (3000, 2000), "teal").save(path, compress_level=1)  # decoded whole
-    pool = WorkProcesses(size=1, memory_bytes=1024 * MiB, decode_budget=10 * MiB)
+    pool = WorkProcesses(size=1, memory_bytes=1024 * MiB, decode_budget=64 * MiB)
     try:
-        held = await pool._costs.take(MiB)  # another decode in flight
+        held = await pool._costs.take(20 * MiB)  # another decode in flight
         decoding = asyncio.create_task(
             pool.call(
                 work.image, path, 10**9, with_variants=False, with_ocr=False, describe_side=2048
             )
         )
         await asyncio.sleep(1.5)
-        assert not decoding.done()  # waits: its cost (the whole budget) does not fit beside
+        assert not decoding.done()  # waits: its cost (48 MB) does not fit beside
         pool._costs.give(held)
         done = await asyncio.wait_for(decoding, 30)
         assert (done.facts.width, done.facts.height) == (3000, 2000)
@@ -173,13 +173,43 @@ async def test_a_child_asks_for_its_turn_before_a_large_decode(tmp_path: Path) -
         pool.close()
 
 
+async def test_an_image_whose_whole_decode_is_over_the_budget_is_refused_unread(
+    tmp_path: Path,
+) -> None:
+    # formats other than JPEG and PNG are decoded at full size before they are reduced; QOI's
+    # decoder is written in Python and holds a copy of its own (3 x 4 bytes a pixel)
+    wide, qoi = tmp_path / "wide.webp", tmp_path / "wide.qoi"
+    Image.new("RGB", (3000, 2000), "teal").save(wide, lossless=True)  # 2 x 24 MB
+    Image.new("RGB", (2000, 1000), "teal").save(qoi)  # 3 x 8 MB
+    pool = WorkProcesses(size=1, memory_bytes=1024 * MiB, decode_budget=20 * MiB)
+    try:
+        for path, cost in ((wide, 45), (qoi, 22)):
+            with pytest.raises(StepError) as refused:
+                await pool.call(
+                    work.image, path, 10**9, with_variants=False, with_ocr=False, describe_side=512
+                )
+            error = refused.value
+            assert (error.error_type, error.step) == ("resource_limit", "decode")
+            assert f"about {cost} MiB" in error.message and "over the 20 MiB" in error.message
+            assert "SCOPIX_SERVER_DECODE_MEMORY_BYTES" in error.message
+            assert pool._costs.used == 0
+        small = tmp_path / "small.qoi"
+        Image.new("RGB", (1000, 1000), "teal").save(small)  # 3 x 4 MB: within it
+        done = await pool.call(
+            work.image, small, 10**9, with_variants=False, with_ocr=False, describe_side=512
+        )
+        assert (done.facts.width, done.facts.format) == (1000, "qoi")
+    finally:
+        pool.close()
+
+
 async def test_one_call_may_take_its_turn_twice_and_gives_both_back(tmp_path: Path) -> None:
     path = tmp_path / "sign.png"
     sign = Image.new("RGB", (3000, 2000), "white")
     ImageDraw.Draw(sign).text((100, 900), "OPEN DAILY", fill="black", font_size=160)
     sign.save(path, compress_level=1)
-    # a budget smaller than either step: each runs alone, one after the other
-    pool = WorkProcesses(size=1, memory_bytes=1024 * MiB, decode_budget=MiB)
+    # the decode (48 MB) fits the budget; the OCR (about 240 MB) is larger: it runs alone
+    pool = WorkProcesses(size=1, memory_bytes=1024 * MiB, decode_budget=64 * MiB)
     try:
         done = await asyncio.wait_for(
             pool.call(
@@ -236,9 +266,14 @@ def inflated_tiff(path: Path, width: int, height: int) -> None:
 @pytest.fixture(scope="module")
 def capped(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LiveServer]:
     # 300 MiB: under a 100 MP decode, and under the OCR engine once it has run (about 400 MiB
-    # of data segment), so OCR is off: the file after the failure needs decoding and variants
+    # of data segment), so OCR is off: the file after the failure needs decoding and variants.
+    # The decode budget lets the decode start (its estimate, 762 MiB, is within it): the cap
+    # is what stops it.
     capped = serving(
-        tmp_path_factory.mktemp("capped"), job_memory_bytes=300 * MiB, ocr_enabled=False
+        tmp_path_factory.mktemp("capped"),
+        job_memory_bytes=300 * MiB,
+        decode_memory_bytes=1024 * MiB,
+        ocr_enabled=False,
     )
     with capped as server:
         yield server

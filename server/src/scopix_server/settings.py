@@ -100,7 +100,8 @@ class Settings(BaseSettings):
         512 * MiB,
         ge=1,
         description="Estimated bytes of image decodes and OCR that run at once across the work "
-        "processes; more wait their turn (one larger than this runs alone).",
+        "processes; more wait their turn. An image whose decode alone would take more is "
+        "refused with `resource_limit` (OCR larger than this runs alone).",
     )
     job_memory_bytes: int = Field(
         2 * 1024 * MiB,

@@ -10,7 +10,8 @@ loop. So decoding, variants, OCR and text extraction run in ``size`` child proce
   setting; a child that dies is replaced, and only the file it was working on fails;
 - a job whose time budget runs out has its child killed, so no work goes on after the deadline;
 - the estimated costs of large decodes and of OCR share one budget across the children
-  (``decode_budget``): a child asks the server for its turn before it starts one;
+  (``decode_budget``): a child asks the server for its turn before it starts one, and an image
+  whose whole decode alone would cost more than the budget is refused before it is decoded;
 - a child idle for ``idle_seconds`` exits (with the OCR engine and whatever its heap kept), and
   one that has done ``tasks_per_child`` calls is replaced: memory goes back to the OS after a
   burst instead of staying with the server.
@@ -160,7 +161,7 @@ class WorkProcesses:
         ours, theirs = self._context.Pipe()
         process = self._context.Process(
             target=_serve,
-            args=(theirs, self.memory_bytes),
+            args=(theirs, self.memory_bytes, self._costs.budget),
             name=f"scopix-work-{slot}",
             daemon=True,
         )
@@ -257,13 +258,15 @@ class WorkProcesses:
 # --- in the child ---
 
 _PARENT: Connection | None = None
+_BUDGET = 0
 
 
 class _ParentGate:
     """The server's memory budget, asked over the pipe (a child runs one call at a time)."""
 
-    def __init__(self, conn: Connection) -> None:
+    def __init__(self, conn: Connection, budget: int) -> None:
         self._conn = conn
+        self.budget = budget
 
     @contextmanager
     def hold(self, cost: int) -> Iterator[None]:
@@ -278,7 +281,7 @@ class _ParentGate:
 
 def memory_gate() -> _ParentGate | None:
     """In a child, the gate that large decodes and OCR wait at; None elsewhere (the server)."""
-    return _ParentGate(_PARENT) if _PARENT is not None else None
+    return _ParentGate(_PARENT, _BUDGET) if _PARENT is not None else None
 
 
 def _run(raw: bytes, memory_bytes: int) -> tuple[str, Any]:
@@ -297,11 +300,11 @@ def _run(raw: bytes, memory_bytes: int) -> tuple[str, Any]:
         return "failed", StepError(f"internal error ({type(error).__name__})", "unknown")
 
 
-def _serve(conn: Connection, memory_bytes: int) -> None:
+def _serve(conn: Connection, memory_bytes: int, decode_budget: int) -> None:
     """The child's loop: one call at a time, until the server closes the pipe."""
-    global _PARENT
+    global _PARENT, _BUDGET
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # Ctrl-C is for the server, which ends us
-    _PARENT = conn
+    _PARENT, _BUDGET = conn, decode_budget
     cap_data(memory_bytes)
     while True:
         try:

@@ -21,12 +21,17 @@ from contextlib import AbstractContextManager
 from pathlib import Path
 from typing import Protocol
 
-__all__ = ["Gate", "cap_data", "data_bytes", "release_freed"]
+__all__ = ["DECODE_MEMORY_SETTING", "Gate", "cap_data", "data_bytes", "release_freed"]
+
+DECODE_MEMORY_SETTING = "SCOPIX_SERVER_DECODE_MEMORY_BYTES"  # the budget's setting
 
 
 class Gate(Protocol):
     """Where work of estimated ``cost`` bytes waits for its turn (in a work process: the
-    server's budget, asked over the pipe)."""
+    server's budget, asked over the pipe). One costing more than ``budget`` is given the whole
+    budget: it waits until nothing else runs."""
+
+    budget: int
 
     def hold(self, cost: int) -> AbstractContextManager[None]: ...
 

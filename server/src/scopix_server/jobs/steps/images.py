@@ -5,7 +5,9 @@ image upright (EXIF orientation applied), in RGB, no larger than ``work_side`` o
 (JPEGs decode straight at a reduced scale, "draft mode"; large PNGs in bands, each reduced
 before the next is read: ``png_bands``), plus the facts of the full image.
 It writes nothing. Content that cannot be decoded, or that is over the pixel cap (a
-decompression bomb), is a ``validation`` failure: running it again cannot help.
+decompression bomb), is a ``validation`` failure: running it again cannot help. With a
+``gate`` (in a work process), an image whose decode alone would cost more than the server's
+whole decode budget is refused before decoding (``resource_limit``, naming the setting).
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ from PIL import Image, PngImagePlugin, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
 from ..errors import StepError
-from ..memory import Gate
+from ..memory import DECODE_MEMORY_SETTING, Gate
 from . import png_bands
 
 __all__ = ["ImageFacts", "load_image"]
@@ -28,6 +30,7 @@ __all__ = ["ImageFacts", "load_image"]
 register_heif_opener()
 # The pixel cap is ours (settings.max_image_pixels, checked from the header before decoding).
 Image.MAX_IMAGE_PIXELS = None
+MiB = 1024 * 1024
 
 _EXIF_IFD = 0x8769
 _DATE_TAGS = (0x9003, 0x9004, 0x0132)  # DateTimeOriginal, DateTimeDigitized, DateTime
@@ -152,13 +155,30 @@ def _exif(opened: Image.Image) -> Image.Exif:
 def _cost(opened: Image.Image, work_side: int) -> int:
     """Bytes the decode of ``opened`` (after any ``draft()``) is expected to hold at its peak.
 
-    The full-size pixels (Pillow keeps 1 byte a pixel for 1, L and P, else 2 or 4), and as much
+    The full-size pixels (Pillow keeps 1 byte a pixel for 1, L and P, else 4), and as much
     again for the decoder's own buffers and the reduced copy; a banded PNG holds a few bands.
+    A decoder written in Python (BLP, QOI, XPM, RLE BMP...) builds the pixels in a buffer of
+    its own and then copies them in: one full size more.
     """
     if max(opened.size) // work_side >= 2 and png_bands.supports(opened):
         return 4 * png_bands.BAND_BYTES
     width, height = opened.size
-    return 2 * width * height * (1 if opened.mode in ("1", "L", "P") else 4)
+    tiles = getattr(opened, "tile", None) or ()
+    copies = 3 if any(tile[0] in Image.DECODERS for tile in tiles) else 2
+    return copies * width * height * (1 if opened.mode in ("1", "L", "P") else 4)
+
+
+def _within(cost: int, gate: Gate, facts: ImageFacts) -> None:
+    """Refuse an image whose decode alone would take more than the whole budget (it cannot be
+    read reduced: formats other than JPEG and PNG are decoded at full size first)."""
+    if cost > gate.budget:
+        raise StepError(
+            f"decoding this {facts.format.upper()} of {facts.width}x{facts.height} pixels would "
+            f"take about {cost // MiB:,} MiB at once, over the {gate.budget // MiB:,} MiB that "
+            f"image decodes may use; an administrator can raise {DECODE_MEMORY_SETTING}",
+            "resource_limit",
+            step="decode",
+        )
 
 
 def _decoded(opened: Image.Image, work_side: int) -> Image.Image:
@@ -215,7 +235,10 @@ def load_image(
                 )
                 if opened.format == "JPEG":
                     opened.draft("RGB", (work_side, work_side))  # decode at 1/2, 1/4 or 1/8
-                with gate.hold(_cost(opened, work_side)) if gate else nullcontext():
+                cost = _cost(opened, work_side)
+                if gate is not None:
+                    _within(cost, gate, facts)
+                with gate.hold(cost) if gate else nullcontext():
                     image = _to_rgb(_upright(_decoded(opened, work_side), orientation))
     except StepError:
         raise
