@@ -261,6 +261,12 @@ def test_status_names_the_provider_that_failed(unreachable_model: LiveServer) ->
         ({"skip_duplicates": "0"}, True),
         ({"skip_duplicates": "TRUE"}, False),  # (documented values are lowercase)
         ({"auto_describe": "maybe"}, False),
+        ({"skip_duplicates": ""}, True),  # (empty: not given, as HTML forms send it)
+        ({"skip_duplicates": " false\t"}, True),
+        ({"storage_target": ""}, True),
+        ({"storage_target": "elsewhere"}, False),
+        ({"content_category": " product_photo "}, True),
+        ({"content_category": "auto"}, False),  # (analyze only)
         ({"folder_id": " 0b1e2a52-51c4-4c35-9a2c-0123456789ab "}, True),
         ({"folder_id": ""}, True),  # (empty: not given)
         ({"folder_id": "0b1e2a5251c44c359a2c0123456789ab"}, False),  # (no hyphens)

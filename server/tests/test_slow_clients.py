@@ -3,9 +3,11 @@ holds a bounded number of bodies (429 beyond), and `serve` closes header-only co
 
 from __future__ import annotations
 
+import json
 import os
 import socket
 import time
+import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -13,6 +15,7 @@ import httpx
 import pytest
 
 from scopix_server import Settings
+from scopix_server.guards import MAX_TARGET_BYTES
 from server_support import LiveServer, free_port, make_key, serve_process, start_server
 
 pytestmark = pytest.mark.socket
@@ -119,3 +122,33 @@ def test_serve_closes_connections_that_never_finish_their_headers(tmp_path: Path
             for _ in range(3):
                 assert client.get(f"http://127.0.0.1:{port}/ready").status_code == 200
                 time.sleep(0.6)
+
+
+def _get(port: int, target: str) -> bytes:
+    with socket.create_connection(("127.0.0.1", port), timeout=10) as connection:
+        head = f"GET {target} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+        connection.sendall(head.encode())
+        received = b""
+        while chunk := connection.recv(65536):
+            received += chunk
+    return received
+
+
+def test_serve_answers_an_over_long_request_target_with_414_in_the_error_body(
+    tmp_path: Path,
+) -> None:
+    port = free_port()
+    ids = "&".join(f"ids={uuid.uuid4()}" for _ in range(1600))  # 66 KB of query
+    with serve_process(tmp_path / "d", port):
+        under = _get(port, "/api/v2/files?" + ids[: MAX_TARGET_BYTES - 20])
+        assert under.startswith(b"HTTP/1.1 401"), under[:200]  # parsed, then asks for a key
+        over = _get(port, "/api/v2/files?" + ids)
+        assert over.startswith(b"HTTP/1.1 414"), over[:200]
+        head, body = over.split(b"\r\n\r\n", 1)
+        assert b"content-type: application/json" in head
+        error = json.loads(body)["error"]
+        assert error["code"] == "VALIDATION_ERROR"
+        assert error["details"] == {"max_target_bytes": MAX_TARGET_BYTES}
+        assert "send fewer values per request" in error["message"]
+        # the server goes on for everyone else
+        assert httpx.get(f"http://127.0.0.1:{port}/ready").status_code == 200

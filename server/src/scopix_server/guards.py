@@ -5,23 +5,36 @@
   upload slot forever), and one client address may send at most ``max_uploads_per_client``
   bodies at once (429 beyond).
 - ``HeaderDeadlineProtocol``: ``serve``'s HTTP protocol closes a connection that has not sent a
-  request's headers within ``header_timeout_seconds`` (header-only connections).
+  request's headers within ``header_timeout_seconds`` (header-only connections), and answers a
+  request target (path and query) longer than ``MAX_TARGET_BYTES`` with 414 in the API's error
+  body, before holding more of it (httptools cannot parse a longer one: it answered a plain-text
+  400 after keeping all of it).
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
+import uuid
 from collections import Counter
 from typing import Any
 
 import anyio
 from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
-from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
+from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
 from .errors import RequestTimeout, error_response
 
-__all__ = ["BodyGuardMiddleware", "HeaderDeadlineProtocol", "header_deadline_protocol"]
+__all__ = [
+    "MAX_TARGET_BYTES",
+    "BodyGuardMiddleware",
+    "HeaderDeadlineProtocol",
+    "header_deadline_protocol",
+]
+
+# The longest request target httptools can parse (its URL offsets are 16-bit).
+MAX_TARGET_BYTES = 65_535
 
 
 def _has_body(scope: Scope) -> bool:
@@ -83,11 +96,52 @@ class BodyGuardMiddleware:
                 del self.sending[client]
 
 
+class _TargetTooLong(Exception):
+    """Raised from the parser's callback: the parse stops, and ``send_400_response`` says 414."""
+
+
+def _target_too_long_response() -> bytes:
+    message = (
+        f"the request target (path and query) is longer than {MAX_TARGET_BYTES:,} bytes; send "
+        "fewer values per request"
+    )
+    body = json.dumps(
+        {
+            "error": {
+                "code": "VALIDATION_ERROR",
+                "message": message,
+                "details": {"max_target_bytes": MAX_TARGET_BYTES},
+            },
+            "request_id": f"req_{uuid.uuid4().hex}",
+        }
+    ).encode()
+    head = (
+        b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
+        % len(body)
+    )
+    return STATUS_LINE[414] + head + body
+
+
 class HeaderDeadlineProtocol(HttpToolsProtocol):
-    """uvicorn's httptools protocol with a deadline for each request's headers."""
+    """uvicorn's httptools protocol with a deadline for each request's headers and a bound on
+    the request target."""
 
     header_timeout = 15.0
     _deadline: asyncio.TimerHandle | None = None
+    _target_too_long = False
+
+    def on_url(self, url: bytes) -> None:
+        if len(self.url) + len(url) > MAX_TARGET_BYTES:
+            self._target_too_long = True
+            raise _TargetTooLong  # (the parser stops here: no more of it is kept)
+        super().on_url(url)
+
+    def send_400_response(self, msg: str) -> None:
+        if not self._target_too_long:
+            super().send_400_response(msg)
+            return
+        self.transport.write(_target_too_long_response())
+        self.transport.close()
 
     def _arm(self) -> None:
         if self._deadline is None:

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import re
+from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -29,6 +30,7 @@ from .remote import JsonUpload
 __all__ = [
     "Upload",
     "form_boolean",
+    "form_choice",
     "file_urls",
     "receive_upload",
     "signed_url",
@@ -43,9 +45,22 @@ _UUID_OR_EMPTY: dict[str, Any] = {
 }
 
 
+def form_choice(values: Iterable[str], default: str) -> dict[str, Any]:
+    """A multipart field that takes one of ``values``, as the server reads it: spaces around
+    are ignored, and an empty field is a field not given (HTML forms send empty fields)."""
+    choices = list(values)
+    alternatives = "|".join(re.escape(value) for value in choices)
+    return {
+        "type": "string",
+        "pattern": rf"^[ \t\r\n]*({alternatives})?[ \t\r\n]*$",
+        "default": default,
+        "description": f"one of {', '.join(choices)}; empty: {default}",
+    }
+
+
 def form_boolean(default: bool) -> dict[str, Any]:
     """A multipart boolean: a string on the wire, one of these (HTML forms send ``on``)."""
-    return {"type": "string", "enum": list(FORM_BOOLEANS), "default": str(default).lower()}
+    return form_choice(FORM_BOOLEANS, str(default).lower())
 
 
 # The form fields shared by the upload routes (API.md §3), for the OpenAPI document.
@@ -54,10 +69,10 @@ _UPLOAD_OPTIONS: dict[str, Any] = {
     "tags": {"type": "string", "description": "comma-separated, at most 40 tags of 50 chars"},
     "auto_describe": form_boolean(True),
     "skip_duplicates": form_boolean(False),
-    "storage_target": {"type": "string", "enum": ["default", "custom"]},
+    "storage_target": form_choice(("default", "custom"), "default"),
     "folder_id": _UUID_OR_EMPTY,
     "project_id": _UUID_OR_EMPTY,
-    "content_category": {"type": "string", "enum": list(CONTENT_CATEGORIES)},
+    "content_category": form_choice(CONTENT_CATEGORIES, "general"),
     "custom_schema_id": _UUID_OR_EMPTY,
 }
 

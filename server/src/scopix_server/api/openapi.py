@@ -42,6 +42,7 @@ _MEANING = {
     404: "No such resource for this tenant (or a result that does not exist yet)",
     409: "Conflicts with the resource's state or with a repeated Idempotency-Key",
     413: "Too large (the body, the file, or the total of the request)",
+    414: "The request target (path and query) is longer than 65,535 bytes",
     415: "Content not accepted (wrong Content-Type, or a file type that is refused)",
     422: "Invalid parameters or body",
     429: "Rate limit or concurrent-upload limit reached (see Retry-After)",
@@ -95,6 +96,8 @@ def _document(schema: dict[str, Any], routes: list[RouteContext]) -> None:
                 implied.add(404)
             if operation.get("parameters") or operation.get("requestBody"):
                 implied.add(422)
+            if any(p.get("in") == "query" for p in operation.get("parameters", ())):
+                implied.add(414)  # (too many values for a URL: guards.MAX_TARGET_BYTES)
             if operation.get("requestBody"):
                 implied.add(400)  # (a body that cannot be parsed at all)
             for code in sorted(implied):

@@ -17,7 +17,7 @@ from ...schemas import CONTENT_CATEGORIES, FileDetails, UploadRecord
 from ...services import files as file_service
 from ...services.uploads import store_file
 from ..deps import AppState, Auth, AuthDep, SessionDep, StateDep
-from ..ingest import file_urls, form_boolean, receive_upload, upload_request_body
+from ..ingest import file_urls, form_boolean, form_choice, receive_upload, upload_request_body
 from ..openapi import errors
 
 __all__ = ["router"]
@@ -48,7 +48,13 @@ _OPTIONS: dict[str, Any] = {
 def _request_body() -> dict[str, Any]:
     multipart = upload_request_body("file", {"type": "string", "format": "binary"})
     form = multipart["requestBody"]["content"]["multipart/form-data"]["schema"]
-    form["properties"].update({**_OPTIONS, "skip_duplicates": form_boolean(False)})
+    form["properties"].update(
+        {
+            **_OPTIONS,
+            "content_category": form_choice(("auto", *CONTENT_CATEGORIES), "general"),
+            "skip_duplicates": form_boolean(False),
+        }
+    )
     source = {
         "url": {"type": "string", "format": "uri", "description": "fetched by the server"},
         "base64": {"type": "string", "description": "the image, base64 (a data: URL is fine)"},
