@@ -37,11 +37,10 @@ class OcrResult:
 # Text in photos is found on a copy at most this many pixels long (the detector's memory grows
 # with its input: about 650 MB at 2000 px, 360 MB at 1280, 230 MB at 1024; small photos are
 # not enlarged), then read from the image itself. On a 2048-pixel image of small print, 1024
-# read as well as 1280 down to 14-pixel type (33 of 34 lines in 12-pixel type, 1280: 34; at 960,
-# lines came out wrong in 18-pixel type). Document pages
-# (``detect_side=None``) keep the engine's own setting, which enlarges a page to 736 pixels on
-# its short side and shrinks nothing: small print needs every pixel ("Invoice 2026-0412" ran
-# together at 1280).
+# read as well as 1280 down to 14-pixel type (33 of 34 lines in 12-pixel type, 1280: 34; at
+# 960, lines came out wrong in 18-pixel type). Document pages (``detect_side=None``) keep the
+# engine's own setting, which enlarges a page to 736 pixels on its short side and shrinks
+# nothing: small print needs every pixel ("Invoice 2026-0412" ran together at 1280).
 DETECT_SIDE = 1024
 _PAGE_MIN_SIDE = 736  # RapidOCR's default detector setting
 # Bytes the detector holds per pixel of its input, at its peak (measured, with some margin).
