@@ -112,6 +112,7 @@ def test_every_exception_pickles_with_its_attributes(name: str) -> None:
         (409, "CONFLICT", ScopixError),
         (413, "FILE_TOO_LARGE", ValidationError),
         (413, "BATCH_TOO_LARGE", ValidationError),
+        (414, "VALIDATION_ERROR", ValidationError),  # (a query too long for a URL)
         (415, "UNSUPPORTED_MEDIA_TYPE", ValidationError),
         (429, "RATE_LIMITED", RateLimitError),
         (500, "SERVER_ERROR", ServerError),

@@ -75,7 +75,7 @@ def error_from_parts(status: int, body: bytes, headers: Mapping[str, str]) -> Sc
             code=code or "NOT_FOUND",
             **context,
         )
-    if status in (400, 413, 415, 422):
+    if status in (400, 413, 414, 415, 422):
         return ValidationError(message, code=code or "VALIDATION_ERROR", **context)
     return ScopixError(code or f"HTTP_{status}", message, **context)
 

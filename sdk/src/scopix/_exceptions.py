@@ -8,7 +8,7 @@ Every exception is a ``ScopixError`` and is importable from ``scopix``::
     ├── ScopixPermissionError      403  PERMISSION_DENIED: the key may not do this
     ├── QuotaExceededError         403  QUOTA_EXCEEDED: .available, .limit, .requested
     ├── ResourceNotFoundError      404  NOT_FOUND: .resource_type, .resource_id
-    ├── ValidationError            400 / 413 / 415 / 422: .errors lists the field problems
+    ├── ValidationError            400 / 413 / 414 / 415 / 422: .errors lists the field problems
     ├── RateLimitError        [r]  429  RATE_LIMITED: .retry_after, .limit, .remaining, .reset
     ├── ServerError           [r]  5xx  SERVER_ERROR / SERVICE_UNAVAILABLE
     ├── ScopixConnectionError [r]  the network failed before a response arrived
@@ -189,7 +189,7 @@ class ResourceNotFoundError(ScopixError):
 
 
 class ValidationError(ScopixError):
-    """400 / 413 / 415 / 422: the request was refused as invalid; it will fail again unchanged.
+    """400 / 413 / 414 / 415 / 422: the request was refused as invalid; it fails again unchanged.
 
     ``errors`` lists the problems per field when the server reports them
     (``[{"field": ..., "message": ...}, ...]``). For 413 the server's ``suggestion`` (which endpoint
