@@ -146,7 +146,9 @@ def test_serve_answers_an_over_long_request_target_with_414_in_the_error_body(
         assert over.startswith(b"HTTP/1.1 414"), over[:200]
         head, body = over.split(b"\r\n\r\n", 1)
         assert b"content-type: application/json" in head
-        error = json.loads(body)["error"]
+        answer = json.loads(body)
+        assert f"x-request-id: {answer['request_id']}".encode() in head
+        error = answer["error"]
         assert error["code"] == "VALIDATION_ERROR"
         assert error["details"] == {"max_target_bytes": MAX_TARGET_BYTES}
         assert "send fewer values per request" in error["message"]

@@ -8,6 +8,7 @@ Raise an ``APIError`` subclass anywhere in a request; the handlers installed by
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Mapping
 from typing import Any
 
@@ -33,8 +34,10 @@ __all__ = [
     "RateLimited",
     "RequestTimeout",
     "ServiceUnavailable",
+    "error_body",
     "error_response",
     "install_error_handlers",
+    "new_request_id",
 ]
 
 logger = logging.getLogger("scopix_server")
@@ -118,6 +121,20 @@ def request_id_of(request: Request) -> str:
     return str(getattr(request.state, "request_id", "") or "")
 
 
+def new_request_id() -> str:
+    return f"req_{uuid.uuid4().hex}"
+
+
+def error_body(
+    code: str, message: str, request_id: str, details: Mapping[str, Any] | None = None
+) -> dict[str, Any]:
+    """The envelope of every error answer (also written by ``guards`` below the ASGI app)."""
+    return {
+        "error": {"code": code, "message": message, "details": dict(details or {})},
+        "request_id": request_id,
+    }
+
+
 def error_response(
     request: Request,
     status: int,
@@ -128,10 +145,7 @@ def error_response(
     headers: Mapping[str, str] | None = None,
     extra: Mapping[str, Any] | None = None,
 ) -> JSONResponse:
-    body: dict[str, Any] = {
-        "error": {"code": code, "message": message, "details": dict(details or {})},
-        "request_id": request_id_of(request),
-    }
+    body = error_body(code, message, request_id_of(request), details)
     body.update(extra or {})
     return JSONResponse(body, status_code=status, headers=dict(headers or {}))
 

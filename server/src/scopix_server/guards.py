@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import uuid
 from collections import Counter
 from typing import Any
 
@@ -24,7 +23,7 @@ from starlette.requests import Request
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 from uvicorn.protocols.http.httptools_impl import STATUS_LINE, HttpToolsProtocol
 
-from .errors import RequestTimeout, error_response
+from .errors import RequestTimeout, error_body, error_response, new_request_id
 
 __all__ = [
     "MAX_TARGET_BYTES",
@@ -101,23 +100,16 @@ class _TargetTooLong(Exception):
 
 
 def _target_too_long_response() -> bytes:
+    request_id = new_request_id()
     message = (
         f"the request target (path and query) is longer than {MAX_TARGET_BYTES:,} bytes; send "
         "fewer values per request"
     )
-    body = json.dumps(
-        {
-            "error": {
-                "code": "VALIDATION_ERROR",
-                "message": message,
-                "details": {"max_target_bytes": MAX_TARGET_BYTES},
-            },
-            "request_id": f"req_{uuid.uuid4().hex}",
-        }
-    ).encode()
+    details = {"max_target_bytes": MAX_TARGET_BYTES}
+    body = json.dumps(error_body("VALIDATION_ERROR", message, request_id, details)).encode()
     head = (
-        b"content-type: application/json\r\ncontent-length: %d\r\nconnection: close\r\n\r\n"
-        % len(body)
+        b"content-type: application/json\r\nx-request-id: %s\r\ncontent-length: %d\r\n"
+        b"connection: close\r\n\r\n" % (request_id.encode(), len(body))
     )
     return STATUS_LINE[414] + head + body
 

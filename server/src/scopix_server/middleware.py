@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import re
 import time
-import uuid
 from typing import Any
 
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
+from .errors import new_request_id
 from .metrics import Metrics
 
 __all__ = ["RequestContextMiddleware"]
@@ -32,7 +32,7 @@ class RequestContextMiddleware:
             if name == b"x-request-id":
                 incoming = value.decode("latin-1")
                 break
-        request_id = incoming if _SAFE_ID.match(incoming) else f"req_{uuid.uuid4().hex}"
+        request_id = incoming if _SAFE_ID.match(incoming) else new_request_id()
         state: dict[str, Any] = scope.setdefault("state", {})
         state["request_id"] = request_id
         started = time.perf_counter()

@@ -37,10 +37,12 @@ __all__ = [
     "upload_request_body",
 ]
 
-# (an empty form field is a field not given)
+# What may surround a form value (the server strips it: services.uploads), and an empty form
+# field is a field not given.
+_AROUND = r"[ \t\r\n]*"
 _UUID_OR_EMPTY: dict[str, Any] = {
     "type": "string",
-    "pattern": rf"^[ \t\r\n]*({UUID_TEXT.pattern})?[ \t\r\n]*$",
+    "pattern": rf"^{_AROUND}({UUID_TEXT.pattern})?{_AROUND}$",
     "description": "a UUID; empty: not given",
 }
 
@@ -52,7 +54,7 @@ def form_choice(values: Iterable[str], default: str) -> dict[str, Any]:
     alternatives = "|".join(re.escape(value) for value in choices)
     return {
         "type": "string",
-        "pattern": rf"^[ \t\r\n]*({alternatives})?[ \t\r\n]*$",
+        "pattern": rf"^{_AROUND}({alternatives})?{_AROUND}$",
         "default": default,
         "description": f"one of {', '.join(choices)}; empty: {default}",
     }

@@ -16,6 +16,8 @@ from fastapi.dependencies.models import Dependant
 from fastapi.routing import RouteContext, iter_route_contexts
 from pydantic import BaseModel, ConfigDict
 
+from ..guards import MAX_TARGET_BYTES
+
 __all__ = ["ErrorBody", "binary", "errors", "install_openapi"]
 
 
@@ -42,7 +44,7 @@ _MEANING = {
     404: "No such resource for this tenant (or a result that does not exist yet)",
     409: "Conflicts with the resource's state or with a repeated Idempotency-Key",
     413: "Too large (the body, the file, or the total of the request)",
-    414: "The request target (path and query) is longer than 65,535 bytes",
+    414: f"The request target (path and query) is longer than {MAX_TARGET_BYTES:,} bytes",
     415: "Content not accepted (wrong Content-Type, or a file type that is refused)",
     422: "Invalid parameters or body",
     429: "Rate limit or concurrent-upload limit reached (see Retry-After)",
