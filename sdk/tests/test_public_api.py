@@ -54,6 +54,12 @@ TYPES = [
     "DeleteFileResult",
     "BatchDeleteFilesResponse",
     "TransferConfig",
+    "ImageSearchAgentResult",
+    "ImageSearchResultItem",
+    "DocumentSearchAgentResult",
+    "DocumentChunkResultItem",
+    "SimilarFiles",
+    "SimilarFile",
 ]
 
 CLIENTS = [
@@ -126,11 +132,22 @@ def test_version_is_a_release_string() -> None:
     assert scopix.__version__.count(".") == 2
 
 
-@pytest.mark.parametrize("resource", ["files", "images"])
+@pytest.mark.parametrize("resource", ["files", "images", "agent_search"])
 def test_the_blocking_client_mirrors_every_async_method(resource: str) -> None:
-    from scopix.resources import Files, Images, SyncFiles, SyncImages
+    from scopix.resources import (
+        AgentSearch,
+        Files,
+        Images,
+        SyncAgentSearch,
+        SyncFiles,
+        SyncImages,
+    )
 
-    pairs = {"files": (Files, SyncFiles), "images": (Images, SyncImages)}
+    pairs = {
+        "files": (Files, SyncFiles),
+        "images": (Images, SyncImages),
+        "agent_search": (AgentSearch, SyncAgentSearch),
+    }
     async_class, sync_class = pairs[resource]
     public = {n for n in vars(async_class) if not n.startswith("_")}
     assert public == {n for n in vars(sync_class) if not n.startswith("_")}

@@ -12,6 +12,7 @@ import io
 import json
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
@@ -173,5 +174,97 @@ class ModelServer:
                     self.wfile.write(payload)
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up waiting (timeout tests)
+
+        return Handler
+
+
+class EmbeddingServer:
+    """An OpenAI-protocol ``/v1/embeddings`` endpoint on a real socket.
+
+    Its vectors are hashed bags of words (``dimension`` numbers), so texts that share words are
+    near each other and a test can predict which files a query finds. ``script`` lists replies
+    (failures) served before the vectors; every request is recorded in ``seen``.
+    """
+
+    def __init__(self, *, dimension: int = 512, key: str | None = None) -> None:
+        self.dimension = dimension
+        self.key = key
+        self.delay = 0.0  # seconds each answer waits (a slow or hung server)
+        self.slow_when: Callable[[list[str]], bool] | None = None  # which inputs wait (default all)
+        self.script: list[Reply] = []
+        self.seen: list[dict[str, Any]] = []
+        self._lock = threading.Lock()
+        self._httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self._httpd.daemon_threads = True
+        threading.Thread(target=self._httpd.serve_forever, daemon=True).start()
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self._httpd.server_address[1]}/v1"
+
+    def stop(self) -> None:
+        self._httpd.shutdown()
+        self._httpd.server_close()
+
+    def vector(self, text: str) -> list[float]:
+        import hashlib
+        import re
+
+        values = [0.0] * self.dimension
+        for word in re.findall(r"\w+", text.lower()):
+            digest = hashlib.sha256(word.encode()).digest()
+            values[int.from_bytes(digest[:4], "big") % self.dimension] += 1.0
+        return values
+
+    def _answer(self, headers: dict[str, str], body: dict[str, Any]) -> tuple[int, bytes]:
+        def error(status: int, code: str, message: str) -> tuple[int, bytes]:
+            return status, json.dumps({"error": {"message": message, "code": code}}).encode()
+
+        if self.key and headers.get("authorization") != f"Bearer {self.key}":
+            return error(401, "invalid_api_key", "Incorrect API key provided")
+        texts = body.get("input")
+        if not body.get("model") or not isinstance(texts, list) or not texts:
+            return error(400, "invalid_request_error", "model and input are required")
+        with self._lock:
+            reply = self.script.pop(0) if self.script else None
+        if reply is not None:
+            if reply.error:
+                return error(reply.status, *reply.error)
+            return reply.status, reply.body or b""
+        data = [
+            {"object": "embedding", "index": i, "embedding": self.vector(str(text))}
+            for i, text in enumerate(texts)
+        ]
+        return 200, json.dumps({"object": "list", "data": data, "model": body["model"]}).encode()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, format: str, *args: Any) -> None:  # quiet
+                return
+
+            def do_POST(self) -> None:
+                raw = self.rfile.read(int(self.headers.get("content-length", 0)))
+                headers = {k.lower(): v for k, v in self.headers.items()}
+                if self.path != "/v1/embeddings":
+                    status, payload = 404, b'{"error": {"message": "no such route"}}'
+                else:
+                    body = json.loads(raw)
+                    server.seen.append(body)
+                    status, payload = server._answer(headers, body)
+                    started = time.monotonic()
+                    texts = [str(t) for t in body.get("input") or []]
+                    if server.slow_when is None or server.slow_when(texts):
+                        while time.monotonic() - started < server.delay:  # (may be lowered)
+                            time.sleep(0.05)
+                try:
+                    self.send_response(status)
+                    self.send_header("content-type", "application/json")
+                    self.send_header("content-length", str(len(payload)))
+                    self.end_headers()
+                    self.wfile.write(payload)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass  # the client went away (killed, or gave up)
 
         return Handler

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import asyncio
+import importlib.metadata
+import importlib.util
 import os
+import shutil
 import socket
+import stat
 import struct
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 import uuid
@@ -140,59 +145,165 @@ def temp_files(settings: Settings) -> list[Path]:
     return [p for p in root.iterdir() if p.name.endswith(".part")] if root.exists() else []
 
 
+PG_USER = "scopix-pg"  # PostgreSQL runs as this account when the tests run as root
+
+
 @dataclass
 class Postgres:
     url: str  # SQLAlchemy URL of an empty database
-    root: Path
-    pg_ctl: Path
+    root: Path  # the cluster's folder: data/, log.txt and the Unix socket
+    bin_dir: Path  # bin/ of the bundled PostgreSQL that runs it
+    user: str | None  # the account it runs as (None: this process's own)
 
     def stop(self) -> None:
-        import shutil
-        import subprocess
-
-        subprocess.run(
-            ["su", "postgres", "-c", f"{self.pg_ctl} -D {self.root}/data -m immediate -w stop"],
-            check=False,
-            capture_output=True,
-        )
+        pg_ctl = self.bin_dir / "pg_ctl"
+        _pg_run(self.user, self.root, pg_ctl, "-D", self.root / "data", "-m", "immediate", "stop")
         shutil.rmtree(self.root, ignore_errors=True)
 
 
-def start_postgres() -> Postgres:
-    """A throwaway PostgreSQL cluster on a free loopback port (needs root, to run as postgres)."""
-    import glob
-    import os
-    import shutil
-    import subprocess
-    import tempfile
+def _pg_run(user: str | None, cwd: Path, *command: str | Path) -> subprocess.CompletedProcess[str]:
+    """Run one of the bundled PostgreSQL programs, as ``user`` when given (we are root then),
+    from ``cwd`` (a folder it may enter) and without the caller's PG* settings (PGHOST, PGUSER,
+    PGDATA...), which would send it elsewhere."""
+    as_user: dict[str, Any] = {}
+    if user is not None:
+        import pwd
 
-    found = sorted(glob.glob("/usr/lib/postgresql/*/bin/initdb"))
-    if not found or shutil.which("su") is None or os.geteuid() != 0:
-        raise RuntimeError(
-            "PostgreSQL tests need the postgresql package and root (to run it as postgres): "
-            "run scripts/services"
-        )
-    bin_dir = Path(found[-1]).parent
-    # outside pytest's temporary folders, whose parents the postgres user cannot enter
-    root = Path(tempfile.mkdtemp(prefix="scopix-pg-"))
-    shutil.chown(root, "postgres", "postgres")
-    data_dir = root / "data"
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-
-    def as_postgres(command: str) -> None:
-        done = subprocess.run(["su", "postgres", "-c", command], capture_output=True, text=True)
-        if done.returncode != 0:
-            raise RuntimeError(f"{command!r} failed: {done.stderr.strip() or done.stdout}")
-
-    as_postgres(f"{bin_dir}/initdb -D {data_dir} -A trust -U postgres -E UTF8")
-    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
-    as_postgres(f"{bin_dir}/pg_ctl -D {data_dir} -l {root}/log.txt -o '{options}' -w start")
-    as_postgres(f"{bin_dir}/createdb -h 127.0.0.1 -p {port} -U postgres scopix")
-    return Postgres(
-        f"postgresql+asyncpg://postgres@127.0.0.1:{port}/scopix", root, bin_dir / "pg_ctl"
+        account = pwd.getpwnam(user)
+        as_user = {"user": account.pw_uid, "group": account.pw_gid, "extra_groups": []}
+    return subprocess.run(
+        [str(part) for part in command],
+        cwd=cwd,
+        env={name: value for name, value in os.environ.items() if not name.startswith("PG")},
+        stdin=subprocess.DEVNULL,
+        capture_output=True,  # (pg_ctl start sends the server's own output to its -l file)
+        text=True,
+        timeout=120,
+        check=False,
+        **as_user,
     )
+
+
+def _bundled_postgres() -> Path:
+    """``pginstall`` of the pgserver wheel: a PostgreSQL build (bin/, lib/, share/) with
+    pgvector. Found without importing pgserver, whose import sets up lock files of its own."""
+    spec = importlib.util.find_spec("pgserver")
+    if spec is None or spec.origin is None:
+        raise RuntimeError(
+            "PostgreSQL tests need the pgserver wheel (PostgreSQL with pgvector) in the "
+            "environment: run scripts/bootstrap, which installs it"
+        )
+    install = Path(spec.origin).resolve().parent / "pginstall"
+    if not (install / "bin" / "postgres").is_file():
+        raise RuntimeError(f"no PostgreSQL in {install}: reinstall pgserver with scripts/bootstrap")
+    return install
+
+
+def _lets_others_in(folder: Path) -> bool:
+    """Whether any account may pass through ``folder`` and every folder above it."""
+    return all(os.stat(part).st_mode & stat.S_IXOTH for part in (folder, *folder.parents))
+
+
+def _usable_by_anyone(install: Path) -> bool:
+    """Whether any account may run the bundled PostgreSQL where pip put it: the folders above
+    let it through, and it may read (and run) everything in ``install`` and in the wheel's
+    ``pgserver.libs`` (the libpq that initdb, createdb and psql load)."""
+    if not _lets_others_in(install.parent):
+        return False
+    for top in (install, install.parent.parent / "pgserver.libs"):
+        for folder, _, names in os.walk(top):
+            if os.stat(folder).st_mode & 0o005 != 0o005:
+                return False
+            for name in names:
+                mode = os.stat(os.path.join(folder, name)).st_mode
+                if not mode & stat.S_IROTH or (mode & stat.S_IXUSR and not mode & stat.S_IXOTH):
+                    return False
+    return True
+
+
+def _shared_copy(install: Path) -> Path:
+    """A copy of ``install`` that any account may read and run, made once per pgserver version
+    under /var/tmp, for a venv that others cannot reach (say, a clone in a root-only folder).
+    The programs find lib/ and share/ relative to themselves, and libpq through
+    $ORIGIN/../../../pgserver.libs: the copy keeps that layout."""
+    base = Path("/var/tmp") if os.path.isdir("/var/tmp") else Path("/tmp")
+    cache = base / f"scopix-pgserver-{importlib.metadata.version('pgserver')}"
+    if not cache.exists():
+        staging = Path(tempfile.mkdtemp(prefix=f".{cache.name}-", dir=base))
+        try:
+            shutil.copytree(install, staging / "pgserver" / "pginstall")
+            shutil.copytree(install.parent.parent / "pgserver.libs", staging / "pgserver.libs")
+            for folder, _, names in os.walk(staging):
+                os.chmod(folder, 0o755)
+                for name in names:
+                    path = os.path.join(folder, name)
+                    os.chmod(path, 0o755 if os.stat(path).st_mode & stat.S_IXUSR else 0o644)
+            try:
+                os.rename(staging, cache)  # whole or not at all
+            except OSError:
+                if not cache.is_dir():  # (else a run beside this one made it first)
+                    raise
+        finally:
+            shutil.rmtree(staging, ignore_errors=True)
+    # /var/tmp is open to all: use only a copy that no other account could have made or changed
+    made = os.lstat(cache)
+    if not stat.S_ISDIR(made.st_mode) or made.st_uid != os.geteuid() or made.st_mode & 0o022:
+        raise RuntimeError(f"{cache} is not this account's own copy of pgserver: remove it")
+    return cache / "pgserver" / "pginstall"
+
+
+def start_postgres() -> Postgres:
+    """A throwaway PostgreSQL cluster (the pgserver wheel's build, with pgvector) on a free
+    loopback port. PostgreSQL refuses to run as root: as root, it runs as the account
+    scopix-pg (which scripts/services creates), from a shared copy where that account cannot
+    reach the venv."""
+    install = _bundled_postgres()
+    user: str | None = None
+    if os.geteuid() == 0:
+        import pwd
+
+        try:
+            account = pwd.getpwnam(PG_USER)
+        except KeyError:
+            raise RuntimeError(
+                f"PostgreSQL tests, as root, run PostgreSQL as the account {PG_USER}, which is "
+                "missing: run scripts/services"
+            ) from None
+        user = PG_USER
+        if not _usable_by_anyone(install):
+            install = _shared_copy(install)
+    bin_dir = install / "bin"
+    # outside pytest's temporary folders, whose parents (mode 700) the account cannot enter
+    base = Path(tempfile.gettempdir())
+    if user is not None and not _lets_others_in(base):
+        base = Path("/tmp")
+    root = Path(tempfile.mkdtemp(prefix="scopix-pg-", dir=base))
+    if user is not None:
+        os.chown(root, account.pw_uid, account.pw_gid)  # (account: set with user, above)
+    data_dir = root / "data"
+    port = free_port()
+
+    def run(*command: str | Path) -> None:
+        done = _pg_run(user, root, *command)
+        if done.returncode != 0:
+            log = root / "log.txt"
+            tail = log.read_text(errors="replace")[-2000:] if log.exists() else ""
+            raise RuntimeError(
+                f"{' '.join(map(str, command))} failed: "
+                f"{done.stderr.strip() or done.stdout.strip()}\n{tail}".strip()
+            )
+
+    options = f"-p {port} -k {root} -c listen_addresses=127.0.0.1 -c fsync=off"
+    try:
+        run(bin_dir / "initdb", "-D", data_dir, "-A", "trust", "-U", "postgres", "-E", "UTF8",
+            "--no-sync", "--no-instructions")  # fmt: skip
+        run(bin_dir / "pg_ctl", "-D", data_dir, "-l", root / "log.txt", "-o", options, "-w",
+            "start")  # fmt: skip
+        run(bin_dir / "createdb", "-h", "127.0.0.1", "-p", str(port), "-U", "postgres", "scopix")
+    except BaseException:
+        Postgres("", root, bin_dir, user).stop()
+        raise
+    return Postgres(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/scopix", root, bin_dir, user)
 
 
 async def wait_until_terminal(client: Any, file_id: str, timeout: float = 90.0) -> dict[str, Any]:

@@ -70,7 +70,7 @@ def test_upload_wait_and_read_back(env: dict[str, str], tmp_path: Path) -> None:
     file_id = next(r["image_id"] for r in body["results"] if r["filename"] == "a.png")
 
     status = scopix(env, "status", file_id, "--json")
-    assert status.returncode == 0 and parsed(status)["is_terminal"] is True
+    assert status.returncode == 0 and parsed(status)["description_status"] == "completed"
     details = scopix(env, "get", file_id, "--json")
     assert details.returncode == 0 and "cli" in parsed(details)["tags"]
     listed = scopix(env, "ls", "--tag", "cli", "--json")

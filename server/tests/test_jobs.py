@@ -162,6 +162,7 @@ async def run_until_idle(world: World, queue: DatabaseQueue, provider: FlakyProv
         providers=[provider],
         threads=anyio.CapacityLimiter(1),
         work=processes,
+        queue=queue,
     )
     pool = WorkerPool(queue, pipeline.run, size=1, lease_seconds=30, poll_seconds=0.02)
     pool.start()
@@ -326,6 +327,12 @@ def test_files_stored_before_the_pipeline_get_their_job(tmp_path: Path) -> None:
         waiting = connection.execute(
             sa.text("SELECT description_status FROM files WHERE id = 'f-waiting'")
         ).scalar()
+        indexing = dict(connection.execute(sa.text("SELECT id, embedding_status FROM files")).all())
     engine.dispose()
-    assert [tuple(job) for job in jobs] == [("f-waiting", "queued", "process")]
+    # 0002 queues the pipeline of the file still processing; 0009 the indexing of the done one
+    assert sorted(tuple(job) for job in jobs) == [
+        ("f-done", "queued", "embed"),
+        ("f-waiting", "queued", "process"),
+    ]
     assert waiting == "queued"
+    assert indexing == {"f-done": "queued", "f-waiting": "pending"}  # (its pipeline queues it)

@@ -13,19 +13,23 @@ import httpx
 import pytest
 
 from media_support import encode, text_image
+from model_servers import EmbeddingServer
 from server_support import free_port, serve_process
 
 pytestmark = pytest.mark.socket
 WORDS = ["ALPHA", "BRAVO", "CHARLIE", "DELTA", "ECHO", "FOXTROT"]
 
 
-def serve(data_dir: Path, port: int) -> AbstractContextManager[subprocess.Popen[str]]:
+def serve(
+    data_dir: Path, port: int, **settings: str
+) -> AbstractContextManager[subprocess.Popen[str]]:
     return serve_process(
         data_dir,
         port,
         SCOPIX_SERVER_WORKERS="1",
         SCOPIX_SERVER_JOB_LEASE_SECONDS="2",  # a dead worker's job is free again soon
         SCOPIX_SERVER_JOB_POLL_SECONDS="0.2",
+        **settings,
     )
 
 
@@ -73,6 +77,78 @@ def test_killed_mid_processing_then_restarted_finishes_every_file(tmp_path: Path
     assert all(s["description_status"] == "completed" for s in final), final
     assert [f"{word} REPORT" in text for word, text in zip(WORDS, texts, strict=True)] == [True] * 6
     with sqlite3.connect(data_dir / "scopix.db") as db:
-        jobs = dict(db.execute("SELECT file_id, attempts FROM jobs WHERE state = 'done'"))
+        jobs = dict(
+            db.execute(
+                "SELECT file_id, attempts FROM jobs WHERE state = 'done' AND kind = 'process'"
+            )
+        )
         assert set(jobs) == set(ids)  # one job per file, each done once and for all
         assert all(jobs[file_id] >= 2 for file_id in killed_during)  # it ran again
+
+
+def test_killed_while_indexing_then_restarted_keeps_vectors_and_rows_in_step(
+    tmp_path: Path,
+) -> None:
+    """SIGKILL while the embedder holds a request: after a restart every file is indexed once,
+    with one vector per embedded text, and no vector is left without its file's record."""
+    data_dir = tmp_path / "data"
+    key = subprocess.run(
+        [sys.executable, "-m", "scopix_server", "keys", "create", "--data-dir", str(data_dir),
+         "--tenant", "durable"],
+        check=True, capture_output=True, text=True,
+    ).stdout.strip()  # fmt: skip
+    embedder = EmbeddingServer()
+    embedder.delay = 30.0  # every request hangs: the kill lands mid-request
+    settings = {
+        "SCOPIX_SERVER_EMBEDDER": "openai",
+        "SCOPIX_SERVER_EMBEDDING_BASE_URL": embedder.url,
+        "SCOPIX_SERVER_EMBEDDING_MODEL": "bag-of-words",
+    }
+    port = free_port()
+    base = f"http://127.0.0.1:{port}/api/v2"
+    headers = {"Authorization": f"Bearer {key}"}
+    notes = [f"Note {word}: the {word.lower()} team meets on Monday." for word in WORDS]
+    try:
+        with (
+            serve(data_dir, port, **settings) as process,
+            httpx.Client(base_url=base, headers=headers) as api,
+        ):
+            ids = []
+            for number, text in enumerate(notes):
+                response = api.post("/files/upload", files={"file": (f"{number}.txt", text)})
+                assert response.status_code == 201, response.text
+                ids.append(response.json()["image_id"])
+            deadline = time.monotonic() + 60
+            while not embedder.seen:  # a file's texts are at the embedder, which holds them
+                assert time.monotonic() < deadline, statuses(api, ids)
+                time.sleep(0.05)
+            process.kill()
+            process.wait(timeout=10)
+        embedder.delay = 0.0
+        with serve(data_dir, port, **settings), httpx.Client(base_url=base, headers=headers) as api:
+            deadline = time.monotonic() + 120
+            while not all(s["is_terminal"] for s in statuses(api, ids)):
+                assert time.monotonic() < deadline, statuses(api, ids)
+                time.sleep(0.2)
+            final = statuses(api, ids)
+            found = api.post(
+                "/agents/search/documents", json={"query": "delta team", "mode": "semantic"}
+            ).json()
+    finally:
+        embedder.stop()
+    assert [s["embedding_status"] for s in final] == ["completed"] * len(ids), final
+    assert found["results"][0]["document_id"] == ids[WORDS.index("DELTA")]
+    with sqlite3.connect(data_dir / "scopix.db") as db:
+        per_file = dict(
+            db.execute(
+                "SELECT f.id, count(e.id) FROM files f LEFT JOIN embeddings e "
+                "ON e.file_id = f.id AND e.model = f.embedding_model GROUP BY f.id"
+            )
+        )
+        orphans = db.execute(
+            "SELECT count(*) FROM embeddings e LEFT JOIN files f ON f.id = e.file_id "
+            "WHERE f.id IS NULL OR f.embedding_status != 'completed'"
+        ).fetchone()[0]
+    # a note is one chunk; with its summary, two vectors each: none doubled by the rerun
+    assert per_file == {file_id: 2 for file_id in ids}
+    assert orphans == 0

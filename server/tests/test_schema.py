@@ -15,9 +15,10 @@ from scopix_server.db.session import create_engine
 
 pytestmark = pytest.mark.anyio
 
-# made by migrations on purpose and absent from the models: SQLite's full-text index
-_MIGRATION_ONLY_TABLES = ("files_fts",)
-_MIGRATION_ONLY_COLUMNS = {("files", "search_id")}
+# made by migrations on purpose and absent from the models: SQLite's full-text indexes
+_MIGRATION_ONLY_TABLES = ("files_fts", "chunks_fts")
+_MIGRATION_ONLY_COLUMNS = {("files", "search_id"), ("chunks", "search_id")}
+_MIGRATION_ONLY_INDEXES = {"ix_files_search_id", "ix_chunks_search_id"}
 
 
 def _expected(change: Any) -> bool:
@@ -26,6 +27,8 @@ def _expected(change: Any) -> bool:
         return str(change[1].name).startswith(_MIGRATION_ONLY_TABLES)
     if kind == "remove_column":
         return (change[2], change[3].name) in _MIGRATION_ONLY_COLUMNS
+    if kind == "remove_index":  # (the indexes of those columns)
+        return str(change[1].name) in _MIGRATION_ONLY_INDEXES
     return False
 
 

@@ -16,8 +16,8 @@ from scopix_server import Settings
 from scopix_server.db.migrate import upgrade
 from scopix_server.db.models import File
 from scopix_server.db.session import create_engine, create_sessionmaker
+from scopix_server.search.lexical import fts_query
 from scopix_server.services.files import ListQuery, list_files
-from scopix_server.services.search import fts_query
 from scopix_server.services.tenants import get_or_create_tenant
 
 

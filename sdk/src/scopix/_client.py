@@ -12,7 +12,7 @@ from . import _constants as C
 from ._base_client import HTTPCore, TimeoutArg
 from ._config import ClientConfig
 from ._types import NOT_GIVEN
-from .resources import Files, Images
+from .resources import AgentSearch, Files, Images
 
 __all__ = ["Scopix"]
 
@@ -79,6 +79,8 @@ class Scopix:
         """Upload, read, list and wait for files."""
         self.images = Images(core)
         """Analyze one image in a single call."""
+        self.agent_search = AgentSearch(core)
+        """Find images and document passages by what they mean."""
 
     @classmethod
     def from_config(

@@ -22,7 +22,7 @@ from ._client import Scopix
 from ._config import ClientConfig
 from ._tracing import current_correlation_id, set_correlation_id
 from ._types import NOT_GIVEN
-from .resources import SyncFiles, SyncImages
+from .resources import SyncAgentSearch, SyncFiles, SyncImages
 
 __all__ = ["SyncScopix"]
 
@@ -141,6 +141,8 @@ class SyncScopix:
         """Upload, read, list and wait for files."""
         self.images = SyncImages(self._loop, async_client.images)
         """Analyze one image in a single call."""
+        self.agent_search = SyncAgentSearch(self._loop, async_client.agent_search)
+        """Find images and document passages by what they mean."""
 
     @property
     def config(self) -> ClientConfig:

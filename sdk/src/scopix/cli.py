@@ -16,7 +16,7 @@ from __future__ import annotations
 import json
 import os
 import sys
-from collections.abc import Callable, Coroutine
+from collections.abc import Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any, NoReturn, TypeVar
 
@@ -368,6 +368,74 @@ def list_files(
     table.add_column("id", no_wrap=True, min_width=36)  # never cut: ids are pasted into `get`
     for column in ("filename", "type", "description", "created"):
         table.add_column(column)
+    for row in rows:
+        table.add_row(*row)
+    out.print(table)
+
+
+@main.command()
+@click.argument("query")
+@click.option("--documents", is_flag=True, help="Search passages of documents, not images.")
+@click.option("--limit", default=10, show_default=True, type=click.IntRange(1, 500))
+@click.option(
+    "--mode",
+    type=click.Choice(["hybrid", "semantic", "lexical"]),
+    help="How to rank (default: the server's, hybrid).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the results as JSON.")
+@click.pass_context
+def search(
+    ctx: click.Context, query: str, documents: bool, limit: int, mode: str | None, as_json: bool
+) -> None:
+    """Find images (or document passages) by what they mean, best first."""
+    if documents:
+        found_documents = _run(
+            ctx, lambda client: client.agent_search.documents(query, limit=limit, mode=mode)
+        )
+        if as_json:
+            _print_json(found_documents.to_dict())
+            return
+        rows = [
+            (
+                f"{item.score:.3f}",
+                item.document_id,
+                item.document_filename,
+                ",".join(map(str, item.page_numbers or [])) or "-",
+                " ".join(item.text.split())[:160],
+            )
+            for item in found_documents.results
+        ]
+        _ranked(rows, ("score", "document id", "filename", "pages", "passage"), found_documents)
+        return
+    found_images = _run(
+        ctx, lambda client: client.agent_search.images(query, limit=limit, mode=mode)
+    )
+    if as_json:
+        _print_json(found_images.to_dict())
+        return
+    image_rows = [
+        (
+            f"{item.score:.3f}",
+            item.image_id,
+            item.filename or "-",
+            item.matched or "-",
+            item.thumbnail_url or "-",
+        )
+        for item in found_images.results
+    ]
+    _ranked(image_rows, ("score", "image id", "filename", "matched", "thumbnail"), found_images)
+
+
+def _ranked(rows: Sequence[tuple[str, ...]], columns: tuple[str, ...], found: Any) -> None:
+    if not out.is_terminal:  # piped: one result a line, tab-separated (cut -f2 gives the ids)
+        for row in rows:
+            click.echo("\t".join(row))
+        return
+    table = Table(title=f"{found.summary} {found.execution_time_ms} ms")
+    for column in columns:
+        table.add_column(
+            column, no_wrap=column.endswith(" id"), min_width=36 if column.endswith(" id") else None
+        )
     for row in rows:
         table.add_row(*row)
     out.print(table)

@@ -10,24 +10,29 @@ from contextlib import asynccontextmanager
 
 import anyio
 from fastapi import FastAPI
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ._version import __version__
 from .api.deps import AppState
 from .api.docs import install_docs
 from .api.methods import AllowedMethodsMiddleware
 from .api.openapi import install_openapi
-from .api.routes import analyze, direct, files, health, keys, storage, uploads
+from .api.routes import analyze, direct, files, health, keys, search, storage, uploads
 from .db.migrate import upgrade
 from .db.session import create_engine, create_sessionmaker
 from .errors import install_error_handlers
 from .guards import BodyGuardMiddleware
-from .jobs import DatabaseQueue, Pipeline, WorkerPool
+from .jobs import DatabaseQueue, JobQueue, Pipeline, WorkerPool
 from .jobs.isolation import WorkProcesses
 from .metrics import Metrics
 from .middleware import RequestContextMiddleware
 from .providers import build_providers
+from .providers.embedding import build_embedder
+from .search import open_index
 from .services.ratelimit import RateLimiter
+from .services.reindex import queue_stale_embeddings
 from .services.retention import run_periodically
+from .services.search import Searcher
 from .settings import Settings
 from .storage import open_storage
 from .storage.signing import Signer, load_or_create_secret
@@ -36,6 +41,25 @@ __all__ = ["create_app"]
 
 API_PREFIX = "/api/v2"
 logger = logging.getLogger("scopix_server")
+
+
+async def _prepare_search(
+    sessions: async_sessionmaker[AsyncSession], queue: JobQueue, searcher: Searcher, model: str
+) -> None:
+    """In the background, while the server answers: the vectors are loaded, so the first search
+    does not wait for them, and files of another model (or not yet embedded) are queued for
+    embedding (meanwhile they are found by their words)."""
+    try:
+        async with sessions() as session:
+            loaded = await searcher.warm(session)
+        if loaded:
+            logger.info("loaded %d vectors for search", loaded)
+        queued = await queue_stale_embeddings(sessions, queue, model)
+    except Exception:
+        logger.exception("could not prepare search (loading vectors, queueing stale files)")
+        return
+    if queued:
+        logger.info("queued %d files for indexing with %s", queued, model)
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -55,6 +79,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         # (the periodic purge repeats this, for leftovers of a crash without a restart)
         secret = settings.signing_secret or load_or_create_secret(settings.data_dir / "signing.key")
         sessions = create_sessionmaker(engine)
+        embedder = build_embedder(settings)
+        if embedder is not None:
+            await embedder.start()  # (a missing or damaged model stops the start here)
         queue = DatabaseQueue(
             sessions,
             lease_seconds=settings.job_lease_seconds,
@@ -70,6 +97,11 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             ),
             metrics=metrics,
             jobs=queue,
+            searcher=Searcher(
+                embedder=embedder,
+                index=open_index(engine.dialect.name),
+                min_similarity=settings.search_min_similarity,
+            ),
         )
         providers = build_providers(settings)
         processes = WorkProcesses(
@@ -87,12 +119,22 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 providers=providers,
                 threads=anyio.CapacityLimiter(max(1, settings.resolved_workers)),
                 work=processes,
+                queue=queue,
+                embedder=embedder,
             ).run,
             size=settings.resolved_workers,
             lease_seconds=settings.job_lease_seconds,
             poll_seconds=settings.job_poll_seconds,
         )
         workers.start()
+        reindexing = (
+            asyncio.create_task(
+                _prepare_search(sessions, queue, app.state.scopix.searcher, embedder.model),
+                name="scopix-search-start",
+            )
+            if embedder is not None
+            else None
+        )
         housekeeping = asyncio.create_task(
             run_periodically(
                 app.state.scopix.sessions,
@@ -105,10 +147,16 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
+            if reindexing is not None:
+                reindexing.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await reindexing
             await workers.stop()
             processes.close()
             for provider in providers:
                 await provider.aclose()
+            if embedder is not None:
+                await embedder.aclose()
             housekeeping.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await housekeeping
@@ -136,6 +184,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, metrics=metrics)  # (outermost)
     app.include_router(health.router)
     app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)
-    for module in (files, uploads, analyze, direct, keys, storage):
+    for module in (files, search, uploads, analyze, direct, keys, storage):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

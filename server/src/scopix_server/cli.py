@@ -1,4 +1,4 @@
-"""The ``scopix-server`` command: ``serve`` and ``keys create|list|revoke``."""
+"""The ``scopix-server`` command: ``serve``, ``reindex`` and ``keys create|list|revoke``."""
 
 from __future__ import annotations
 
@@ -72,6 +72,7 @@ def serve(data_dir: Path | None, host: str | None, port: int | None, log_level: 
     from .guards import header_deadline_protocol
 
     settings = _settings(data_dir, host=host, port=port, log_level=log_level)
+    _preflight(settings)
     click.echo(
         f"scopix-server {__version__}: http://{settings.host}:{settings.port}/api/v2 "
         f"(data in {settings.data_dir.resolve()})"
@@ -84,6 +85,83 @@ def serve(data_dir: Path | None, host: str | None, port: int | None, log_level: 
         proxy_headers=False,
         http=header_deadline_protocol(settings.header_timeout_seconds),
     )
+
+
+def _preflight(settings: Settings) -> None:
+    """Migrate the database and load the embedder before serving, so that a missing extension
+    or model stops the start with its own sentence rather than a traceback."""
+    from .providers.embedding import build_embedder
+
+    async def check(_session: Any) -> None:
+        embedder = build_embedder(settings)
+        if embedder is not None:
+            await embedder.start()
+            await embedder.aclose()
+
+    try:
+        _with_session(settings, check)
+    except RuntimeError as error:  # (ModelUnavailable, and the migrations' own refusals)
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+
+
+@main.command()
+@data_dir_option
+@click.option("--failed", is_flag=True, help="Also the files whose indexing failed before.")
+def reindex(data_dir: Path | None, failed: bool) -> None:
+    """Index for search the files not yet indexed by the configured embedder (resumable)."""
+    settings = _settings(data_dir)
+    if settings.embedder == "none":
+        raise click.UsageError("no embedder is configured (SCOPIX_SERVER_EMBEDDER=none)")
+    _preflight(settings)
+    try:
+        done, failures = asyncio.run(_reindex(settings, failed=failed))
+    except KeyboardInterrupt:
+        click.echo("stopped; run it again to go on where it stopped", err=True)
+        sys.exit(130)
+    click.echo(f"indexed {done} files" + (f", {failures} failed" if failures else ""))
+    if failures:
+        sys.exit(1)
+
+
+async def _reindex(settings: Settings, *, failed: bool) -> tuple[int, int]:
+    from .db.migrate import upgrade
+    from .db.session import create_engine, create_sessionmaker
+    from .jobs.embedding import EmbedStep
+    from .jobs.errors import StepError
+    from .providers.embedding import build_embedder
+    from .services.reindex import count_stale, stale_files
+    from .storage import open_storage
+
+    embedder = build_embedder(settings)
+    assert embedder is not None
+    engine = create_engine(settings.resolved_database_url)
+    try:
+        await upgrade(engine)
+        await embedder.start()
+        sessions = create_sessionmaker(engine)
+        step = EmbedStep(
+            sessions=sessions,
+            storage=open_storage(settings.resolved_storage_url, settings),
+            embedder=embedder,
+        )
+        async with sessions() as session:
+            total = await count_stale(session, embedder.model, failed=failed)
+        click.echo(f"{total} files to index with {embedder.model}", err=True)
+        done = failures = 0
+        with click.progressbar(length=total, label="indexing", file=sys.stderr) as bar:
+            async for file_id in stale_files(sessions, embedder.model, failed=failed):
+                try:
+                    await step.run(file_id)
+                    done += 1
+                except StepError as error:
+                    failures += 1
+                    await step.failed(file_id, str(error))
+                bar.update(1)
+        return done, failures
+    finally:
+        await embedder.aclose()
+        await engine.dispose()
 
 
 @main.group()

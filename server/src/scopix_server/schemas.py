@@ -165,6 +165,9 @@ class FileDetails(UploadRecord):
     page_count: int | None
     chunk_count: int | None
     text_extraction_status: str | None
+    embedding_status: str
+    embedding_model: str | None
+    embedding_error: str | None
     updated_at: datetime
 
 
@@ -203,6 +206,8 @@ class FileStatus(_Model):
     description_error_type: str | None
     description_is_retryable: bool | None
     provider_errors: list[ProviderError]
+    embedding_status: str
+    embedding_error: str | None
     is_terminal: bool
     updated_at: datetime
 
@@ -354,3 +359,103 @@ class SessionResults(_Model):
     has_more: bool
     limit: int
     offset: int
+
+
+# --- search ---
+
+SearchMode = Literal["hybrid", "semantic", "lexical"]
+SearchDomain = Literal["general", "civil_engineering", "maps", "mining"]
+FileId = Annotated[str, Field(pattern=r"^[0-9a-fA-F]{8}(-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}$")]
+
+
+class ImageSearchRequest(_Model):
+    query: str = Field(min_length=1, max_length=2000, description="What to find, in plain words.")
+    limit: int = Field(50, ge=1, le=500, description="Most results to return.")
+    folder_id: FileId | None = Field(None, description="Only images of this folder.")
+    image_ids: list[FileId] | None = Field(
+        None, max_length=500, description="Only among these images."
+    )
+    mode: SearchMode = Field(
+        "hybrid", description="hybrid (words and meaning fused), semantic or lexical."
+    )
+    domain: SearchDomain = Field(
+        "general", description="Accepted for compatibility; every domain searches alike here."
+    )
+
+
+class DocumentSearchRequest(_Model):
+    query: str = Field(min_length=1, max_length=2000, description="What to find, in plain words.")
+    limit: int = Field(50, ge=1, le=500, description="Most passages to return.")
+    document_ids: list[FileId] | None = Field(
+        None, max_length=500, description="Only among these documents."
+    )
+    document_types: list[Annotated[str, Field(min_length=1, max_length=10)]] | None = Field(
+        None, max_length=10, description="Only these formats: pdf, docx, txt, md."
+    )
+    mode: SearchMode = Field(
+        "hybrid", description="hybrid (words and meaning fused), semantic or lexical."
+    )
+
+
+class ImageSearchItem(_Model):
+    image_id: str
+    score: float = Field(ge=0, le=1)
+    filename: str
+    title: str | None
+    description: str | None
+    folder_id: str | None
+    thumbnail_url: str | None
+    matched: Literal["description", "text"]
+    features: list[dict[str, Any]] | None = None
+
+
+class _SearchEnvelope(_Model):
+    success: bool
+    count: int
+    summary: str
+    summary_raw: str
+    result_refs: dict[str, Any]
+    search_mode: SearchMode
+    search_strategy: dict[str, Any] | None
+    execution_time_ms: int
+    iterations: int
+    token_usage: dict[str, int] | None
+
+
+class ImageSearchResponse(_SearchEnvelope):
+    results: list[ImageSearchItem]
+    result_ids: list[str]
+
+
+class DocumentChunkItem(_Model):
+    chunk_id: str  # <document_id>:<chunk_index>
+    document_id: str
+    document_filename: str
+    filename: str
+    chunk_index: int
+    text: str
+    page_numbers: list[int]
+    score: float = Field(ge=0, le=1)
+
+
+class DocumentSearchResponse(_SearchEnvelope):
+    results: list[DocumentChunkItem]
+    chunk_ids: list[str]
+    document_ids: list[str]
+
+
+class SimilarItem(_Model):
+    id: str
+    filename: str
+    title: str | None
+    media_type: str
+    score: float = Field(ge=0, le=1)
+    near_duplicate: bool
+    hash_distance: int | None
+    thumbnail_url: str | None
+
+
+class SimilarFiles(_Model):
+    file_id: str
+    items: list[SimilarItem]
+    count: int

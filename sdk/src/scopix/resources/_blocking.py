@@ -13,8 +13,9 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from .files import Files
 from .images import Images
+from .search import AgentSearch
 
-__all__ = ["SyncFiles", "SyncImages"]
+__all__ = ["SyncAgentSearch", "SyncFiles", "SyncImages"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -82,6 +83,7 @@ class SyncFiles(_Twin):
     get_variant = blocking(Files.get_variant)
     get_text = blocking(Files.get_text)
     get_chunks = blocking(Files.get_chunks)
+    similar = blocking(Files.similar)
     describe = blocking(Files.describe)
     check_quota = blocking(Files.check_quota)
 
@@ -92,3 +94,10 @@ class SyncImages(_Twin):
     """Blocking ``client.images`` of ``SyncScopix``."""
 
     analyze = blocking(Images.analyze)
+
+
+class SyncAgentSearch(_Twin):
+    """Blocking ``client.agent_search`` of ``SyncScopix``."""
+
+    images = blocking(AgentSearch.images)
+    documents = blocking(AgentSearch.documents)

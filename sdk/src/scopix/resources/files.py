@@ -25,6 +25,7 @@ from ..types.files import (
     UserFile,
     UserFileDetails,
 )
+from ..types.search import SimilarFiles
 from ..types.status import ProcessingStatus, SessionProgress
 from ..types.transfer import TransferConfig
 from ..types.upload import BatchUploadResults, QuotaInfo, UploadResult
@@ -47,7 +48,7 @@ __all__ = ["Files"]
 
 logger = logging.getLogger("scopix")
 
-SEARCH_MODES = ("all", "metadata", "visible_text")
+SEARCH_MODES = ("all", "metadata", "visible_text", "hybrid", "semantic")
 SORT_FIELDS = ("created_at", "content_created_at", "title", "size_bytes")
 VARIANTS = ("original", "tiny_64", "small_256", "medium_750", "large_1024")
 
@@ -407,7 +408,9 @@ class Files:
 
         ``search`` finds words (or their beginnings) in the filename, title, description and
         tags (``search_mode="metadata"``), in the text read from the file
-        (``"visible_text"``), or in either (``"all"``). ``tags``: files must have all of them.
+        (``"visible_text"``), or in either (``"all"``); or ranks the files by relevance, best
+        first, by meaning and words (``"hybrid"``) or by meaning alone (``"semantic"``), where
+        the server searches by meaning. ``tags``: files must have all of them.
         """
         params: dict[str, Any] = {
             "search_mode": choice("search_mode", search_mode, SEARCH_MODES),
@@ -572,6 +575,16 @@ class Files:
             chunks += [DocumentChunk.from_api_response(item) for item in body.get("items", [])]
             if not body.get("has_more") or not body.get("items"):
                 return chunks
+
+    async def similar(self, file_id: str, *, limit: int = 10) -> SimilarFiles:
+        """Files like ``file_id``: near-duplicate pictures first (resized, re-encoded or lightly
+        cropped copies, ``near_duplicate=True``), then the files nearest to it by meaning."""
+        if not 1 <= limit <= 100:
+            raise ValueError(f"limit must be from 1 to 100; got {limit}")
+        response = await self._core.request(
+            "GET", f"/files/{path_id(file_id)}/similar", params={"limit": limit}
+        )
+        return SimilarFiles.from_api_response(response.json())
 
     async def describe(self, file_id: str) -> ProcessingStatus:
         """Describe the file again (e.g. after a retryable failure); poll it with

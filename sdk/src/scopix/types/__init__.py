@@ -12,6 +12,14 @@ from .files import (
     UserFile,
     UserFileDetails,
 )
+from .search import (
+    DocumentChunkResultItem,
+    DocumentSearchAgentResult,
+    ImageSearchAgentResult,
+    ImageSearchResultItem,
+    SimilarFile,
+    SimilarFiles,
+)
 from .status import ProcessingStatus, SessionProgress
 from .transfer import TransferConfig
 from .upload import BatchUploadResults, QuotaInfo, UploadResult
@@ -37,4 +45,10 @@ __all__ = [
     "DeleteFileResult",
     "BatchDeleteFilesResponse",
     "TransferConfig",
+    "ImageSearchAgentResult",
+    "ImageSearchResultItem",
+    "DocumentSearchAgentResult",
+    "DocumentChunkResultItem",
+    "SimilarFiles",
+    "SimilarFile",
 ]

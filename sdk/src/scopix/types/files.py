@@ -127,6 +127,9 @@ class UserFileDetails:
     page_count: int | None = None
     chunk_count: int | None = None
     text_extraction_status: str | None = None
+    embedding_status: str | None = None  # indexing for search by meaning
+    embedding_model: str | None = None
+    embedding_error: str | None = None
     created_at: datetime | None = None
     updated_at: datetime | None = None
     content_created_at: datetime | None = None
@@ -174,6 +177,9 @@ class UserFileDetails:
             page_count=opt_int(data.get("page_count")),
             chunk_count=opt_int(data.get("chunk_count")),
             text_extraction_status=opt_str(data.get("text_extraction_status")),
+            embedding_status=opt_str(data.get("embedding_status")),
+            embedding_model=opt_str(data.get("embedding_model")),
+            embedding_error=opt_str(data.get("embedding_error")),
             created_at=parse_datetime(data.get("created_at")),
             updated_at=parse_datetime(data.get("updated_at")),
             content_created_at=parse_datetime(data.get("content_created_at")),

@@ -40,6 +40,9 @@ class ProcessingStatus:
     description_is_retryable: bool | None = None
     # providers that failed while others described the file: [{provider, error_type, message}]
     provider_errors: list[dict[str, Any]] = field(default_factory=list)
+    # indexing for search by meaning: pending, queued, processing, completed, failed, skipped
+    embedding_status: str | None = None
+    embedding_error: str | None = None
     is_terminal: bool = False  # every step is completed, failed or skipped
     updated_at: datetime | None = None
 
@@ -61,6 +64,8 @@ class ProcessingStatus:
             description_error_type=opt_str(data.get("description_error_type")),
             description_is_retryable=opt_bool(data.get("description_is_retryable")),
             provider_errors=opt_dict_list(data.get("provider_errors")) or [],
+            embedding_status=opt_str(data.get("embedding_status")),
+            embedding_error=opt_str(data.get("embedding_error")),
             is_terminal=data.get("is_terminal") is True,
             updated_at=parse_datetime(data.get("updated_at")),
         )

@@ -16,6 +16,7 @@ from ..errors import Forbidden, RateLimited, Unauthorized
 from ..jobs import JobQueue
 from ..metrics import Metrics
 from ..services.ratelimit import ConcurrencyLimiter, RateLimiter
+from ..services.search import Searcher
 from ..services.tenants import authenticate
 from ..services.tiers import limits_for
 from ..settings import Settings
@@ -34,6 +35,7 @@ class AppState:
     limiter: RateLimiter
     metrics: Metrics
     jobs: JobQueue
+    searcher: Searcher  # search by words and by meaning
     uploads_in_flight: ConcurrencyLimiter = field(default_factory=ConcurrencyLimiter)
 
 

@@ -19,12 +19,14 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     Integer,
+    LargeBinary,
     String,
     Text,
     TypeDecorator,
 )
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeEngine, UserDefinedType
 
 __all__ = [
     "DirectUpload",
@@ -37,6 +39,7 @@ __all__ = [
     "Job",
     "ObjectClaim",
     "Chunk",
+    "Embedding",
     "UsageCounter",
     "new_id",
     "utcnow",
@@ -68,6 +71,42 @@ class UTCDateTime(TypeDecorator[datetime]):
         if value is None:
             return None
         return value.replace(tzinfo=timezone.utc) if value.tzinfo is None else value
+
+
+class PgVector(UserDefinedType[str]):
+    """pgvector's ``vector`` (any dimension), sent and read in its text form ``[1,2,3]``."""
+
+    cache_ok = True
+
+    def get_col_spec(self, **kw: Any) -> str:
+        return "vector"
+
+
+class VectorType(TypeDecorator[bytes]):
+    """A float32 vector, as little-endian bytes in Python; pgvector on PostgreSQL."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            return dialect.type_descriptor(PgVector())
+        return dialect.type_descriptor(LargeBinary())
+
+    def process_bind_param(self, value: bytes | None, dialect: Dialect) -> Any:
+        if value is None or dialect.name != "postgresql":
+            return value
+        import numpy as np  # (numpy is loaded by then; the models module stays light)
+
+        return "[" + ",".join(map(repr, np.frombuffer(value, dtype="<f4").tolist())) + "]"
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> bytes | None:
+        if value is None or isinstance(value, bytes):
+            return value
+        import numpy as np
+
+        numbers = str(value).strip("[]")
+        return np.array(numbers.split(",") if numbers else [], dtype="<f4").tobytes()
 
 
 class Base(DeclarativeBase):
@@ -202,6 +241,12 @@ class File(Base):
     analysis_level: Mapped[str | None] = mapped_column(String(16), default=None)
     provider_count: Mapped[int | None] = mapped_column(Integer, default=None)
     variants: Mapped[dict[str, Any] | None] = mapped_column(default=None)  # name -> object key
+    # search by meaning: the vectors of the file (``embeddings``), by which model, and how it went
+    embedding_status: Mapped[str] = mapped_column(String(16), default="pending")
+    embedding_model: Mapped[str | None] = mapped_column(String(120), default=None)
+    embedding_error: Mapped[str | None] = mapped_column(Text, default=None)
+    # a 64-bit difference hash of the picture (16 hex digits), for near-duplicates
+    perceptual_hash: Mapped[str | None] = mapped_column(String(16), default=None)
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
     updated_at: Mapped[datetime] = mapped_column(default=utcnow, onupdate=utcnow)
     deleted_at: Mapped[datetime | None] = mapped_column(default=None, index=True)
@@ -223,7 +268,7 @@ class Job(Base):
     id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     file_id: Mapped[str] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"), index=True)
-    kind: Mapped[str] = mapped_column(String(16))  # process | describe
+    kind: Mapped[str] = mapped_column(String(16))  # process | describe | embed
     priority: Mapped[int] = mapped_column(Integer, default=0)  # higher first (analyze: 1)
     state: Mapped[str] = mapped_column(String(16), default="queued")
     attempts: Mapped[int] = mapped_column(Integer, default=0)
@@ -248,6 +293,29 @@ class Chunk(Base):
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
     text: Mapped[str] = mapped_column(Text)
     page_numbers: Mapped[list[Any]] = mapped_column(default=list)
+
+
+class Embedding(Base):
+    """One vector of a file: its caption or visible text (images), its summary or a chunk.
+
+    ``id`` only grows, so a reader can load the rows written since it last looked. The vector is
+    float32 little-endian bytes on SQLite and a pgvector ``vector`` on PostgreSQL.
+    """
+
+    __tablename__ = "embeddings"
+    __table_args__ = (Index("ix_embeddings_model_tenant", "model", "tenant_id", "id"),)
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
+    file_id: Mapped[str] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"), index=True)
+    part: Mapped[str] = mapped_column(String(16))  # caption | text | summary | chunk
+    chunk_index: Mapped[int | None] = mapped_column(Integer, default=None)
+    model: Mapped[str] = mapped_column(String(120))
+    dimension: Mapped[int] = mapped_column(Integer)
+    vector: Mapped[bytes] = mapped_column(VectorType())
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
 class IdempotencyRecord(Base):

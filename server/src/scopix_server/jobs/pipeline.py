@@ -25,12 +25,14 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..db.models import Chunk, File, utcnow
 from ..providers import DescribeInput, Description, DescriptionProvider
+from ..providers.embedding import Embedder
 from ..settings import Settings
 from ..storage import StorageBackend, derived_key
 from .budget import Budget
+from .embedding import EmbedStep
 from .errors import StepError
 from .isolation import WorkProcesses
-from .queue import ClaimedJob
+from .queue import ClaimedJob, JobQueue
 from .steps import work
 from .steps.documents import DocumentLimits, chunk_pages
 from .steps.ocr import OcrResult
@@ -60,6 +62,8 @@ class Pipeline:
         providers: list[DescriptionProvider],
         threads: anyio.CapacityLimiter,
         work: WorkProcesses,
+        queue: JobQueue,
+        embedder: Embedder | None = None,
     ) -> None:
         self._sessions = sessions
         self._storage = storage
@@ -67,6 +71,12 @@ class Pipeline:
         self._providers = providers
         self._threads = threads
         self._work = work
+        self._queue = queue
+        self._embedding = (
+            None
+            if embedder is None
+            else EmbedStep(sessions=sessions, storage=storage, embedder=embedder)
+        )
 
     async def _thread(self, func: Callable[..., T], *args: Any, **kwargs: Any) -> T:
         return await anyio.to_thread.run_sync(
@@ -83,8 +93,14 @@ class Pipeline:
                 )
             )
 
-    async def _save(self, row: File, **values: Any) -> None:
-        """Write ``values`` to the file (and to ``row``, which the steps keep reading)."""
+    async def _save(self, row: File, *, embed: bool = False, **values: Any) -> None:
+        """Write ``values`` to the file (and to ``row``, which the steps keep reading).
+
+        ``embed``: the file's processing is over; its ``embed`` job is queued in the same
+        transaction (or the step marked skipped, when no embedder is configured).
+        """
+        if embed:
+            values["embedding_status"] = "queued" if self._embedding else "skipped"
         for name, value in values.items():
             setattr(row, name, value)
         async with self._sessions() as session:
@@ -94,7 +110,13 @@ class Pipeline:
             for name, value in values.items():
                 setattr(stored, name, value)
             stored.updated_at = utcnow()
+            if embed and self._embedding:
+                await self._queue.enqueue(
+                    session, tenant_id=row.tenant_id, file_id=row.id, kind="embed"
+                )
             await session.commit()
+        if embed and self._embedding:
+            self._queue.notify()
 
     # --- the job ---
 
@@ -102,6 +124,8 @@ class Pipeline:
         row = await self._load(job)
         if row is None:
             return Outcome()  # deleted before its turn
+        if job.kind == "embed":
+            return await self._embed(job, row)
         budget = Budget.start(self._settings.job_timeout_seconds)
         try:
             if job.attempts > job.max_attempts:  # leases ran out that often: its worker died
@@ -135,6 +159,39 @@ class Pipeline:
             await self._record_failure(row, failure)
             return Outcome(error=str(failure))
 
+    async def _embed(self, job: ClaimedJob, row: File) -> Outcome:
+        """The ``embed`` job: its failures are the search index's, never the description's."""
+        if self._embedding is None:  # the embedder was turned off since it was queued
+            await self._save(row, embedding_status="skipped")
+            return Outcome()
+        try:
+            if job.attempts > job.max_attempts:
+                raise StepError(
+                    f"indexing stopped {job.attempts - 1} times without finishing",
+                    "unknown",
+                    step="embedding",
+                )
+            with anyio.fail_after(self._settings.job_timeout_seconds):
+                await self._embedding.run(row.id)
+            return Outcome()
+        except TimeoutError:
+            error = StepError(
+                f"indexing for search took over {self._settings.job_timeout_seconds:g} s",
+                "timeout",
+                step="embedding",
+            )
+        except StepError as failed:
+            error = failed
+        except Exception as failed:
+            logger.exception("embedding of file %s failed", row.id)
+            error = StepError(f"internal error ({type(failed).__name__})", "unknown")
+        if error.retryable and job.attempts < job.max_attempts:
+            delay = self._settings.job_retry_delay_seconds * 2 ** (job.attempts - 1)
+            await self._save(row, embedding_status="queued", embedding_error=str(error))
+            return Outcome(retry_after=max(delay, error.retry_after or 0.0), error=str(error))
+        await self._save(row, embedding_status="failed", embedding_error=str(error))
+        return Outcome(error=str(error))
+
     async def _record_retry(self, row: File, error: StepError) -> None:
         await self._save(
             row,
@@ -162,7 +219,9 @@ class Pipeline:
             or values.get("text_extraction_status") == "failed"
         )
         values["status"] = "failed" if unusable else "completed"
-        await self._save(row, **values)
+        if unusable:
+            values["embedding_status"] = "skipped"
+        await self._save(row, embed=not unusable, **values)
 
     # --- processing ---
 
@@ -182,7 +241,11 @@ class Pipeline:
             await self._document(row, describing=describing, last=last, budget=budget)
         else:  # video: stored; descriptions of sampled frames are a later capability
             await self._save(
-                row, status="completed", variant_status="skipped", description_status="skipped"
+                row,
+                embed=True,
+                status="completed",
+                variant_status="skipped",
+                description_status="skipped",
             )
 
     async def _store_variants(
@@ -237,7 +300,7 @@ class Pipeline:
                 text_regions=ocr.regions,
             )
             done = await self._describe(item, last=last)
-        await self._save(row, status="completed", **done)
+        await self._save(row, embed=True, status="completed", **done)
 
     async def _ocr(self, row: File, done_work: work.ImageWork) -> OcrResult:
         if row.visible_text is not None:  # read on an earlier attempt
@@ -257,7 +320,7 @@ class Pipeline:
         else:
             item = await self._extract(row, budget)
         done = await self._describe(item, last=last) if describing else {}
-        await self._save(row, status="completed", **done)
+        await self._save(row, embed=True, status="completed", **done)
 
     async def _extract(self, row: File, budget: Budget) -> DescribeInput:
         """Text, chunks and first-page variants of a document, recorded on the file."""

@@ -9,12 +9,12 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Select, String, cast, func, or_, select
+from sqlalchemy import ColumnElement, Select, String, cast, func, or_, select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import File
 from ..errors import NotFound, ValidationFailed
-from .search import escape_like, search_filter
+from ..search.lexical import escape_like, search_filter
 
 __all__ = [
     "ListQuery",
@@ -22,6 +22,7 @@ __all__ = [
     "details",
     "get_file",
     "list_files",
+    "list_filters",
     "processing_status",
     "summary",
     "upload_record",
@@ -137,12 +138,15 @@ def details(row: File, *, urls: Mapping[str, str | None]) -> dict[str, Any]:
         "page_count": row.page_count,
         "chunk_count": row.chunk_count,
         "text_extraction_status": row.text_extraction_status,
+        "embedding_status": row.embedding_status,
+        "embedding_model": row.embedding_model,
+        "embedding_error": row.embedding_error,
         "updated_at": row.updated_at,
     }
 
 
 def processing_status(row: File) -> dict[str, Any]:
-    steps = [row.status, row.description_status, row.variant_status]
+    steps = [row.status, row.description_status, row.variant_status, row.embedding_status]
     if row.text_extraction_status is not None:
         steps.append(row.text_extraction_status)
     return {
@@ -158,6 +162,8 @@ def processing_status(row: File) -> dict[str, Any]:
         "description_error_type": row.description_error_type,
         "description_is_retryable": row.description_is_retryable,
         "provider_errors": list(row.provider_errors or []),
+        "embedding_status": row.embedding_status,
+        "embedding_error": row.embedding_error,
         "is_terminal": all(step in TERMINAL for step in steps),
         "updated_at": row.updated_at,
     }
@@ -180,33 +186,39 @@ class ListQuery:
     offset: int = 0
 
 
-def _filtered(tenant_id: str, q: ListQuery, dialect: str) -> Select[File]:
-    query = select(File).where(File.tenant_id == tenant_id, File.deleted_at.is_(None))
-    if q.search:
-        query = query.where(search_filter(q.search, q.search_mode, dialect))
+def list_filters(q: ListQuery) -> list[ColumnElement[bool]]:
+    """The list's conditions on files, but for the tenant, deletion and the search."""
+    where: list[ColumnElement[bool]] = []
     if q.media_types:
-        query = query.where(File.media_type.in_(q.media_types))
+        where.append(File.media_type.in_(q.media_types))
     if q.folder_id:
-        query = query.where(File.folder_id == q.folder_id)
+        where.append(File.folder_id == q.folder_id)
     if q.date_from:
-        query = query.where(File.created_at >= q.date_from)
+        where.append(File.created_at >= q.date_from)
     if q.date_to:
-        query = query.where(File.created_at <= q.date_to)
+        where.append(File.created_at <= q.date_to)
     if q.has_description is True:
-        query = query.where(File.description_status == "completed")
+        where.append(File.description_status == "completed")
     elif q.has_description is False:
-        query = query.where(File.description_status != "completed")
+        where.append(File.description_status != "completed")
     if q.ids:
-        query = query.where(File.id.in_(q.ids))
+        where.append(File.id.in_(q.ids))
     for tag in q.tags:  # all must match: each tag's JSON token appears in one of the lists
         token = f"%{escape_like(json.dumps(tag))}%"
-        query = query.where(
+        where.append(
             or_(
                 cast(File.tags, String).like(token, escape="\\"),
                 cast(File.ai_tags, String).like(token, escape="\\"),
             )
         )
-    return query
+    return where
+
+
+def _filtered(tenant_id: str, q: ListQuery, dialect: str) -> Select[File]:
+    query = select(File).where(File.tenant_id == tenant_id, File.deleted_at.is_(None))
+    if q.search:
+        query = query.where(search_filter(q.search, q.search_mode, dialect))
+    return query.where(*list_filters(q))
 
 
 async def list_files(session: AsyncSession, tenant_id: str, q: ListQuery) -> tuple[list[File], int]:

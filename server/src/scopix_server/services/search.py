@@ -1,79 +1,292 @@
-"""Lexical search of files for ``GET /files?search=...&search_mode=...``.
+"""Search by meaning and by words: the use cases behind agent search, ``similar`` and the list.
 
-On SQLite the FTS5 index ``files_fts`` (migration 0003) is used: every word of the search must
-appear, as a word or the start of one ("inv" finds "invoice"), case and accents ignored, in the
-chosen columns: ``metadata`` (filename, title, description, tags, key elements),
-``visible_text`` (OCR or document text), or either for ``all``. Other databases, and searches
-with no word in them, match substrings with LIKE over the same fields.
+Modes: ``lexical`` (the words: BM25 or ts_rank), ``semantic`` (the vectors: cosine similarity
+of the query's embedding), ``hybrid`` (both, fused by reciprocal rank; the default). Without an
+embedder, ``hybrid`` is lexical and says so (``Found.mode``); ``semantic`` is refused.
+
+Scores are in 0-1: the cosine similarity in ``semantic`` mode, the fused rank score otherwise
+(1.0: first in every list).
 """
 
 from __future__ import annotations
 
-import re
-from typing import Any
+import logging
+from collections.abc import Sequence
+from dataclasses import dataclass
 
-from sqlalchemy import ColumnElement, Integer, String, cast, func, literal_column, or_, select
-from sqlalchemy.sql import column, table
+import anyio
+import numpy as np
+from sqlalchemy import ColumnElement, select, tuple_
+from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..db.models import File
+from ..db.models import Chunk, Embedding, File
+from ..errors import BadRequest, ServiceUnavailable
+from ..jobs.errors import StepError
+from ..providers.embedding import Embedder, Vectors, normalise
+from ..search import VectorIndex, fuse, ranked_chunks, ranked_files
+from ..search.near import nearest_duplicates
 
-__all__ = ["MODES", "escape_like", "fts_query", "search_filter"]
+__all__ = ["ChunkHit", "FileHit", "Found", "SEARCH_MODES", "Searcher", "SimilarHit"]
 
-MODES = ("all", "metadata", "visible_text")
-MAX_WORDS = 32
+logger = logging.getLogger("scopix_server")
 
-_WORD = re.compile(r"[^\W_]+")  # what unicode61 calls a token character
-_COLUMNS = {
-    "all": "{metadata visible_text}",
-    "metadata": "metadata",
-    "visible_text": "visible_text",
-}
-_INDEX = table("files_fts", column("rowid", Integer))
-_SEARCH_ID = literal_column("files.search_id", Integer)
-
-
-def fts_query(search: str, mode: str) -> str | None:
-    """The FTS5 query for ``search`` (every word as a quoted prefix), or None if it has no word.
-
-    Quoting each word keeps FTS5 syntax (``AND``, ``NEAR``, ``*``, ``:``, quotes) out of users'
-    hands: whatever they type is searched for, and never a syntax error.
-    """
-    words = _WORD.findall(search)[:MAX_WORDS]
-    if not words:
-        return None
-    terms = " AND ".join(f'"{word}"*' for word in words)
-    return f"{_COLUMNS[mode]} : ({terms})"
+SEARCH_MODES = ("hybrid", "semantic", "lexical")
+POOL = 1_000  # candidates per ranked list, at most
+QUERY_EMBED_SECONDS = 10.0  # a search waits this long for the query's vector, then uses words
+IMAGE_PARTS = ("caption", "text")
+FILE_PARTS = ("caption", "text", "summary")
+_PART_MATCHED = {"caption": "description", "summary": "description", "text": "text"}
 
 
-def escape_like(text: str) -> str:
-    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+@dataclass(frozen=True)
+class FileHit:
+    file: File
+    score: float
+    matched: str  # description | text | chunk
 
 
-def _like(search: str, mode: str) -> ColumnElement[bool]:
-    pattern = f"%{escape_like(search.lower())}%"
-
-    def contains(expression: Any) -> ColumnElement[bool]:
-        return func.lower(func.coalesce(expression, "")).like(pattern, escape="\\")
-
-    text_match = contains(File.visible_text)
-    meta_match = or_(
-        contains(File.filename),
-        contains(File.title),
-        contains(File.description),
-        contains(cast(File.tags, String)),
-        contains(cast(File.ai_tags, String)),
-    )
-    if mode == "visible_text":
-        return text_match
-    if mode == "metadata":
-        return meta_match
-    return or_(meta_match, text_match)
+@dataclass(frozen=True)
+class ChunkHit:
+    file: File
+    chunk: Chunk
+    score: float
 
 
-def search_filter(search: str, mode: str, dialect: str) -> ColumnElement[bool]:
-    """The WHERE clause that keeps the files matching ``search`` in ``mode``."""
-    query = fts_query(search, mode) if dialect == "sqlite" else None
-    if query is None:
-        return _like(search, mode)
-    matching = select(_INDEX.c.rowid).where(literal_column("files_fts").op("MATCH")(query))
-    return _SEARCH_ID.in_(matching)
+@dataclass(frozen=True)
+class Found:
+    mode: str  # the mode that ran (hybrid may fall back to lexical)
+    note: str | None = None  # why it fell back
+
+
+@dataclass(frozen=True)
+class SimilarHit:
+    file: File
+    score: float
+    near_duplicate: bool
+    hash_distance: int | None
+
+
+def _pool(limit: int) -> int:
+    return min(max(3 * limit, 100), POOL)
+
+
+def _live(tenant_id: str, where: Sequence[ColumnElement[bool]]) -> list[ColumnElement[bool]]:
+    return [File.tenant_id == tenant_id, File.deleted_at.is_(None), *where]
+
+
+async def _files(session: AsyncSession, ids: Sequence[str]) -> dict[str, File]:
+    if not ids:
+        return {}
+    rows = await session.scalars(select(File).where(File.id.in_(list(ids))))
+    return {row.id: row for row in rows}
+
+
+class Searcher:
+    def __init__(
+        self, *, embedder: Embedder | None, index: VectorIndex, min_similarity: float
+    ) -> None:
+        self._embedder = embedder
+        self._index = index
+        self._floor = min_similarity
+
+    async def warm(self, session: AsyncSession) -> int:
+        """Load the vectors a search reads (at start, in the background); how many."""
+        if self._embedder is None:
+            return 0
+        return await self._index.warm(session, self._embedder.model)
+
+    @property
+    def enabled(self) -> bool:
+        """Whether files are searched by meaning (an embedder is configured)."""
+        return self._embedder is not None
+
+    async def _query_vector(self, query: str, mode: str) -> tuple[Vectors | None, Found]:
+        """The query's embedding, or None (and why) when only its words can be searched."""
+        if mode == "lexical":
+            return None, Found("lexical")
+        if self._embedder is None:
+            if mode == "semantic":
+                raise BadRequest(
+                    "search by meaning is turned off on this server (SCOPIX_SERVER_EMBEDDER="
+                    "none); use mode lexical or hybrid"
+                )
+            return None, Found("lexical", "search by meaning is turned off on this server")
+        try:
+            with anyio.fail_after(QUERY_EMBED_SECONDS):
+                vectors = await self._embedder.embed([query])
+        except TimeoutError:
+            error = StepError(f"no answer within {QUERY_EMBED_SECONDS:g} s", "timeout")
+            if mode == "semantic":
+                raise ServiceUnavailable(f"the embedder failed: {error}") from None
+            return None, Found("lexical", f"searched by words only: the embedder failed ({error})")
+        except StepError as error:
+            if mode == "semantic":
+                raise ServiceUnavailable(f"the embedder failed: {error}") from None
+            logger.warning("search by words only: the embedder failed: %s", error)
+            return None, Found("lexical", f"searched by words only: the embedder failed ({error})")
+        return vectors[0], Found(mode)
+
+    async def files(
+        self,
+        session: AsyncSession,
+        tenant_id: str,
+        query: str,
+        *,
+        where: Sequence[ColumnElement[bool]] = (),
+        limit: int,
+        mode: str = "hybrid",
+        parts: Sequence[str] = FILE_PARTS,
+    ) -> tuple[list[FileHit], Found]:
+        """The tenant's live files best matching ``query``, at most ``limit``."""
+        vector, found = await self._query_vector(query, mode)
+        conditions = _live(tenant_id, where)
+        pool = _pool(limit)
+        lexical = [] if found.mode == "semantic" else await ranked_files(
+            session, query, where=conditions, limit=pool
+        )  # fmt: skip
+        semantic = []
+        if vector is not None:
+            assert self._embedder is not None
+            semantic = await self._index.nearest(
+                session,
+                tenant_id=tenant_id,
+                model=self._embedder.model,
+                query=vector,
+                parts=parts,
+                limit=pool,
+                min_similarity=self._floor,
+                where=where,
+                per_file=True,
+            )
+        matched = {hit.file_id: _PART_MATCHED.get(hit.part, "description") for hit in semantic}
+        for match in lexical:
+            matched.setdefault(match.file_id, match.matched)
+        if found.mode == "semantic":
+            ranked = [(hit.file_id, max(0.0, min(1.0, hit.similarity))) for hit in semantic]
+        else:
+            rankings = [[m.file_id for m in lexical]]
+            if found.mode == "hybrid":  # (first: a tie goes to the meaning)
+                rankings.insert(0, [hit.file_id for hit in semantic])
+            ranked = fuse(rankings)
+        ranked = ranked[:limit]
+        rows = await _files(session, [file_id for file_id, _ in ranked])
+        hits = [
+            FileHit(rows[file_id], round(score, 4), matched.get(file_id, "description"))
+            for file_id, score in ranked
+            if file_id in rows
+        ]
+        return hits, found
+
+    async def chunks(
+        self,
+        session: AsyncSession,
+        tenant_id: str,
+        query: str,
+        *,
+        where: Sequence[ColumnElement[bool]] = (),
+        limit: int,
+        mode: str = "hybrid",
+    ) -> tuple[list[ChunkHit], Found]:
+        """The passages of the tenant's live documents best matching ``query``."""
+        vector, found = await self._query_vector(query, mode)
+        conditions = _live(tenant_id, where)
+        pool = _pool(limit)
+        lexical = [] if found.mode == "semantic" else await ranked_chunks(
+            session, query, where=conditions, limit=pool
+        )  # fmt: skip
+        semantic = []
+        if vector is not None:
+            assert self._embedder is not None
+            semantic = await self._index.nearest(
+                session,
+                tenant_id=tenant_id,
+                model=self._embedder.model,
+                query=vector,
+                parts=("chunk", "summary"),
+                limit=pool,
+                min_similarity=self._floor,
+                where=where,
+            )
+        # a document found by its title or description answers with its first passage
+        vector_keys = [(hit.file_id, hit.chunk_index or 0) for hit in semantic]
+        if found.mode == "semantic":
+            best: dict[tuple[str, int], float] = {}
+            for key, hit in zip(vector_keys, semantic, strict=True):
+                best.setdefault(key, max(0.0, min(1.0, hit.similarity)))
+            ranked = list(best.items())
+        else:
+            rankings = [[(m.file_id, m.chunk_index) for m in lexical]]
+            if found.mode == "hybrid":  # (first: a tie goes to the meaning)
+                rankings.insert(0, vector_keys)
+            ranked = fuse(rankings)
+        ranked = ranked[:limit]
+        if not ranked:
+            return [], found
+        keys = [key for key, _ in ranked]
+        chunk_rows = await session.scalars(
+            select(Chunk).where(tuple_(Chunk.file_id, Chunk.index).in_(keys))
+        )
+        chunks = {(c.file_id, c.index): c for c in chunk_rows}
+        rows = await _files(session, list(dict.fromkeys(file_id for file_id, _ in keys)))
+        hits = [
+            ChunkHit(rows[key[0]], chunks[key], round(score, 4))
+            for key, score in ranked
+            if key in chunks and key[0] in rows
+        ]
+        return hits, found
+
+    async def similar(self, session: AsyncSession, row: File, *, limit: int) -> list[SimilarHit]:
+        """Files like ``row``: near-duplicate pictures first (by their hash), then the nearest
+        by meaning (its caption or summary against the others')."""
+        hits: list[SimilarHit] = []
+        seen = {row.id}
+        if row.perceptual_hash:
+            pairs = await session.execute(
+                select(File.id, File.perceptual_hash).where(
+                    *_live(row.tenant_id, [File.perceptual_hash.is_not(None), File.id != row.id])
+                )
+            )
+            near = nearest_duplicates(row.perceptual_hash, ((i, h) for i, h in pairs if h))[:limit]
+            files = await _files(session, [ident for ident, _ in near])
+            for ident, bits in near:
+                if ident in files:
+                    hits.append(SimilarHit(files[ident], round(1 - bits / 64, 4), True, bits))
+                    seen.add(ident)
+        vector = await self._own_vector(session, row)
+        if vector is not None and len(hits) < limit and self._embedder is not None:
+            nearest = await self._index.nearest(
+                session,
+                tenant_id=row.tenant_id,
+                model=self._embedder.model,
+                query=vector,
+                parts=(*FILE_PARTS, "chunk"),
+                limit=limit + len(seen),
+                min_similarity=self._floor,
+                where=[File.id.not_in(list(seen))],
+                per_file=True,
+            )
+            files = await _files(session, [hit.file_id for hit in nearest])
+            for hit in nearest:
+                if hit.file_id in files and hit.file_id not in seen and len(hits) < limit:
+                    score = round(max(0.0, min(1.0, hit.similarity)), 4)
+                    hits.append(SimilarHit(files[hit.file_id], score, False, None))
+                    seen.add(hit.file_id)
+        return hits
+
+    async def _own_vector(self, session: AsyncSession, row: File) -> Vectors | None:
+        """The mean of the file's vectors: its caption and text, or its summary and every
+        chunk (a document's generic summary alone would find every other document)."""
+        if self._embedder is None:
+            return None
+        stored = list(
+            await session.scalars(
+                select(Embedding.vector).where(
+                    Embedding.file_id == row.id, Embedding.model == self._embedder.model
+                )
+            )
+        )
+        if not stored:
+            return None
+        mean = np.mean([np.frombuffer(v, dtype="<f4") for v in stored], axis=0)
+        vector: Vectors = normalise(mean[None, :])[0]
+        return vector

@@ -97,6 +97,7 @@ async def upload_file(
 MAX_FILTER_TAGS = 50
 MAX_FILTER_IDS = 500
 MEDIA_TYPES = ("image", "document", "video", "link")
+RANKED_MAX = 1_000  # files a ranked (hybrid, semantic) list reaches
 
 
 def _csv(values: list[str] | None, field: str, limit: int) -> tuple[str, ...]:
@@ -126,7 +127,14 @@ async def list_files(
     session: SessionDep,
     state: StateDep,
     search: Annotated[str | None, Query(max_length=500)] = None,
-    search_mode: Literal["all", "metadata", "visible_text"] = "all",
+    search_mode: Annotated[
+        Literal["all", "metadata", "visible_text", "hybrid", "semantic"],
+        Query(
+            description="all, metadata, visible_text: every word must appear (in those fields), "
+            "in the sort order asked for; hybrid (words and meaning fused) or semantic (meaning "
+            f"only): ranked by relevance, best first, at most {RANKED_MAX} files"
+        ),
+    ] = "all",
     tags: Annotated[
         list[str] | None,
         Query(description=f"all must match; at most {MAX_FILTER_TAGS}", max_length=MAX_FILTER_TAGS),
@@ -172,7 +180,18 @@ async def list_files(
         limit=limit,
         offset=offset,
     )
-    rows, total = await file_service.list_files(session, auth.tenant.id, query)
+    if search and search_mode in ("hybrid", "semantic"):
+        hits, _found = await state.searcher.files(
+            session,
+            auth.tenant.id,
+            search,
+            where=file_service.list_filters(query),
+            limit=min(offset + limit, RANKED_MAX),
+            mode=search_mode,
+        )
+        rows, total = [hit.file for hit in hits[offset : offset + limit]], len(hits)
+    else:
+        rows, total = await file_service.list_files(session, auth.tenant.id, query)
     items = [
         file_service.summary(
             row, thumbnail_url=signed_url(request, state, row, download=False, variant=THUMBNAIL)
@@ -206,7 +225,7 @@ async def file_status(file_id: str, auth: AuthDep, session: SessionDep) -> dict[
 
 @router.patch("/files/{file_id}", response_model=FileUpdated, summary="Change title or tags")
 async def update_file(
-    file_id: str, change: FileUpdate, auth: AuthDep, session: SessionDep
+    file_id: str, change: FileUpdate, auth: AuthDep, session: SessionDep, state: StateDep
 ) -> dict[str, Any]:
     if change.title is None and change.tags is None:
         raise ValidationFailed("send at least one of title, tags")
@@ -221,7 +240,13 @@ async def update_file(
     if change.title is not None:
         row.title = visible_text(change.title).strip() or None
     row.updated_at = utcnow()
+    reindex = state.searcher.enabled and row.status == "completed"
+    if reindex:  # the title and tags are searched by meaning too: their vectors are made again
+        row.embedding_status = "queued"
+        await state.jobs.enqueue(session, tenant_id=row.tenant_id, file_id=row.id, kind="embed")
     await session.commit()
+    if reindex:
+        state.jobs.notify()
     return {"id": row.id, "title": row.title, "tags": list(row.tags), "updated_at": row.updated_at}
 
 

@@ -1,0 +1,246 @@
+"""Lexical search: the filter of ``GET /files?search=``, and ranked lists for hybrid search.
+
+Two indexes per database. SQLite: the FTS5 tables ``files_fts`` (migration 0003) and
+``chunks_fts`` (0009). PostgreSQL: the generated ``tsvector`` columns ``files.search_vector``,
+``files.text_vector`` and ``chunks.search_vector`` with GIN indexes (0009), parsed with the
+``simple`` configuration (no stemming, any language), as FTS5's ``unicode61`` does.
+
+- The filter: every word of the search must appear, as a word or the start of one ("inv" finds
+  "invoice"), case (and on SQLite accents) ignored, in the chosen columns: ``metadata``
+  (filename, title, description, tags, key elements), ``visible_text`` (OCR or document text),
+  or either for ``all``. A search with no word in it matches substrings with LIKE.
+- The ranked lists: any word may match (a question in plain words rarely has all its words in
+  one file), common English words are left out, and the best matches come first (BM25 on
+  SQLite, ``ts_rank`` on PostgreSQL).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import (
+    ColumnElement,
+    Float,
+    Integer,
+    String,
+    cast,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+)
+from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.sql import column, table
+
+from ..db.models import Chunk, File
+
+__all__ = [
+    "MODES",
+    "ChunkMatch",
+    "FileMatch",
+    "escape_like",
+    "fts_query",
+    "ranked_chunks",
+    "ranked_files",
+    "search_filter",
+]
+
+MODES = ("all", "metadata", "visible_text")
+MAX_WORDS = 32
+
+_WORD = re.compile(r"[^\W_]+")  # what unicode61 calls a token character
+_COLUMNS = {
+    "all": "{metadata visible_text}",
+    "metadata": "metadata",
+    "visible_text": "visible_text",
+}
+_INDEX = table("files_fts", column("rowid", Integer))
+_SEARCH_ID = literal_column("files.search_id", Integer)
+_CHUNK_SEARCH_ID = literal_column("chunks.search_id", Integer)
+_FILE_VECTOR: ColumnElement[object] = literal_column("files.search_vector")
+_TEXT_VECTOR: ColumnElement[object] = literal_column("files.text_vector")
+_CHUNK_VECTOR: ColumnElement[object] = literal_column("chunks.search_vector")
+
+# left out of ranked searches: they match nearly everything and rank nothing
+_STOP = """
+a about above after again against all am an and any are as at be because been before being
+below between both but by can could did do does doing down during each few for from further
+had has have having he her here hers herself him himself his how i if in into is it its itself
+just me more most my myself no nor not now of off on once only or other our ours ourselves out
+over own same she should so some such than that the their theirs them themselves then there
+these they this those through to too under until up very was we were what when where which
+while who whom why will with would you your yours yourself yourselves
+find show any photo photos picture pictures image images file files document documents
+"""
+STOP_WORDS = frozenset(_STOP.split())
+
+
+def fts_query(search: str, mode: str) -> str | None:
+    """The FTS5 query for ``search`` (every word as a quoted prefix), or None if it has no word.
+
+    Quoting each word keeps FTS5 syntax (``AND``, ``NEAR``, ``*``, ``:``, quotes) out of users'
+    hands: whatever they type is searched for, and never a syntax error.
+    """
+    words = _WORD.findall(search)[:MAX_WORDS]
+    if not words:
+        return None
+    terms = " AND ".join(f'"{word}"*' for word in words)
+    return f"{_COLUMNS[mode]} : ({terms})"
+
+
+def _words(search: str) -> list[str]:
+    return _WORD.findall(search)[:MAX_WORDS]
+
+
+def _ranked_words(search: str) -> list[str]:
+    words = list(dict.fromkeys(word.lower() for word in _words(search)))
+    return [word for word in words if word not in STOP_WORDS] or words
+
+
+def _ts_query(words: Sequence[str], joiner: str) -> ColumnElement[object]:
+    """A prefix ``tsquery`` of ``words`` (word characters only: nothing for its syntax)."""
+    return func.to_tsquery("simple", joiner.join(f"{word.lower()}:*" for word in words))
+
+
+def escape_like(text: str) -> str:
+    return text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+
+
+def _like(search: str, mode: str) -> ColumnElement[bool]:
+    pattern = f"%{escape_like(search.lower())}%"
+
+    def contains(expression: Any) -> ColumnElement[bool]:
+        return func.lower(func.coalesce(expression, "")).like(pattern, escape="\\")
+
+    text_match = contains(File.visible_text)
+    meta_match = or_(
+        contains(File.filename),
+        contains(File.title),
+        contains(File.description),
+        contains(cast(File.tags, String)),
+        contains(cast(File.ai_tags, String)),
+    )
+    if mode == "visible_text":
+        return text_match
+    if mode == "metadata":
+        return meta_match
+    return or_(meta_match, text_match)
+
+
+def search_filter(search: str, mode: str, dialect: str) -> ColumnElement[bool]:
+    """The WHERE clause that keeps the files matching ``search`` in ``mode``."""
+    words = _words(search)
+    if dialect == "postgresql" and words:
+        query = _ts_query(words, " & ")
+        metadata = _FILE_VECTOR.op("@@")(query)
+        visible = _TEXT_VECTOR.op("@@")(query)
+        if mode == "metadata":
+            return metadata
+        return visible if mode == "visible_text" else or_(metadata, visible)
+    fts = fts_query(search, mode) if dialect == "sqlite" else None
+    if fts is None:
+        return _like(search, mode)
+    matching = select(_INDEX.c.rowid).where(literal_column("files_fts").op("MATCH")(fts))
+    return _SEARCH_ID.in_(matching)
+
+
+@dataclass(frozen=True)
+class FileMatch:
+    file_id: str
+    matched: str  # description (title, tags, description...) or text (visible text)
+
+
+@dataclass(frozen=True)
+class ChunkMatch:
+    file_id: str
+    chunk_index: int
+
+
+async def ranked_files(
+    session: AsyncSession,
+    search: str,
+    *,
+    where: Sequence[ColumnElement[bool]],
+    limit: int,
+) -> list[FileMatch]:
+    """The files matching any word of ``search``, best first (``where``: tenant, filters)."""
+    words = _ranked_words(search)
+    if not words:
+        return []
+    if session.get_bind().dialect.name == "postgresql":
+        query = _ts_query(words, " | ")
+        meta = func.ts_rank(_FILE_VECTOR, query)
+        body = func.ts_rank(_TEXT_VECTOR, query)
+        ranked = await session.execute(
+            select(File.id, meta.label("meta"), body.label("body"))
+            .where(or_(_FILE_VECTOR.op("@@")(query), _TEXT_VECTOR.op("@@")(query)), *where)
+            .order_by((meta + body).desc(), File.id)
+            .limit(limit)
+        )
+        return [FileMatch(r.id, "description" if r.meta >= r.body else "text") for r in ranked]
+    terms = " OR ".join(f'"{word}"*' for word in words)
+    fts = f"{{metadata visible_text}} : ({terms})"
+    # First the best matches from the index alone (bm25 is lower for better ones; weights 0/1
+    # by column tell which column matched best), then their files, filtered: joining every
+    # match before sorting costs twice as much. If the filters leave too few of them, the
+    # whole list is read.
+    for head in (max(20 * limit, 2_000), None):
+        best = select(
+            _INDEX.c.rowid,
+            literal_column("bm25(files_fts)", Float).label("score"),
+            literal_column("bm25(files_fts, 0.0, 1.0, 0.0)", Float).label("meta"),
+            literal_column("bm25(files_fts, 0.0, 0.0, 1.0)", Float).label("body"),
+        ).where(literal_column("files_fts").op("MATCH")(fts))
+        if head is not None:
+            best = best.order_by(literal_column("score")).limit(head)
+        found = best.subquery("best")
+        score = found.c.score
+        rows: Sequence[Any] = (
+            await session.execute(
+                select(File.id, found.c.meta, found.c.body)
+                .join(found, found.c.rowid == _SEARCH_ID)
+                .where(*where)
+                .order_by(score, File.id)
+                .limit(limit)
+            )
+        ).all()
+        if head is None or len(rows) == limit:
+            break
+        total = await session.scalar(select(func.count()).select_from(best.subquery()))
+        if (total or 0) < head:
+            break  # the head was every match: nothing more to find
+    return [FileMatch(r.id, "description" if r.meta <= r.body else "text") for r in rows]
+
+
+async def ranked_chunks(
+    session: AsyncSession,
+    search: str,
+    *,
+    where: Sequence[ColumnElement[bool]],
+    limit: int,
+) -> list[ChunkMatch]:
+    """The document chunks matching any word of ``search``, best first."""
+    words = _ranked_words(search)
+    if not words:
+        return []
+    chunks = select(Chunk.file_id, Chunk.index).join(File, File.id == Chunk.file_id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = _ts_query(words, " | ")
+        rank = func.ts_rank(_CHUNK_VECTOR, query)
+        statement = chunks.where(_CHUNK_VECTOR.op("@@")(query), *where).order_by(
+            rank.desc(), Chunk.file_id, Chunk.index
+        )
+    else:
+        terms = " OR ".join(f'"{word}"*' for word in words)
+        index = table("chunks_fts", column("rowid", Integer))
+        statement = (
+            chunks.join(index, index.c.rowid == _CHUNK_SEARCH_ID)
+            .where(literal_column("chunks_fts").op("MATCH")(terms), *where)
+            .order_by(text("bm25(chunks_fts)"), Chunk.file_id, Chunk.index)
+        )
+    rows = await session.execute(statement.limit(limit))
+    return [ChunkMatch(r.file_id, r[1]) for r in rows]
