@@ -5,7 +5,8 @@
 It starts ``scopix-server`` (SQLite and a storage folder, in a fresh data folder), creates an
 API key, uploads ``examples/samples/`` (photos with text, a scanned invoice, a PDF, a DOCX and a
 Markdown note, all made by ``examples/samples/make_samples.py``), waits for processing, and
-prints each file's description, tags and the text read from it. The server then keeps running
+prints each file's description, tags and the text read from it, then finds files by meaning
+(questions worded unlike the files). The server then keeps running
 with its address and key printed, until Ctrl-C; ``--once`` stops it and removes its data.
 """
 
@@ -94,7 +95,34 @@ async def job(base_url: str, key: str) -> bool:
             print(textwrap.indent(textwrap.fill(details.description or "-", 92), "   "))
             print(f"   tags: {', '.join(details.tags) or '-'}")
             print(f"   text: {excerpt(details.visible_text)}")
+        await search_by_meaning(client, [r.file_id for r in results if r.file_id])
         return not results.has_failures
+
+
+SEARCHES = [  # questions in other words than the files use
+    ("documents", "how much money did the company make last year"),
+    ("images", "where can I buy bread"),
+]
+
+
+async def search_by_meaning(client: Scopix, file_ids: list[str]) -> None:
+    """Wait for the files to be indexed for search, then ask in plain words."""
+    for file_id in file_ids:
+        while not (await client.files.get_processing_status(file_id)).is_terminal:
+            await anyio.sleep(0.5)
+    print("\nSearch by meaning (hybrid: words and meaning fused)")
+    for kind, query in SEARCHES:
+        print(f"== {kind}: “{query}”")
+        if kind == "documents":
+            passages = await client.agent_search.documents(query, limit=3)
+            for hit in passages.results:
+                pages = ",".join(map(str, hit.page_numbers or []))
+                print(f"   {hit.score:.2f}  {hit.document_filename} (page {pages}): "
+                      f"{excerpt(hit.text, lines=1)}")  # fmt: skip
+        else:
+            images = await client.agent_search.images(query, limit=3)
+            for image in images.results:
+                print(f"   {image.score:.2f}  {image.filename} (matched its {image.matched})")
 
 
 def main() -> None:

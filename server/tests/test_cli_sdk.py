@@ -6,6 +6,7 @@ import json
 import os
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -151,3 +152,26 @@ def test_cli_as_a_new_user_meets_it(
     no_prefix = scopix({**env, "SCOPIX_BASE_URL": root}, "ls")
     assert no_prefix.returncode == 3
     assert f"{root}/api/v2" in " ".join(no_prefix.stderr.split())
+
+
+def test_search_prints_ranked_ids(env: dict[str, str], tmp_path: Path) -> None:
+    note = tmp_path / "orchard.txt"
+    note.write_text("Pick the apples in October, when the pears in the orchard are ripe too.")
+    uploaded = scopix(env, "upload", str(note), "--wait", "--json")
+    assert uploaded.returncode == 0, uploaded.stderr
+    file_id = parsed(uploaded)["results"][0]["image_id"]
+    deadline = time.monotonic() + 60
+    while scopix(env, "status", file_id, "--json").stdout.count('"is_terminal": true') == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+    found = scopix(env, "search", "fruit harvest in autumn", "--documents", "--json")
+    assert found.returncode == 0, found.stderr
+    body = parsed(found)
+    assert body["results"][0]["document_id"] == file_id and body["search_mode"] == "hybrid"
+    piped = scopix(env, "search", "fruit harvest in autumn", "--documents", "--limit", "1")
+    assert piped.returncode == 0
+    score, document_id, filename, pages, passage = piped.stdout.strip().split("\t")
+    assert document_id == file_id and filename == "orchard.txt" and pages == "1"
+    assert 0 < float(score) <= 1 and passage.startswith("Pick the apples")
+    images = scopix(env, "search", "fruit", "--mode", "psychic")
+    assert images.returncode == 2 and "psychic" in images.stderr

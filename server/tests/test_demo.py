@@ -31,4 +31,9 @@ def test_the_demo_describes_every_sample() -> None:
     assert "document, 2 pages; description completed" in out  # the text PDF
     assert "Board meeting minutes" in out  # the DOCX
     assert "tags: landscape, photo" in out
+    # search by meaning: the best answer to a question worded unlike the file
+    asked = out.split("how much money did the company make last year")[1].splitlines()
+    assert "annual-report.pdf (page 1" in asked[1]
+    asked = out.split("where can I buy bread")[1].splitlines()
+    assert "street-sign.jpg" in asked[1]
     assert "Server stopped and its data folder removed." in out

@@ -4,12 +4,14 @@ embedder) over a socket, on SQLite and on PostgreSQL with pgvector."""
 from __future__ import annotations
 
 import asyncio
+import random
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
+from PIL import Image, ImageDraw
 
 from media_support import encode, text_image
 from scopix import ClientConfig, Scopix, ValidationError
@@ -73,11 +75,31 @@ async def _fill(library: Library) -> None:
             image, _ = text_image([(line, 80, 120 + 220 * n) for n, line in enumerate(lines)])
             stored = await client.files.upload(encode(image, "PNG"), filename=name)
             library.ids[name] = stored.image_id
+        scene = _scene(5)
+        copies = {
+            "scene.png": encode(scene, "PNG"),
+            "scene-small.jpg": encode(scene.resize((400, 300)), "JPEG", quality=40),
+            "other-scene.png": encode(_scene(6), "PNG"),
+        }
+        for name, data in copies.items():
+            library.ids[name] = (await client.files.upload(data, filename=name)).image_id
         statuses = await asyncio.gather(
             *(wait_until_terminal(client, file_id, 180) for file_id in library.ids.values())
         )
     for status in statuses:
         assert status["embedding_status"] == "completed", status
+
+
+def _scene(seed: int) -> Image.Image:
+    """A picture of coloured blocks, different for each seed."""
+    rng = random.Random(seed)
+    image = Image.new("RGB", (800, 600), (rng.randrange(256), rng.randrange(256), 90))
+    draw = ImageDraw.Draw(image)
+    for _ in range(14):
+        x, y = rng.randrange(700), rng.randrange(520)
+        colour = (rng.randrange(256), rng.randrange(256), rng.randrange(256))
+        draw.rectangle((x, y, x + rng.randrange(60, 200), y + rng.randrange(40, 160)), fill=colour)
+    return image
 
 
 @pytest.fixture(scope="module", params=["sqlite", "postgres"])
@@ -213,3 +235,17 @@ async def test_bad_queries_are_refused_with_a_clear_error(library: Library) -> N
                 await client.request("POST", "/agents/search/images", json=body)
         with pytest.raises(ValueError, match="limit"):
             await client.agent_search.documents("cat", limit=501)
+
+
+async def test_similar_flags_the_resized_copy_as_a_near_duplicate(library: Library) -> None:
+    async with library.client() as client:
+        similar = await client.files.similar(library.ids["scene.png"], limit=5)
+        other = await client.files.similar(library.ids["pets.txt"], limit=5)
+    assert similar.file_id == library.ids["scene.png"]
+    assert [item.id for item in similar.near_duplicates] == [library.ids["scene-small.jpg"]]
+    first = similar.items[0]
+    assert first.near_duplicate and first.hash_distance is not None and first.hash_distance <= 10
+    assert library.ids["other-scene.png"] not in {i.id for i in similar.near_duplicates}
+    assert library.ids["scene.png"] not in {item.id for item in similar.items}  # not itself
+    assert other.near_duplicates == []  # a document has no picture hash
+    assert all(0 <= item.score <= 1 for item in similar.items + other.items)
