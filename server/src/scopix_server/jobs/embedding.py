@@ -29,7 +29,6 @@ from ..db.models import Chunk, Embedding, File, utcnow
 from ..providers.embedding import Embedder, Vectors
 from ..search.near import difference_hash
 from ..storage import StorageBackend
-from .errors import StepError
 
 __all__ = ["EmbedStep", "Text", "texts_of"]
 
@@ -120,12 +119,9 @@ class EmbedStep:
             vectors = await self._embed([t.text for t in texts]) if texts else None
             if await self._write(row, texts, vectors, picture_hash):
                 return
-        raise StepError(
-            "the file kept changing while it was being indexed for search; it will be "
-            "indexed again",
-            "timeout",
-            step="embedding",
-        )
+        # Whatever kept changing the file queued its own embed job (a change of title or tags,
+        # the end of a pipeline run): that job indexes the file as it ends up.
+        logger.info("file %s kept changing while it was indexed; a later job indexes it", file_id)
 
     async def failed(self, file_id: str, error: str) -> None:
         """Record that embedding ``file_id`` failed for good."""
@@ -179,7 +175,8 @@ class EmbedStep:
                     embedding_model=model,  # (also when there was nothing to embed)
                     embedding_error=None,
                     perceptual_hash=picture_hash,
-                    updated_at=utcnow(),
+                    # (updated_at stays: it marks changes of what is embedded, and two jobs
+                    # indexing the same file must not take each other for such a change)
                 )
             )
             if getattr(done, "rowcount", 0) != 1:

@@ -32,6 +32,7 @@ from sqlalchemy import (
     or_,
     select,
     text,
+    tuple_,
 )
 from sqlalchemy.ext.asyncio import AsyncSession
 from sqlalchemy.sql import column, table
@@ -166,11 +167,30 @@ async def ranked_files(
     *,
     where: Sequence[ColumnElement[bool]],
     limit: int,
+    min_share: float = 0.0,
 ) -> list[FileMatch]:
-    """The files matching any word of ``search``, best first (``where``: tenant, filters)."""
+    """The files matching any word of ``search``, best first (``where``: tenant, filters).
+
+    ``min_share``: only files that hold at least this share of the search's words (a question
+    of six words and a file that shares one common word with it are no lexical match).
+    """
     words = _ranked_words(search)
     if not words:
         return []
+    found = await _ranked_files(session, words, where=where, limit=limit)
+    if min_share <= 0 or len(words) < 2:
+        return found
+    held = await _words_held(session, words, [m.file_id for m in found], chunks=False)
+    return [m for m in found if held.get(m.file_id, 0) >= min_share * len(words)]
+
+
+async def _ranked_files(
+    session: AsyncSession,
+    words: list[str],
+    *,
+    where: Sequence[ColumnElement[bool]],
+    limit: int,
+) -> list[FileMatch]:
     if session.get_bind().dialect.name == "postgresql":
         query = _ts_query(words, " | ")
         meta = func.ts_rank(_FILE_VECTOR, query)
@@ -222,11 +242,30 @@ async def ranked_chunks(
     *,
     where: Sequence[ColumnElement[bool]],
     limit: int,
+    min_share: float = 0.0,
 ) -> list[ChunkMatch]:
-    """The document chunks matching any word of ``search``, best first."""
+    """The document chunks matching any word of ``search``, best first (``min_share``: as
+    ``ranked_files``)."""
     words = _ranked_words(search)
     if not words:
         return []
+    found = await _ranked_chunks(session, words, where=where, limit=limit)
+    if min_share <= 0 or len(words) < 2:
+        return found
+    keys = [(m.file_id, m.chunk_index) for m in found]
+    held = await _words_held(session, words, keys, chunks=True)
+    return [
+        m for m, key in zip(found, keys, strict=True) if held.get(key, 0) >= min_share * len(words)
+    ]
+
+
+async def _ranked_chunks(
+    session: AsyncSession,
+    words: list[str],
+    *,
+    where: Sequence[ColumnElement[bool]],
+    limit: int,
+) -> list[ChunkMatch]:
     chunks = select(Chunk.file_id, Chunk.index).join(File, File.id == Chunk.file_id)
     if session.get_bind().dialect.name == "postgresql":
         query = _ts_query(words, " | ")
@@ -244,3 +283,42 @@ async def ranked_chunks(
         )
     rows = await session.execute(statement.limit(limit))
     return [ChunkMatch(r.file_id, r[1]) for r in rows]
+
+
+async def _words_held(
+    session: AsyncSession, words: list[str], keys: Sequence[Any], *, chunks: bool
+) -> dict[Any, int]:
+    """How many of ``words`` each of ``keys`` (file ids, or (file id, chunk index)) holds, as
+    a word or the start of one, in what the ranked search reads: one query per word."""
+    held: dict[Any, int] = {}
+    if not keys:
+        return held
+    postgres = session.get_bind().dialect.name == "postgresql"
+    for word in words:
+        if chunks:
+            statement = select(Chunk.file_id, Chunk.index).where(
+                tuple_(Chunk.file_id, Chunk.index).in_(list(keys))
+            )
+            if postgres:
+                statement = statement.where(_CHUNK_VECTOR.op("@@")(_ts_query([word], "")))
+            else:
+                index = table("chunks_fts", column("rowid", Integer))
+                statement = statement.join(index, index.c.rowid == _CHUNK_SEARCH_ID).where(
+                    literal_column("chunks_fts").op("MATCH")(f'"{word}"*')
+                )
+            found = [(r.file_id, r[1]) for r in await session.execute(statement)]
+        else:
+            files = select(File.id).where(File.id.in_(list(keys)))
+            if postgres:
+                query = _ts_query([word], "")
+                files = files.where(or_(_FILE_VECTOR.op("@@")(query), _TEXT_VECTOR.op("@@")(query)))
+            else:
+                files = files.join(_INDEX, _INDEX.c.rowid == _SEARCH_ID).where(
+                    literal_column("files_fts").op("MATCH")(
+                        f'{{metadata visible_text}} : "{word}"*'
+                    )
+                )
+            found = list(await session.scalars(files))
+        for key in found:
+            held[key] = held.get(key, 0) + 1
+    return held

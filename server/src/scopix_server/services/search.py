@@ -32,6 +32,7 @@ logger = logging.getLogger("scopix_server")
 
 SEARCH_MODES = ("hybrid", "semantic", "lexical")
 POOL = 1_000  # candidates per ranked list, at most
+HYBRID_MIN_SHARE = 0.5
 QUERY_EMBED_SECONDS = 10.0  # a search waits this long for the query's vector, then uses words
 IMAGE_PARTS = ("caption", "text")
 FILE_PARTS = ("caption", "text", "summary")
@@ -100,6 +101,12 @@ class Searcher:
         """Whether files are searched by meaning (an embedder is configured)."""
         return self._embedder is not None
 
+    @staticmethod
+    def _share(found: Found) -> float:
+        """In hybrid mode a lexical match must hold at least half the query's words: a file
+        that shares one common word with a question is no evidence against the meaning."""
+        return HYBRID_MIN_SHARE if found.mode == "hybrid" else 0.0
+
     async def _query_vector(self, query: str, mode: str) -> tuple[Vectors | None, Found]:
         """The query's embedding, or None (and why) when only its words can be searched."""
         if mode == "lexical":
@@ -142,7 +149,7 @@ class Searcher:
         conditions = _live(tenant_id, where)
         pool = _pool(limit)
         lexical = [] if found.mode == "semantic" else await ranked_files(
-            session, query, where=conditions, limit=pool
+            session, query, where=conditions, limit=pool, min_share=self._share(found)
         )  # fmt: skip
         semantic = []
         if vector is not None:
@@ -192,7 +199,7 @@ class Searcher:
         conditions = _live(tenant_id, where)
         pool = _pool(limit)
         lexical = [] if found.mode == "semantic" else await ranked_chunks(
-            session, query, where=conditions, limit=pool
+            session, query, where=conditions, limit=pool, min_share=self._share(found)
         )  # fmt: skip
         semantic = []
         if vector is not None:
