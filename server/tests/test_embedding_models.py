@@ -285,3 +285,29 @@ def test_a_change_made_while_indexing_is_never_overwritten_by_the_older_vectors(
     # the held job found the file changed when it came to write, and embedded it again (then
     # the job queued by the change did too): its older vectors were never kept
     assert len(with_title) >= 2
+
+
+def test_when_the_embedder_fails_hybrid_falls_back_to_every_word_and_semantic_is_503(
+    tmp_path: Path, endpoint: EmbeddingServer
+) -> None:
+    with serving(tmp_path / "data", **_settings(endpoint, "first")) as live:
+        api = httpx.Client(
+            base_url=live.base_url,
+            headers={"authorization": f"Bearer {make_key(live.settings, 'notes')}"},
+        )
+        ids = _upload_notes(api)
+        query = {"query": "whales ocean bake"}
+        # while the embedder answers, a file that holds one word of three is no lexical match
+        found = api.post("/agents/search/documents", json={**query, "mode": "hybrid"}).json()
+        assert found["search_mode"] == "hybrid"
+        assert found["document_ids"][0] == ids["whales.txt"]
+        endpoint.script.append(Reply(status=400, error=("invalid_request_error", "refused")))
+        fallen = api.post("/agents/search/documents", json={**query, "mode": "hybrid"}).json()
+        assert fallen["search_mode"] == "lexical"
+        assert "embedder failed" in fallen["summary"] and "400" in fallen["summary"]
+        # by words alone, every word counts again: the bread note shares "bake"
+        assert set(fallen["document_ids"]) == {ids["whales.txt"], ids["bread.txt"]}
+        endpoint.script.append(Reply(status=400, error=("invalid_request_error", "refused")))
+        refused = api.post("/agents/search/documents", json={**query, "mode": "semantic"})
+        assert refused.status_code == 503 and "embedder failed" in refused.text
+        api.close()

@@ -3,7 +3,7 @@ vector index against its database, and which field a lexical match came from."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
 import numpy as np
@@ -16,9 +16,10 @@ from scopix_server.db.migrate import upgrade
 from scopix_server.db.models import Chunk, Embedding, File, utcnow
 from scopix_server.db.session import create_engine, create_sessionmaker
 from scopix_server.jobs.embedding import texts_of
-from scopix_server.search import MatrixIndex, fuse, ranked_files
+from scopix_server.search import MatrixIndex, fuse, ranked_chunks, ranked_files
 from scopix_server.search.near import difference_hash, distance, nearest_duplicates
 from scopix_server.services.tenants import get_or_create_tenant
+from server_support import start_postgres
 
 pytestmark = pytest.mark.anyio
 
@@ -199,3 +200,56 @@ async def test_a_lexical_match_says_which_field_matched(store: Store) -> None:
         found = await ranked_files(session, "permit", where=[File.tenant_id == one], limit=10)
     matched = {match.file_id: match.matched for match in found}
     assert matched == {in_text: "text", in_title: "description"}
+
+
+@pytest.fixture(scope="module", params=["sqlite", "postgres"])
+def database_url(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[str]:
+    if request.param == "sqlite":
+        yield f"sqlite+aiosqlite:///{tmp_path_factory.mktemp('share') / 'share.db'}"
+        return
+    postgres = start_postgres()
+    try:
+        yield postgres.url
+    finally:
+        postgres.stop()
+
+
+async def test_a_ranked_match_can_be_asked_to_hold_a_share_of_the_words(database_url: str) -> None:
+    engine = create_engine(database_url)
+    await upgrade(engine)
+    sessions = create_sessionmaker(engine)
+    try:
+        async with sessions() as session:
+            tenant = await get_or_create_tenant(session, "share", tier=None, default_tier="custom")
+            plain = {"tenant_id": tenant.id, "filename": "x.jpg", "tags": [], "ai_tags": []}
+            most = _file(**plain, title="Harbour at sunset", visible_text="BOATS FOR HIRE")
+            one = _file(**plain, title="Harbour market")
+            none = _file(**plain, title="Castle tower")
+            document = _file(**(plain | {"filename": "notes.txt"}), media_type="document")
+            session.add_all([most, one, none, document])
+            await session.flush()
+            session.add_all(
+                Chunk(tenant_id=tenant.id, file_id=document.id, index=i, text=text)
+                for i, text in enumerate(
+                    ["The harbour festival at sunset.", "Boat hire by the harbour.", "Taxes."]
+                )
+            )
+            await session.commit()
+            where = [File.tenant_id == tenant.id]
+            query = "harbour sunset boat festival"  # ("boat" also finds "boats")
+            every = await ranked_files(session, query, where=where, limit=10)
+            assert {m.file_id for m in every} == {most.id, one.id}
+            half = await ranked_files(session, query, where=where, limit=10, min_share=0.5)
+            assert [m.file_id for m in half] == [most.id]
+            assert await ranked_files(session, query, where=where, limit=10, min_share=1.0) == []
+            # one word is always enough alone: a share of one word is no filter
+            alone = await ranked_files(session, "market", where=where, limit=10, min_share=0.5)
+            assert [m.file_id for m in alone] == [one.id]
+            passages = await ranked_chunks(session, query, where=where, limit=10, min_share=0.5)
+            assert [m.chunk_index for m in passages] == [0, 1]  # three words, then two
+            strict = await ranked_chunks(session, query, where=where, limit=10, min_share=0.75)
+            assert [m.chunk_index for m in strict] == [0]
+    finally:
+        await engine.dispose()

@@ -163,7 +163,9 @@ class EmbedStep:
         """
         model = self._embedder.model
         async with self._sessions() as session:
-            done = await session.execute(
+            # (on the connection: the session's ORM bulk paths cost a tenth of the step)
+            connection = await session.connection()
+            done = await connection.execute(
                 update(File)
                 .where(
                     File.id == row.id,
@@ -179,17 +181,17 @@ class EmbedStep:
                     # indexing the same file must not take each other for such a change)
                 )
             )
-            if getattr(done, "rowcount", 0) != 1:
+            if done.rowcount != 1:
                 await session.rollback()
                 live = await session.scalar(
                     select(File.id).where(File.id == row.id, File.deleted_at.is_(None))
                 )
                 return live is None  # deleted: nothing to keep; changed: embed it again
-            await session.execute(delete(Embedding).where(Embedding.file_id == row.id))
+            await connection.execute(delete(Embedding).where(Embedding.file_id == row.id))
             if vectors is not None:
                 matrix = np.asarray(vectors, dtype="<f4")
                 now = utcnow()
-                await session.execute(
+                await connection.execute(
                     insert(Embedding),
                     [
                         {

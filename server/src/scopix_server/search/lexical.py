@@ -16,9 +16,11 @@ Two indexes per database. SQLite: the FTS5 tables ``files_fts`` (migration 0003)
 
 from __future__ import annotations
 
+import operator
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import reduce
 from typing import Any
 
 from sqlalchemy import (
@@ -26,6 +28,7 @@ from sqlalchemy import (
     Float,
     Integer,
     String,
+    case,
     cast,
     func,
     literal_column,
@@ -289,36 +292,34 @@ async def _words_held(
     session: AsyncSession, words: list[str], keys: Sequence[Any], *, chunks: bool
 ) -> dict[Any, int]:
     """How many of ``words`` each of ``keys`` (file ids, or (file id, chunk index)) holds, as
-    a word or the start of one, in what the ranked search reads: one query per word."""
-    held: dict[Any, int] = {}
+    a word or the start of one, in what the ranked search reads: one query, each word's
+    matches read once from the index (not looked up per key: ten times slower)."""
     if not keys:
-        return held
+        return {}
     postgres = session.get_bind().dialect.name == "postgresql"
+    held: list[ColumnElement[int]] = []
     for word in words:
-        if chunks:
-            statement = select(Chunk.file_id, Chunk.index).where(
+        if postgres:
+            query = _ts_query([word], "")
+            hit = (
+                _CHUNK_VECTOR.op("@@")(query)
+                if chunks
+                else or_(_FILE_VECTOR.op("@@")(query), _TEXT_VECTOR.op("@@")(query))
+            )
+        else:
+            name = "chunks_fts" if chunks else "files_fts"
+            pattern = f'"{word}"*' if chunks else f'{{metadata visible_text}} : "{word}"*'
+            index = table(name, column("rowid", Integer))
+            matches = select(index.c.rowid).where(literal_column(name).op("MATCH")(pattern))
+            hit = (_CHUNK_SEARCH_ID if chunks else _SEARCH_ID).in_(matches)
+        held.append(case((hit, 1), else_=0))
+    count = reduce(operator.add, held).label("held")
+    if chunks:
+        rows = await session.execute(
+            select(Chunk.file_id, Chunk.index, count).where(
                 tuple_(Chunk.file_id, Chunk.index).in_(list(keys))
             )
-            if postgres:
-                statement = statement.where(_CHUNK_VECTOR.op("@@")(_ts_query([word], "")))
-            else:
-                index = table("chunks_fts", column("rowid", Integer))
-                statement = statement.join(index, index.c.rowid == _CHUNK_SEARCH_ID).where(
-                    literal_column("chunks_fts").op("MATCH")(f'"{word}"*')
-                )
-            found = [(r.file_id, r[1]) for r in await session.execute(statement)]
-        else:
-            files = select(File.id).where(File.id.in_(list(keys)))
-            if postgres:
-                query = _ts_query([word], "")
-                files = files.where(or_(_FILE_VECTOR.op("@@")(query), _TEXT_VECTOR.op("@@")(query)))
-            else:
-                files = files.join(_INDEX, _INDEX.c.rowid == _SEARCH_ID).where(
-                    literal_column("files_fts").op("MATCH")(
-                        f'{{metadata visible_text}} : "{word}"*'
-                    )
-                )
-            found = list(await session.scalars(files))
-        for key in found:
-            held[key] = held.get(key, 0) + 1
-    return held
+        )
+        return {(r.file_id, r[1]): r.held for r in rows}
+    rows = await session.execute(select(File.id, count).where(File.id.in_(list(keys))))
+    return {r.id: r.held for r in rows}

@@ -11,8 +11,9 @@ Scores are in 0-1: the cosine similarity in ``semantic`` mode, the fused rank sc
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
+from typing import TypeVar
 
 import anyio
 import numpy as np
@@ -23,7 +24,14 @@ from ..db.models import Chunk, Embedding, File
 from ..errors import BadRequest, ServiceUnavailable
 from ..jobs.errors import StepError
 from ..providers.embedding import Embedder, Vectors, normalise
-from ..search import VectorIndex, fuse, ranked_chunks, ranked_files
+from ..search import (
+    ChunkMatch,
+    FileMatch,
+    VectorIndex,
+    fuse,
+    ranked_chunks,
+    ranked_files,
+)
 from ..search.near import nearest_duplicates
 
 __all__ = ["ChunkHit", "FileHit", "Found", "SEARCH_MODES", "Searcher", "SimilarHit"]
@@ -37,6 +45,8 @@ QUERY_EMBED_SECONDS = 10.0  # a search waits this long for the query's vector, t
 IMAGE_PARTS = ("caption", "text")
 FILE_PARTS = ("caption", "text", "summary")
 _PART_MATCHED = {"caption": "description", "summary": "description", "text": "text"}
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -101,11 +111,30 @@ class Searcher:
         """Whether files are searched by meaning (an embedder is configured)."""
         return self._embedder is not None
 
-    @staticmethod
-    def _share(found: Found) -> float:
-        """In hybrid mode a lexical match must hold at least half the query's words: a file
-        that shares one common word with a question is no evidence against the meaning."""
-        return HYBRID_MIN_SHARE if found.mode == "hybrid" else 0.0
+    async def _legs(
+        self, query: str, mode: str, words: Callable[[float], Awaitable[list[T]]]
+    ) -> tuple[Vectors | None, Found, list[T]]:
+        """The query's vector and the lexical matches (``words(min_share)``), side by side.
+
+        In hybrid mode a lexical match must hold at least half the query's words (a file that
+        shares one common word with a question is no evidence against its meaning), and the
+        query is embedded while the words are searched.
+        """
+        if mode != "hybrid" or self._embedder is None:
+            vector, found = await self._query_vector(query, mode)
+            return vector, found, [] if found.mode == "semantic" else await words(0.0)
+        embedded: list[tuple[Vectors | None, Found]] = []
+
+        async def embed() -> None:
+            embedded.append(await self._query_vector(query, mode))
+
+        async with anyio.create_task_group() as group:
+            group.start_soon(embed)
+            lexical = await words(HYBRID_MIN_SHARE)
+        vector, found = embedded[0]
+        if found.mode == "lexical":  # the embedder failed: the words alone decide
+            lexical = await words(0.0)
+        return vector, found, lexical
 
     async def _query_vector(self, query: str, mode: str) -> tuple[Vectors | None, Found]:
         """The query's embedding, or None (and why) when only its words can be searched."""
@@ -145,12 +174,13 @@ class Searcher:
         parts: Sequence[str] = FILE_PARTS,
     ) -> tuple[list[FileHit], Found]:
         """The tenant's live files best matching ``query``, at most ``limit``."""
-        vector, found = await self._query_vector(query, mode)
         conditions = _live(tenant_id, where)
         pool = _pool(limit)
-        lexical = [] if found.mode == "semantic" else await ranked_files(
-            session, query, where=conditions, limit=pool, min_share=self._share(found)
-        )  # fmt: skip
+
+        def words(share: float) -> Awaitable[list[FileMatch]]:
+            return ranked_files(session, query, where=conditions, limit=pool, min_share=share)
+
+        vector, found, lexical = await self._legs(query, mode, words)
         semantic = []
         if vector is not None:
             assert self._embedder is not None
@@ -195,12 +225,13 @@ class Searcher:
         mode: str = "hybrid",
     ) -> tuple[list[ChunkHit], Found]:
         """The passages of the tenant's live documents best matching ``query``."""
-        vector, found = await self._query_vector(query, mode)
         conditions = _live(tenant_id, where)
         pool = _pool(limit)
-        lexical = [] if found.mode == "semantic" else await ranked_chunks(
-            session, query, where=conditions, limit=pool, min_share=self._share(found)
-        )  # fmt: skip
+
+        def words(share: float) -> Awaitable[list[ChunkMatch]]:
+            return ranked_chunks(session, query, where=conditions, limit=pool, min_share=share)
+
+        vector, found, lexical = await self._legs(query, mode, words)
         semantic = []
         if vector is not None:
             assert self._embedder is not None
