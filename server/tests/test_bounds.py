@@ -33,11 +33,11 @@ from media_support import (
 )
 from scopix_server.containers import TooLarge, inflate
 from scopix_server.jobs.budget import Budget
-from scopix_server.jobs.errors import StepError
 from scopix_server.jobs.steps import png_bands
 from scopix_server.jobs.steps.documents import DocumentLimits, extract_document
 from scopix_server.jobs.steps.images import load_image
 from scopix_server.jobs.steps.ocr import read_text
+from scopix_server.processing import StepError
 from server_support import LiveServer, make_key, serving, wait_until_terminal_sync
 
 MiB = 1024 * 1024
@@ -86,7 +86,7 @@ _MEASURE = textwrap.dedent(
     import json, resource, sys
     from pathlib import Path
     from scopix_server.jobs.steps.documents import extract_document
-    from scopix_server.jobs.errors import StepError
+    from scopix_server.processing import StepError
 
     def peak():
         return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024

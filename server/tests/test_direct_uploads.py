@@ -347,3 +347,93 @@ def test_a_quota_reached_meanwhile_keeps_the_upload_for_later(server: LiveServer
         make_key(server.settings, tenant, tier="custom")  # (the tenant's plan is raised)
         done = api.post(url, json={})
         assert done.status_code == 200 and done.json()["content_hash"] == sha(data)
+
+
+def test_the_options_travel_typed_to_the_recorded_file(
+    api: httpx.Client, server: LiveServer
+) -> None:
+    data = big_png(1 * MiB)
+    started = start(
+        api,
+        data,
+        title="  Harbour, at dusk ",
+        tags=["boats", "night sky", "boats"],
+        auto_describe=False,
+        content_category="product_photo",
+    )
+    kept = asyncio.run(_stored_options(server, started["upload_id"]))
+    assert kept["tags"] == ["boats", "night sky"] and kept["auto_describe"] is False
+    assert httpx.put(started["upload_url"], content=data).status_code == 200
+    done = api.post(f"/files/direct-uploads/{started['upload_id']}/complete", json={})
+    assert done.status_code == 200, done.text
+    details = api.get(f"/files/{started['image_id']}").json()
+    assert details["title"] == "Harbour, at dusk"
+    assert details["tags"] == ["boats", "night sky"]  # (a list stays a list: no comma split)
+    assert details["content_category"] == "product_photo"
+    assert details["description_status"] == "skipped"
+    refused = api.post(
+        "/files/direct-uploads",
+        json={"filename": "a.png", "size_bytes": 10, "tags": ["fish, chips"]},
+    )
+    assert refused.status_code == 422 and "comma" in refused.json()["error"]["message"]
+
+
+async def _stored_options(server: LiveServer, upload_id: str) -> dict[str, Any]:
+    engine = create_engine(server.settings.resolved_database_url)
+    try:
+        async with create_sessionmaker(engine)() as session:
+            upload = await session.get(DirectUpload, upload_id)
+            assert upload is not None
+            return dict(upload.options)
+    finally:
+        await engine.dispose()
+
+
+def test_uploads_started_before_0010_keep_their_options(tmp_path: Path) -> None:
+    import sqlalchemy as sa
+    from alembic import command
+
+    from scopix_server.db.migrate import alembic_config
+    from scopix_server.services.uploads import UploadOptions
+
+    engine = sa.create_engine(f"sqlite:///{tmp_path / 'old.db'}")
+    form = {
+        "auto_describe": ["false"],
+        "skip_duplicates": ["true"],
+        "content_category": ["document"],
+        "storage_target": ["default"],
+        "title": ["Old one"],
+        "tags": ["a,b , a"],
+    }
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "0009")
+        connection.execute(
+            sa.text(
+                "INSERT INTO direct_uploads (id, tenant_id, file_id, filename, size_bytes, "
+                "options, method, part_size, part_count, state, expires_at, created_at, "
+                "updated_at) VALUES ('u1', 't1', 'f1', 'x.pdf', 5, :options, 'single', 5, 1, "
+                "'pending', '2027-01-01 00:00:00', '2026-01-01 00:00:00', "
+                "'2026-01-01 00:00:00')"
+            ),
+            {"options": json.dumps(form)},
+        )
+    with engine.begin() as connection:
+        command.upgrade(alembic_config(connection), "head")
+        stored = json.loads(
+            connection.execute(sa.text("SELECT options FROM direct_uploads")).scalar_one()
+        )
+    assert UploadOptions.from_json(stored) == UploadOptions(
+        title="Old one",
+        tags=["a", "b"],
+        auto_describe=False,
+        skip_duplicates=True,
+        content_category="document",
+    )
+    with engine.begin() as connection:  # and back
+        command.downgrade(alembic_config(connection), "0009")
+        back = json.loads(
+            connection.execute(sa.text("SELECT options FROM direct_uploads")).scalar_one()
+        )
+    engine.dispose()
+    assert back["tags"] == ["a,b"] and back["auto_describe"] == ["false"]
+    assert back["title"] == ["Old one"] and back["skip_duplicates"] == ["true"]

@@ -17,7 +17,7 @@ import pytest
 
 from model_servers import EmbeddingServer, Reply
 from scopix_server import Settings
-from scopix_server.jobs.errors import StepError
+from scopix_server.processing import StepError
 from scopix_server.providers.embedding import OpenAIEmbedder, build_embedder
 from server_support import make_key, serving, wait_until_terminal_sync
 

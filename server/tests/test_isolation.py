@@ -20,9 +20,9 @@ import pytest
 from PIL import Image, ImageDraw
 
 import work_support
-from scopix_server.jobs.errors import StepError
 from scopix_server.jobs.isolation import WorkProcesses, _CostBudget
 from scopix_server.jobs.steps import work
+from scopix_server.processing import StepError
 from server_support import LiveServer, make_key, serving, wait_until_terminal_sync
 
 pytestmark = pytest.mark.anyio

@@ -23,12 +23,12 @@ from scopix_server.jobs import (
     DatabaseQueue,
     Outcome,
     Pipeline,
-    StepError,
     WorkerPool,
 )
 from scopix_server.jobs.isolation import WorkProcesses
 from scopix_server.jobs.steps.documents import chunk_pages
 from scopix_server.jobs.steps.ocr import reading_order
+from scopix_server.processing import StepError
 from scopix_server.providers import BasicProvider, DescribeInput, Description
 from scopix_server.services.tenants import get_or_create_tenant
 from scopix_server.storage import LocalStorage

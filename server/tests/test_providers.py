@@ -18,7 +18,7 @@ from PIL import Image
 from media_support import encode, text_image, text_pdf
 from model_servers import ModelServer, Reply, good_answer
 from scopix_server import Settings
-from scopix_server.jobs.errors import StepError
+from scopix_server.processing import StepError
 from scopix_server.providers import AnthropicProvider, DescribeInput, OpenAIProvider
 from scopix_server.providers.llm import build_prompt, parse_answer
 from server_support import LiveServer, make_key, start_server, wait_until_terminal_sync

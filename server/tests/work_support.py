@@ -6,7 +6,7 @@ import os
 import signal
 import time
 
-from scopix_server.jobs.errors import StepError
+from scopix_server.processing import StepError
 
 
 def pid() -> int:

@@ -22,13 +22,14 @@ from .db.migrate import upgrade
 from .db.session import create_engine, create_sessionmaker
 from .errors import install_error_handlers
 from .guards import BodyGuardMiddleware
-from .jobs import DatabaseQueue, JobQueue, Pipeline, WorkerPool
+from .jobs import Enqueuer, Pipeline, WorkerPool, open_queue
 from .jobs.isolation import WorkProcesses
 from .metrics import Metrics
 from .middleware import RequestContextMiddleware
 from .providers import build_providers
 from .providers.embedding import build_embedder
 from .search import open_index
+from .services.ingest import Ingest
 from .services.ratelimit import RateLimiter
 from .services.reindex import queue_stale_embeddings
 from .services.retention import run_periodically
@@ -44,7 +45,7 @@ logger = logging.getLogger("scopix_server")
 
 
 async def _prepare_search(
-    sessions: async_sessionmaker[AsyncSession], queue: JobQueue, searcher: Searcher, model: str
+    sessions: async_sessionmaker[AsyncSession], queue: Enqueuer, searcher: Searcher, model: str
 ) -> None:
     """In the background, while the server answers: the vectors are loaded, so the first search
     does not wait for them, and files of another model (or not yet embedded) are queued for
@@ -82,15 +83,18 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         embedder = build_embedder(settings)
         if embedder is not None:
             await embedder.start()  # (a missing or damaged model stops the start here)
-        queue = DatabaseQueue(
-            sessions,
-            lease_seconds=settings.job_lease_seconds,
-            max_attempts=settings.job_max_attempts,
-        )
+        queue = open_queue(settings, sessions)
         app.state.scopix = AppState(
             settings=settings,
             sessions=sessions,
             storage=store,
+            ingest=Ingest(
+                sessions=sessions,
+                storage=store,
+                jobs=queue,
+                metrics=metrics,
+                max_part_bytes=settings.max_container_part_bytes,
+            ),
             signer=Signer(secret),
             limiter=RateLimiter(
                 settings.rate_limit_storage_url, period_seconds=settings.rate_limit_period_seconds

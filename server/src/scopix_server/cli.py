@@ -128,7 +128,7 @@ async def _reindex(settings: Settings, *, failed: bool) -> tuple[int, int]:
     from .db.migrate import upgrade
     from .db.session import create_engine, create_sessionmaker
     from .jobs.embedding import EmbedStep
-    from .jobs.errors import StepError
+    from .processing import StepError
     from .providers.embedding import build_embedder
     from .services.reindex import count_stale, stale_files
     from .storage import open_storage

@@ -13,8 +13,9 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..db.models import ApiKey, Tenant, utcnow
 from ..errors import Forbidden, RateLimited, Unauthorized
-from ..jobs import JobQueue
+from ..jobs import Enqueuer
 from ..metrics import Metrics
+from ..services.ingest import Ingest
 from ..services.ratelimit import ConcurrencyLimiter, RateLimiter
 from ..services.search import Searcher
 from ..services.tenants import authenticate
@@ -34,8 +35,9 @@ class AppState:
     signer: Signer
     limiter: RateLimiter
     metrics: Metrics
-    jobs: JobQueue
+    jobs: Enqueuer  # add jobs in a transaction; wake the workers after it commits
     searcher: Searcher  # search by words and by meaning
+    ingest: Ingest  # recording uploaded files
     uploads_in_flight: ConcurrencyLimiter = field(default_factory=ConcurrencyLimiter)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from collections.abc import AsyncIterator, Iterable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import anyio
@@ -19,9 +19,16 @@ from ..errors import BadRequest, UnsupportedMediaType, ValidationFailed
 from ..jobs.steps.variants import CONTENT_TYPE as VARIANT_CONTENT_TYPE
 from ..jobs.steps.variants import THUMBNAIL
 from ..schemas import CONTENT_CATEGORIES
-from ..services import idempotency, objects
-from ..services.quota import record_uploads
-from ..services.uploads import FORM_BOOLEANS, UUID_TEXT, Stored, UploadOptions, parse_options
+from ..services import idempotency
+from ..services.ingest import Recording, Replay, RequestPrint
+from ..services.uploads import (
+    FORM_BOOLEANS,
+    UUID_TEXT,
+    FilePart,
+    Stored,
+    UploadOptions,
+    parse_options,
+)
 from .deps import AppState, Auth, upload_slot
 from .links import public_base
 from .multipart import StreamingForm, boundary_of
@@ -103,70 +110,43 @@ async def consume_request(
 @dataclass
 class Upload:
     """One upload request (multipart, or JSON on analyze), received and checked, while a route
-    records it."""
+    records it (``services.ingest``)."""
 
     form: StreamingForm | JsonUpload
     options: UploadOptions
-    claim: idempotency.Claim | None  # the Idempotency-Key, held by this request
+    recording: Recording | None  # None: the request was made before (``replayed``)
     replayed: JSONResponse | None  # the stored answer when this request was already made
-    claimed: list[str] = field(default_factory=list)  # object keys this request may commit
-    stored: list[Stored] = field(default_factory=list)
-    committed: bool = False
 
-    def keep(self, stored: Stored) -> None:
-        self.stored.append(stored)
+    def _recording(self) -> Recording:
+        if self.recording is None:
+            raise RuntimeError("a replayed request records nothing")
+        return self.recording
 
-    async def commit(
+    async def store(
         self,
         session: AsyncSession,
-        state: AppState,
-        auth: Auth,
-        status_code: int,
-        body: dict[str, Any],
+        part: FilePart,
         *,
-        priority: int = 0,
+        max_upload_bytes: int,
+        session_id: str | None = None,
+    ) -> Stored:
+        """Check and record one received file (``APIError``: refused)."""
+        return await self._recording().store(
+            session, part, max_upload_bytes=max_upload_bytes, session_id=session_id
+        )
+
+    async def queue(
+        self, session: AsyncSession, row: File, kind: str, *, priority: int = 0
+    ) -> None:
+        """Queue another job of a file this request touches, in its transaction."""
+        await self._recording().queue(session, row, kind, priority=priority)
+
+    async def commit(
+        self, session: AsyncSession, status_code: int, body: dict[str, Any], *, priority: int = 0
     ) -> JSONResponse:
-        """Count the new files against the quota, commit what was recorded (with the
-        idempotency answer and the files' jobs) and answer.
-
-        The files' jobs get ``priority`` (higher: claimed before the backlog). Raises
-        ``QuotaExceeded`` (nothing committed) if the new files no longer fit this month.
-        """
-        new_files = [s.file for s in self.stored if not s.skipped]
-        # (one lock order everywhere: the objects' claim rows, then the usage counter)
-        await objects.settle(session, self.claimed)
-        await record_uploads(session, auth.tenant, len(new_files))
-        if self.claim is not None:
-            await idempotency.remember(session, self.claim, status_code, body)
-        for row in new_files:  # in this transaction: no file is ever committed without its job
-            await state.jobs.enqueue(
-                session,
-                tenant_id=auth.tenant.id,
-                file_id=row.id,
-                kind="process",
-                priority=priority,
-            )
-        await session.commit()
-        self.committed = True
-        self.claimed = []  # (settled with the rows)
-        for stored in self.stored:
-            state.metrics.uploads.labels("skipped" if stored.skipped else "stored").inc()
-            if not stored.skipped:
-                state.metrics.uploaded_bytes.inc(stored.file.size_bytes)
-        self.stored.clear()
-        if new_files:
-            state.jobs.notify()
+        """Record the stored files with this answer (``services.ingest``), and answer."""
+        await self._recording().commit(session, answer=(status_code, body), priority=priority)
         return JSONResponse(body, status_code=status_code)
-
-    async def let_go(self, state: AppState) -> None:
-        """After the transaction ended: drop the object claims (deleting objects that nothing
-        uses, e.g. a refused file's) and, unless the answer was stored, the idempotency key."""
-        with anyio.CancelScope(shield=True):
-            claimed, self.claimed = self.claimed, []
-            if claimed:
-                await objects.release(state.sessions, state.storage, claimed)
-            if self.claim is not None and not self.committed:
-                await idempotency.abandon(state.sessions, self.claim)
 
 
 @asynccontextmanager
@@ -230,42 +210,35 @@ async def receive_upload(
                     details={"errors": [{"field": file_field, "message": "required"}]},
                 )
             options = parse_options(form.fields, auto_category=accept_json)
-            keys = sorted({p.pending.key for p in form.files if not p.too_large})
-            claim: idempotency.Claim | None = None
-            replayed: JSONResponse | None = None
-            if idempotency_key is not None:  # (the key and the objects: one transaction)
+            asked = None
+            if idempotency_key is not None:
                 hashes = [f"{p.pending.sha256}:{p.too_large}" for p in form.files]
-                request_print = idempotency.fingerprint(route, form.fields, hashes)
-                outcome = await idempotency.begin(
-                    state.sessions,
-                    auth.tenant.id,
-                    idempotency_key,
-                    request_print,
-                    with_claim=lambda claiming: objects.claim_in(claiming, keys),
-                )
-                if isinstance(outcome, idempotency.Answer):
-                    replayed = JSONResponse(outcome.body, status_code=outcome.status_code)
-                else:
-                    claim = outcome
+                asked = RequestPrint(idempotency_key, route, form.fields, hashes)
+            begun = await state.ingest.begin(
+                session,
+                auth.tenant,
+                options,
+                keys=(p.pending.key for p in form.files if not p.too_large),
+                idempotent=asked,
+            )
+            if isinstance(begun, Replay):
+                replayed = JSONResponse(begun.body, status_code=begun.status_code)
+                upload = Upload(form, options, None, replayed)
             else:
-                await objects.claim(state.sessions, keys)
-            upload = Upload(form, options, claim, replayed)
-            if replayed is None:
-                upload.claimed = keys
-                if options.skip_duplicates:
-                    await objects.lock(session, keys)
+                upload = Upload(form, options, begun, None)
             yield upload
     except BaseException:
         with anyio.CancelScope(shield=True):
             await session.rollback()  # (SQLite: its write lock goes before the claims do)
-            if upload is not None:
-                await upload.let_go(state)
+            if upload is not None and upload.recording is not None:
+                await upload.recording.let_go()
         state.metrics.uploads.labels("refused").inc()
         raise
     else:
-        if upload is not None and not upload.committed:  # (a replay, or nothing to record)
-            await session.rollback()
-            await upload.let_go(state)
+        if upload is not None and upload.recording is not None:
+            if not upload.recording.committed:  # (nothing to record)
+                await session.rollback()
+            await upload.recording.let_go()
     finally:
         await form.aclose()
 

@@ -173,7 +173,7 @@ class DirectUpload(Base):
     filename: Mapped[str] = mapped_column(String(255))
     size_bytes: Mapped[int] = mapped_column(BigInteger)
     content_hash: Mapped[str | None] = mapped_column(String(80), default=None)
-    options: Mapped[dict[str, Any]] = mapped_column(default=dict)  # the upload form fields
+    options: Mapped[dict[str, Any]] = mapped_column(default=dict)  # UploadOptions.to_json()
     method: Mapped[str] = mapped_column(String(16))  # single | multipart
     part_size: Mapped[int] = mapped_column(BigInteger)
     part_count: Mapped[int] = mapped_column(Integer)

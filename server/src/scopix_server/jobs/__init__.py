@@ -5,21 +5,20 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .errors import StepError
-
 if TYPE_CHECKING:
     from .pipeline import Outcome, Pipeline
-    from .queue import ClaimedJob, DatabaseQueue, JobQueue
+    from .queue import ClaimedJob, DatabaseQueue, Enqueuer, JobQueue, open_queue
     from .worker import WorkerPool
 
 __all__ = [
     "ClaimedJob",
     "DatabaseQueue",
+    "Enqueuer",
     "JobQueue",
     "Outcome",
     "Pipeline",
-    "StepError",
     "WorkerPool",
+    "open_queue",
 ]
 
 _HOMES = {
@@ -27,6 +26,8 @@ _HOMES = {
     "Pipeline": "pipeline",
     "ClaimedJob": "queue",
     "DatabaseQueue": "queue",
+    "Enqueuer": "queue",
+    "open_queue": "queue",
     "JobQueue": "queue",
     "WorkerPool": "worker",
 }

@@ -10,7 +10,7 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from .errors import StepError
+from ..processing import StepError
 
 __all__ = ["Budget"]
 

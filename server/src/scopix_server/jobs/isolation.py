@@ -39,7 +39,7 @@ from multiprocessing.connection import Connection
 from multiprocessing.process import BaseProcess
 from typing import Any, TypeVar
 
-from .errors import StepError
+from ..processing import StepError
 from .memory import cap_data, release_freed
 
 __all__ = ["WorkProcesses", "memory_gate"]

@@ -24,15 +24,15 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..db.models import Chunk, File, utcnow
+from ..processing import StepError
 from ..providers import DescribeInput, Description, DescriptionProvider
 from ..providers.embedding import Embedder
 from ..settings import Settings
 from ..storage import StorageBackend, derived_key
 from .budget import Budget
 from .embedding import EmbedStep
-from .errors import StepError
 from .isolation import WorkProcesses
-from .queue import ClaimedJob, JobQueue
+from .queue import ClaimedJob, Enqueuer
 from .steps import work
 from .steps.documents import DocumentLimits, chunk_pages
 from .steps.ocr import OcrResult
@@ -62,7 +62,7 @@ class Pipeline:
         providers: list[DescriptionProvider],
         threads: anyio.CapacityLimiter,
         work: WorkProcesses,
-        queue: JobQueue,
+        queue: Enqueuer,
         embedder: Embedder | None = None,
     ) -> None:
         self._sessions = sessions

@@ -1,8 +1,10 @@
-"""The job queue: an interface, and the embedded implementation over the ``jobs`` table.
+"""The job queue: what callers see (``Enqueuer``), what workers use (``JobQueue``), the
+embedded implementation over the ``jobs`` table, and ``open_queue`` which picks one.
 
 A job is enqueued inside the caller's transaction (the one that records the file), so a file is
-never committed without its job. Workers claim jobs with a lease that they renew while they run;
-a job whose lease ran out belongs to a worker that died, and the next claim takes it over.
+never committed without its job; after the commit, ``notify`` wakes idle workers. Workers claim
+jobs with a lease that they renew while they run; a job whose lease ran out belongs to a worker
+that died, and the next claim takes it over.
 """
 
 from __future__ import annotations
@@ -16,8 +18,9 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..db.models import Job, utcnow
+from ..settings import Settings
 
-__all__ = ["ClaimedJob", "DatabaseQueue", "JobQueue"]
+__all__ = ["ClaimedJob", "DatabaseQueue", "Enqueuer", "JobQueue", "open_queue"]
 
 
 @dataclass(frozen=True)
@@ -30,14 +33,25 @@ class ClaimedJob:
     max_attempts: int
 
 
-class JobQueue(Protocol):
+class Enqueuer(Protocol):
+    """What the use cases see of the queue: add a job in a transaction, wake the workers."""
+
     async def enqueue(
         self, session: AsyncSession, *, tenant_id: str, file_id: str, kind: str, priority: int = 0
     ) -> None:
         """Add a job to the caller's transaction (it exists once that commits).
 
-        Due jobs with a higher ``priority`` are claimed first (a client waits on them).
+        ``kind``: ``process`` (the whole pipeline), ``describe`` (the description again) or
+        ``embed`` (the search vectors again). Due jobs with a higher ``priority`` are claimed
+        first (a client waits on them).
         """
+
+    def notify(self) -> None:
+        """Wake idle workers (a job was just committed)."""
+
+
+class JobQueue(Enqueuer, Protocol):
+    """What the workers use."""
 
     async def claim(self, worker_id: str) -> ClaimedJob | None:
         """Lease the next due job to ``worker_id``, or ``None`` when there is none."""
@@ -53,9 +67,6 @@ class JobQueue(Protocol):
 
     async def release(self, job: ClaimedJob, worker_id: str) -> None:
         """Give the job back at once, unchanged (the worker is stopping)."""
-
-    def notify(self) -> None:
-        """Wake idle workers of this process (a job was just committed)."""
 
     async def wait(self, timeout: float) -> None:
         """Sleep until ``notify`` or ``timeout``, whichever comes first."""
@@ -179,3 +190,13 @@ class DatabaseQueue:
         except asyncio.TimeoutError:
             return
         self._wakeup.clear()
+
+
+def open_queue(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> JobQueue:
+    """The job queue the settings choose: the embedded one, jobs as rows of the application's
+    own database (SQLite or PostgreSQL), claimed by this process's workers."""
+    return DatabaseQueue(
+        sessions,
+        lease_seconds=settings.job_lease_seconds,
+        max_attempts=settings.job_max_attempts,
+    )

@@ -6,7 +6,7 @@ from typing import Any
 
 import httpx
 
-from ..jobs.errors import StepError
+from ..processing import StepError
 from .base import DescribeInput, Description
 from .llm import SYSTEM_PROMPT, description_of, model_client, post_json, prepare
 

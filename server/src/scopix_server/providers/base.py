@@ -5,10 +5,10 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
-if TYPE_CHECKING:  # the pipeline imports the providers, not the other way round
-    from PIL import Image
+from ..processing import ImageFacts
 
-    from ..jobs.steps.images import ImageFacts
+if TYPE_CHECKING:
+    from PIL import Image
 
 __all__ = ["Description", "DescriptionProvider", "DescribeInput"]
 

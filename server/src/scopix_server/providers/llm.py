@@ -19,7 +19,7 @@ import anyio
 import httpx
 from PIL import Image
 
-from ..jobs.errors import StepError
+from ..processing import StepError
 from .base import DescribeInput, Description
 
 __all__ = [

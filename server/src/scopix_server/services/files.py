@@ -9,21 +9,25 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, cast, func, or_, select
+from sqlalchemy import ColumnElement, Select, String, cast, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..db.models import File
-from ..errors import NotFound, ValidationFailed
+from ..db.models import File, utcnow
+from ..errors import Conflict, NotFound, ValidationFailed
+from ..jobs.queue import Enqueuer
 from ..search.lexical import escape_like, search_filter
 
 __all__ = [
     "ListQuery",
     "all_tags",
+    "change",
     "details",
     "get_file",
     "list_files",
     "list_filters",
     "processing_status",
+    "queue_description",
+    "recategorise",
     "summary",
     "upload_record",
 ]
@@ -231,3 +235,75 @@ async def list_files(session: AsyncSession, tenant_id: str, q: ListQuery) -> tup
     order = column.asc().nulls_last() if q.sort_order == "asc" else column.desc().nulls_last()
     page = query.order_by(order, File.id).limit(q.limit).offset(q.offset)
     return list(await session.scalars(page)), total
+
+
+async def change(
+    session: AsyncSession,
+    jobs: Enqueuer,
+    row: File,
+    *,
+    title: str | None,
+    tags: list[str] | None,
+    searched: bool,
+) -> None:
+    """Change the title (``""``: none) and/or the tags (None: unchanged) and commit. With
+    ``searched`` (search by meaning is on), a processed file is queued to be embedded again:
+    its title and tags are part of its vectors."""
+    if tags is not None:
+        row.tags = tags
+    if title is not None:
+        row.title = title or None
+    row.updated_at = utcnow()
+    reindex = searched and row.status == "completed"
+    if reindex:
+        row.embedding_status = "queued"
+        await jobs.enqueue(session, tenant_id=row.tenant_id, file_id=row.id, kind="embed")
+    await session.commit()
+    if reindex:
+        jobs.notify()
+
+
+async def queue_description(session: AsyncSession, jobs: Enqueuer, row: File) -> None:
+    """Queue ``row`` to be described again, in the caller's transaction (the caller commits,
+    then ``jobs.notify()``). Of two concurrent requests one queues the job (one conditional
+    update decides) and the other gets ``Conflict``."""
+    queued = await session.execute(
+        update(File)
+        .where(
+            File.id == row.id,
+            File.deleted_at.is_(None),
+            File.description_status.not_in(("queued", "processing")),
+        )
+        .values(
+            description_status="queued",
+            description_error=None,
+            description_error_type=None,
+            description_is_retryable=None,
+            updated_at=utcnow(),
+        )
+    )
+    if getattr(queued, "rowcount", 0) != 1:
+        await session.rollback()
+        await session.refresh(row)
+        raise Conflict(
+            f"file {row.id} is being described already ({row.description_status}); wait "
+            "for /status to be terminal"
+        )
+    await jobs.enqueue(session, tenant_id=row.tenant_id, file_id=row.id, kind="describe")
+    await session.refresh(row)
+
+
+def recategorise(row: File, category: str) -> bool:
+    """A duplicate asked for under another ``content_category`` is described again under it
+    (the hosted API describes per category); ``auto`` keeps the stored one. True when it needs
+    a ``describe`` job (the caller queues it)."""
+    if category in ("auto", row.content_category) or row.description_status == "processing":
+        return False  # (a description under way finishes under the category it started with)
+    row.content_category = category
+    row.updated_at = utcnow()
+    if row.description_status in ("pending", "queued"):
+        return False  # its job has not run yet: it reads the new category
+    row.description_status = "queued"
+    row.description_error = row.description_error_type = None
+    row.description_is_retryable = None
+    return True

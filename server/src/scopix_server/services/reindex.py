@@ -13,7 +13,7 @@ from sqlalchemy import ColumnElement, and_, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..db.models import File, utcnow
-from ..jobs.queue import JobQueue
+from ..jobs.queue import Enqueuer
 
 __all__ = ["count_stale", "queue_stale_embeddings", "stale_files"]
 
@@ -61,7 +61,7 @@ async def stale_files(
 
 
 async def queue_stale_embeddings(
-    sessions: async_sessionmaker[AsyncSession], queue: JobQueue, model: str
+    sessions: async_sessionmaker[AsyncSession], queue: Enqueuer, model: str
 ) -> int:
     """Queue an ``embed`` job for every stale file, a batch per transaction; how many."""
     queued = 0

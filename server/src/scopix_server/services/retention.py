@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..db.models import DirectUpload, File, IdempotencyRecord, utcnow
 from ..storage import StorageBackend, file_of_derived
-from .direct import staging_for
+from .direct import staged, staging_of
 from .idempotency import WINDOW
 from .objects import delete_unused, forget_settled
 
@@ -117,9 +117,9 @@ async def expire_direct_uploads(
             upload.state = "expired"
         await session.commit()
     if stale:
-        staging = staging_for(storage)
+        staging = staging_of(storage)
         for upload in stale:  # (S3: AbortMultipartUpload, and the staged object goes)
-            await staging.discard(upload)
+            await staging.discard(staged(upload))
     return len(stale)
 
 

@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import Chunk, Embedding, File
 from ..errors import BadRequest, ServiceUnavailable
-from ..jobs.errors import StepError
+from ..processing import StepError
 from ..providers.embedding import Embedder, Vectors, normalise
 from ..search import (
     ChunkMatch,

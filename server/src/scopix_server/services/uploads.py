@@ -5,8 +5,10 @@ from __future__ import annotations
 import re
 import unicodedata
 import uuid
-from dataclasses import dataclass, field
+from collections.abc import Mapping, Sequence
+from dataclasses import asdict, dataclass, field, fields
 from pathlib import PurePosixPath
+from typing import Any
 
 import anyio
 from sqlalchemy import select
@@ -25,6 +27,8 @@ __all__ = [
     "FilePart",
     "Stored",
     "UploadOptions",
+    "check_tags",
+    "options_from",
     "parse_options",
     "safe_filename",
     "store_file",
@@ -79,6 +83,18 @@ class UploadOptions:
     content_category: str = "general"
     custom_schema_id: str | None = None
 
+    def to_json(self) -> dict[str, Any]:
+        """As stored until the file is recorded (a direct upload's ``options``)."""
+        return asdict(self)
+
+    @classmethod
+    def from_json(cls, stored: Mapping[str, Any]) -> UploadOptions:
+        """What ``to_json`` stored (names it does not know are left out)."""
+        known = {option.name for option in fields(cls)}
+        values = {name: value for name, value in stored.items() if name in known}
+        values["tags"] = list(values.get("tags") or [])
+        return cls(**values)
+
 
 def _single(fields: dict[str, list[str]], name: str, errors: list[dict[str, str]]) -> str | None:
     values = fields.get(name)
@@ -115,10 +131,14 @@ def _uuid(value: str | None, name: str, errors: list[dict[str, str]]) -> str | N
 
 
 def parse_tags(raw: str | None, errors: list[dict[str, str]], name: str = "tags") -> list[str]:
-    if not raw:
-        return []
+    """Comma-separated tags (a form field), checked as ``check_tags`` does."""
+    return check_tags(raw.split(",") if raw else [], errors, name)
+
+
+def check_tags(given: Sequence[str], errors: list[dict[str, str]], name: str = "tags") -> list[str]:
+    """The tags as stored: visible text, trimmed, each once, at most 40 of 50 characters."""
     tags: list[str] = []
-    for tag in (visible_text(t).strip() for t in raw.split(",")):
+    for tag in (visible_text(t).strip() for t in given):
         if tag and tag not in tags:
             tags.append(tag)
     if len(tags) > 40:
@@ -138,35 +158,103 @@ def parse_options(fields: dict[str, list[str]], *, auto_category: bool = False) 
     describer gets no category hint, and the file is stored as ``general``.
     """
     errors: list[dict[str, str]] = []
-    title = visible_text(_single(fields, "title", errors) or "").strip() or None
-    if title is not None and len(title) > 255:
-        errors.append({"field": "title", "message": f"at most 255 characters, got {len(title)}"})
-    tags = parse_tags(_single(fields, "tags", errors), errors)
-    category = _single(fields, "content_category", errors) or "general"
-    if auto_category and category == "auto":
-        category = "general"
-    if category not in CONTENT_CATEGORIES:
-        allowed = ("auto", *CONTENT_CATEGORIES) if auto_category else CONTENT_CATEGORIES
-        errors.append({"field": "content_category", "message": f"one of {', '.join(allowed)}"})
-    target = _single(fields, "storage_target", errors) or "default"
-    if target not in ("default", "custom"):
-        errors.append({"field": "storage_target", "message": "one of default, custom"})
-    options = UploadOptions(
-        title=title,
-        tags=tags,
+    tags = _single(fields, "tags", errors)
+    return _checked(
+        errors,
+        title=_single(fields, "title", errors),
+        tags=tags.split(",") if tags else [],
         auto_describe=_bool(
             _single(fields, "auto_describe", errors), "auto_describe", True, errors
         ),
         skip_duplicates=_bool(
             _single(fields, "skip_duplicates", errors), "skip_duplicates", False, errors
         ),
-        storage_target=target,
-        folder_id=_uuid(_single(fields, "folder_id", errors), "folder_id", errors),
-        project_id=_uuid(_single(fields, "project_id", errors), "project_id", errors),
+        storage_target=_single(fields, "storage_target", errors) or "default",
+        folder_id=_single(fields, "folder_id", errors),
+        project_id=_single(fields, "project_id", errors),
+        content_category=_single(fields, "content_category", errors) or "general",
+        custom_schema_id=_single(fields, "custom_schema_id", errors),
+        auto_category=auto_category,
+    )
+
+
+def options_from(
+    *,
+    title: str | None = None,
+    tags: Sequence[str] | None = None,
+    auto_describe: bool = True,
+    skip_duplicates: bool = False,
+    storage_target: str = "default",
+    folder_id: str | None = None,
+    project_id: str | None = None,
+    content_category: str = "general",
+    custom_schema_id: str | None = None,
+) -> UploadOptions:
+    """The options of a JSON request (direct uploads), checked by the form's rules; tags come
+    as a list, so a comma inside one is refused rather than splitting it."""
+    errors: list[dict[str, str]] = []
+    with_comma = [tag for tag in tags or [] if "," in tag]
+    if with_comma:
+        errors.append(
+            {"field": "tags", "message": f"a tag cannot contain a comma: {with_comma[0][:60]!r}"}
+        )
+
+    def trimmed(value: str | None) -> str | None:
+        return None if value is None else value.strip(_SPACES)
+
+    return _checked(
+        errors,
+        title=title,
+        tags=list(tags or []),
+        auto_describe=auto_describe,
+        skip_duplicates=skip_duplicates,
+        storage_target=trimmed(storage_target) or "default",
+        folder_id=trimmed(folder_id),
+        project_id=trimmed(project_id),
+        content_category=trimmed(content_category) or "general",
+        custom_schema_id=trimmed(custom_schema_id),
+    )
+
+
+def _checked(
+    errors: list[dict[str, str]],
+    *,
+    title: str | None,
+    tags: list[str],
+    auto_describe: bool,
+    skip_duplicates: bool,
+    storage_target: str,
+    folder_id: str | None,
+    project_id: str | None,
+    content_category: str,
+    custom_schema_id: str | None,
+    auto_category: bool = False,
+) -> UploadOptions:
+    """``UploadOptions`` from values of the right types, or every problem at once (422)."""
+    shown_title = visible_text(title or "").strip() or None
+    if shown_title is not None and len(shown_title) > 255:
+        errors.append(
+            {"field": "title", "message": f"at most 255 characters, got {len(shown_title)}"}
+        )
+    checked_tags = check_tags(tags, errors)
+    category = content_category
+    if auto_category and category == "auto":
+        category = "general"
+    if category not in CONTENT_CATEGORIES:
+        allowed = ("auto", *CONTENT_CATEGORIES) if auto_category else CONTENT_CATEGORIES
+        errors.append({"field": "content_category", "message": f"one of {', '.join(allowed)}"})
+    if storage_target not in ("default", "custom"):
+        errors.append({"field": "storage_target", "message": "one of default, custom"})
+    options = UploadOptions(
+        title=shown_title,
+        tags=checked_tags,
+        auto_describe=auto_describe,
+        skip_duplicates=skip_duplicates,
+        storage_target=storage_target,
+        folder_id=_uuid(folder_id, "folder_id", errors),
+        project_id=_uuid(project_id, "project_id", errors),
         content_category=category,
-        custom_schema_id=_uuid(
-            _single(fields, "custom_schema_id", errors), "custom_schema_id", errors
-        ),
+        custom_schema_id=_uuid(custom_schema_id, "custom_schema_id", errors),
     )
     if errors:
         first = errors[0]

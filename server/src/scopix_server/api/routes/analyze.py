@@ -9,13 +9,11 @@ from typing import Any
 import anyio
 from fastapi import APIRouter, Request
 from fastapi.responses import JSONResponse
-from sqlalchemy.ext.asyncio import AsyncSession
 
-from ...db.models import File, utcnow
+from ...db.models import File
 from ...errors import UnsupportedMediaType, ValidationFailed
 from ...schemas import CONTENT_CATEGORIES, FileDetails, UploadRecord
 from ...services import files as file_service
-from ...services.uploads import store_file
 from ..deps import AppState, Auth, AuthDep, SessionDep, StateDep
 from ..ingest import file_urls, form_boolean, form_choice, receive_upload, upload_request_body
 from ..openapi import errors
@@ -86,27 +84,6 @@ def _timeout(fields: dict[str, list[str]]) -> float:
     return value
 
 
-async def _recategorise(
-    session: AsyncSession, state: AppState, auth: Auth, row: File, category: str
-) -> bool:
-    """A duplicate asked for under another ``content_category`` is described again under it
-    (the hosted API describes per category); ``auto`` keeps the stored one. True when a new
-    description job was queued."""
-    if category in ("auto", row.content_category) or row.description_status == "processing":
-        return False  # (a description under way finishes under the category it started with)
-    row.content_category = category
-    row.updated_at = utcnow()
-    if row.description_status in ("pending", "queued"):
-        return False  # its job has not run yet: it reads the new category
-    row.description_status = "queued"
-    row.description_error = row.description_error_type = None
-    row.description_is_retryable = None
-    await state.jobs.enqueue(
-        session, tenant_id=auth.tenant.id, file_id=row.id, kind="describe", priority=1
-    )
-    return True
-
-
 async def _wait(state: AppState, auth: Auth, file_id: str, timeout: float) -> tuple[File, bool]:
     """The file once its processing is terminal, or as it is when ``timeout`` runs out."""
     deadline = time.monotonic() + timeout
@@ -156,34 +133,26 @@ async def analyze_image(
             file_id = str(json.loads(bytes(upload.replayed.body))["image_id"])
         else:
             part = upload.form.files[0]
-            stored = await store_file(
-                session,
-                auth.tenant,
-                part,
-                upload.options,
-                max_upload_bytes=max_bytes,
-                max_part_bytes=state.settings.max_container_part_bytes,
-            )
-            upload.keep(stored)  # (released again if it is refused below)
+            stored = await upload.store(session, part, max_upload_bytes=max_bytes)
+            # (a refusal below rolls it back, and its object goes: receive_upload)
             if stored.file.media_type != "image":
                 raise UnsupportedMediaType(
                     f"{stored.filename!r} is a {stored.file.media_type}; /images/analyze takes "
                     "images (upload documents and videos with /files/upload)",
                     details={"media_type": stored.file.media_type},
                 )
-            recategorised = stored.skipped and await _recategorise(
-                session, state, auth, stored.file, upload.options.content_category
-            )
+            if stored.skipped and file_service.recategorise(
+                stored.file, upload.options.content_category
+            ):
+                await upload.queue(session, stored.file, "describe", priority=1)
             record = UploadRecord.model_validate(
                 file_service.upload_record(
                     stored.file, skipped=stored.skipped, filename=stored.filename
                 )
             ).model_dump(mode="json")
             # a client is waiting: the job goes before the batch backlog
-            await upload.commit(session, state, auth, 201, record, priority=1)
+            await upload.commit(session, 201, record, priority=1)
             file_id = stored.file.id
-            if recategorised:
-                state.jobs.notify()
     wait = min(timeout, state.settings.analyze_max_wait_seconds)
     row, finished = await _wait(state, auth, file_id, wait)
     body = FileDetails.model_validate(

@@ -26,10 +26,12 @@ from ...errors import (
     ValidationFailed,
 )
 from ...schemas import UploadRecord
-from ...services import direct, objects
+from ...services import direct
 from ...services import files as file_service
-from ...services.quota import check_quota, record_uploads
-from ...services.uploads import FilePart, parse_options, safe_filename, store_file
+from ...services.ingest import Recording
+from ...services.quota import check_quota
+from ...services.uploads import FilePart, UploadOptions, options_from, safe_filename
+from ...storage.staging import LocalStaging, Staging, WrongPartSize
 from ..deps import AppState, Auth, AuthDep, SessionDep, StateDep
 from ..links import public_base
 from ..openapi import errors
@@ -92,26 +94,23 @@ class CompleteRequest(BaseModel):
     )
 
 
-def _fields(body: DirectUploadRequest) -> dict[str, list[str]]:
-    """The request's options as upload form fields (checked by the same rules)."""
-    fields = {
-        "auto_describe": ["true" if body.auto_describe else "false"],
-        "skip_duplicates": ["true" if body.skip_duplicates else "false"],
-        "content_category": [body.content_category],
-        "storage_target": [body.storage_target],
-    }
-    if body.title is not None:
-        fields["title"] = [body.title]
-    if body.tags:
-        fields["tags"] = [",".join(body.tags)]
-    if body.folder_id is not None:
-        fields["folder_id"] = [body.folder_id]
-    return fields
+def _options(body: DirectUploadRequest) -> UploadOptions:
+    """The request's options, checked by the upload form's rules."""
+    return options_from(
+        title=body.title,
+        tags=body.tags,
+        auto_describe=body.auto_describe,
+        skip_duplicates=body.skip_duplicates,
+        storage_target=body.storage_target,
+        folder_id=body.folder_id,
+        content_category=body.content_category,
+    )
 
 
 def _part_url(request: Request, state: AppState, upload: DirectUpload, number: int) -> str:
     base = public_base(request, state.settings)
-    return direct.staging_for(state.storage).url(upload, number, base=base, signer=state.signer)
+    staging = direct.staging_of(state.storage)
+    return staging.url(direct.staged(upload), number, base=base, signer=state.signer)
 
 
 def _check_hash(value: str | None) -> None:
@@ -139,7 +138,7 @@ async def _owned(session: AsyncSession, auth: Auth, upload_id: str) -> DirectUpl
 async def _expire_if_due(session: AsyncSession, state: AppState, upload: DirectUpload) -> None:
     if upload.state == "pending" and upload.expires_at < utcnow():
         upload.state = "expired"
-        await direct.staging_for(state.storage).discard(upload)
+        await direct.staging_of(state.storage).discard(direct.staged(upload))
         await session.commit()
 
 
@@ -172,8 +171,8 @@ async def start(
     state: StateDep,
 ) -> JSONResponse:
     settings = state.settings
-    staging = direct.staging_for(state.storage)  # refuses storage that cannot take them
-    options = parse_options(_fields(body))
+    staging = direct.staging_of(state.storage)  # refuses storage that cannot take them
+    options = _options(body)
     _check_hash(body.content_hash)
     asked = body.model_dump(mode="json")
     async with idempotent(request, session, state, auth, "direct.start", asked) as replay:
@@ -218,13 +217,13 @@ async def start(
             filename=safe_filename(body.filename),
             size_bytes=body.size_bytes,
             content_hash=body.content_hash,
-            options=_fields(body),
+            options=options.to_json(),
             method="multipart" if multipart else "single",
             part_size=part_size,
             part_count=part_count,
             expires_at=utcnow() + timedelta(seconds=settings.direct_upload_ttl_seconds),
         )
-        await staging.begin(upload)
+        upload.storage_upload_id = await staging.begin(direct.staged(upload))
         session.add(upload)
         await session.flush()
         answer: dict[str, Any] = {
@@ -265,17 +264,19 @@ async def receive_part(token: str, request: Request, session: SessionDep, state:
         raise Forbidden("this upload URL is invalid or has expired; start the upload again")
     _, upload_id, number_text = granted.key.split(":")
     upload = await session.get(DirectUpload, upload_id)
-    staging = direct.staging_for(state.storage)
-    if upload is None or not isinstance(staging, direct.LocalStaging):
+    staging = direct.staging_of(state.storage)
+    if upload is None or not isinstance(staging, LocalStaging):
         raise Forbidden("this upload URL belongs to no upload")
     await _expire_if_due(session, state, upload)
     if upload.state != "pending":
         raise Conflict(f"direct upload {upload_id} is {upload.state}; it takes no more parts")
     number = int(number_text)
     try:
-        etag = await staging.store_part(upload, number, request.stream())
+        etag = await staging.store_part(direct.staged(upload), number, request.stream())
     except ClientDisconnect:  # (the part is discarded; the client sends it again)
         raise BadRequest(f"the client disconnected before part {number} was whole") from None
+    except WrongPartSize as wrong:
+        raise direct.part_refusal(wrong) from None
     return JSONResponse({"part_number": number, "etag": etag}, headers={"ETag": f'"{etag}"'})
 
 
@@ -288,7 +289,8 @@ async def status(
     upload = await _owned(session, auth, upload_id)
     await _expire_if_due(session, state, upload)
     pending = upload.state == "pending"
-    received = await direct.staging_for(state.storage).received(upload) if pending else {}
+    staging = direct.staging_of(state.storage)
+    received = await staging.received(direct.staged(upload)) if pending else {}
     answer = _status(upload, received)
     if pending:
         missing = [n for n in range(1, upload.part_count + 1) if n not in received]
@@ -317,14 +319,12 @@ async def abort(upload_id: str, auth: AuthDep, session: SessionDep, state: State
             f"direct upload {upload_id} is {upload.state}; delete the file once it is recorded"
         )
     upload.state = "aborted" if upload.state == "pending" else upload.state
-    await direct.staging_for(state.storage).discard(upload)
+    await direct.staging_of(state.storage).discard(direct.staged(upload))
     await session.commit()
     return JSONResponse(_json(_status(upload, {})))
 
 
-async def _fail(
-    session: AsyncSession, staging: direct.Staging, upload_id: str, problem: str
-) -> None:
+async def _fail(session: AsyncSession, staging: Staging, upload_id: str, problem: str) -> None:
     """End the upload as failed, keep the reason, remove what was staged."""
     await session.rollback()  # (it expires every loaded row: read the upload again)
     upload = await session.get(DirectUpload, upload_id, populate_existing=True)
@@ -333,7 +333,7 @@ async def _fail(
     if upload.state in ("pending", "completing"):
         upload.state, upload.error = "failed", problem
         await session.commit()
-    await staging.discard(upload)
+    await staging.discard(direct.staged(upload))
 
 
 class _NotReady(BadRequest):
@@ -396,7 +396,7 @@ async def complete(
 ) -> JSONResponse:
     _check_hash(body.content_hash)
     upload = await _owned(session, auth, upload_id)
-    staging = direct.staging_for(state.storage)
+    staging = direct.staging_of(state.storage)
     await _expire_if_due(session, state, upload)
     if upload.state == "completed":  # a repeated complete: the same answer
         row = await file_service.get_file(session, auth.tenant.id, upload.file_id)
@@ -423,10 +423,10 @@ async def _complete(
     auth: Auth,
     session: AsyncSession,
     state: AppState,
-    staging: direct.Staging,
+    staging: Staging,
 ) -> JSONResponse:
     upload_id = upload.id
-    received = await staging.received(upload)
+    received = await staging.received(direct.staged(upload))
     missing = [n for n in range(1, upload.part_count + 1) if n not in received]
     if missing:
         raise _NotReady(
@@ -442,18 +442,18 @@ async def _complete(
                 "gave for it (was the part sent again?)",
                 details={"part_number": part.part_number},
             )
-    options = parse_options(upload.options)
+    options = UploadOptions.from_json(upload.options)
     announced = [h for h in (upload.content_hash, body.content_hash) if h]
     target: FilePart | None = None
-    claimed: list[str] = []
+    recording: Recording | None = None
     try:
         problem = None
         try:
-            await staging.assemble(upload, received)
+            await staging.assemble(direct.staged(upload), received)
         except ValueError as refused:
             problem = str(refused)
         if problem is None:
-            target = await staging.read(upload, auth.tenant.id, state.storage)
+            target = await direct.read_part(staging, upload, auth.tenant.id, state.storage)
             actual = f"sha256:{target.pending.sha256}"
             if target.size != upload.size_bytes:
                 problem = f"{target.size} bytes arrived; {upload.size_bytes} were announced"
@@ -468,55 +468,45 @@ async def _complete(
         assert target is not None
         # A shared (content-addressed) object is claimed before it is committed: nothing may
         # delete it under this request (``services.objects``).
-        shared = [target.pending.key] if target.pending.shared else []
-        await objects.claim(state.sessions, shared)
-        claimed = shared
-        if options.skip_duplicates:
-            await objects.lock(session, shared)
-        stored = await store_file(
+        begun = await state.ingest.begin(
             session,
             auth.tenant,
-            target,
             options,
-            max_upload_bytes=upload.size_bytes,
-            max_part_bytes=state.settings.max_container_part_bytes,
-            file_id=upload.file_id,
+            keys=[target.pending.key] if target.pending.shared else [],
+        )
+        assert isinstance(begun, Recording)  # (no Idempotency-Key here: never a replay)
+        recording = begun
+        stored = await recording.store(
+            session, target, max_upload_bytes=upload.size_bytes, file_id=upload.file_id
         )
         upload.state = "completed"
         if stored.skipped:
             upload.file_id = stored.file.id
-        else:
-            await record_uploads(session, auth.tenant, 1)
-            await state.jobs.enqueue(
-                session, tenant_id=auth.tenant.id, file_id=stored.file.id, kind="process"
-            )
-        await session.commit()
+        await recording.commit(session)
     except QuotaExceeded:  # not the bytes' fault: the upload stays, to be completed later
-        await _drop(session, state, target, claimed)
+        await _drop(session, target, recording)
         raise
     except APIError as refusal:  # the bytes are not acceptable: the upload is over
-        await _drop(session, state, target, claimed)
+        await _drop(session, target, recording)
         await _fail(session, staging, upload_id, problem or refusal.message)
         raise
     except BaseException:
         with anyio.CancelScope(shield=True):
-            await _drop(session, state, target, claimed)
+            await _drop(session, target, recording)
         raise
-    await objects.release(state.sessions, state.storage, claimed)  # (the row holds it now)
-    await staging.discard(upload, kept=not stored.skipped)
-    if not stored.skipped:
-        state.jobs.notify()
+    await staging.discard(direct.staged(upload), kept=not stored.skipped)
     return _record(stored.file, upload, deduplicated=stored.skipped)
 
 
 async def _drop(
-    session: AsyncSession, state: AppState, target: FilePart | None, claimed: list[str]
+    session: AsyncSession, target: FilePart | None, recording: Recording | None
 ) -> None:
     """After a failed complete: nothing recorded, the object gone unless something uses it."""
     await session.rollback()
     if target is not None:
         await target.pending.abort()
-    await objects.release(state.sessions, state.storage, claimed)
+    if recording is not None:
+        await recording.let_go()
 
 
 def _record(row: File, upload: DirectUpload, *, deduplicated: bool) -> JSONResponse:

@@ -14,7 +14,7 @@ from pydantic import WithJsonSchema
 from sqlalchemy import select, update
 
 from ...db.models import Chunk, File, utcnow
-from ...errors import BadRequest, Conflict, NotFound, ServiceUnavailable, ValidationFailed
+from ...errors import BadRequest, NotFound, ServiceUnavailable, ValidationFailed
 from ...jobs.steps.variants import THUMBNAIL
 from ...schemas import (
     BatchDeleteRequest,
@@ -31,7 +31,7 @@ from ...schemas import (
     page,
 )
 from ...services import files as file_service
-from ...services.uploads import parse_tags, store_file, visible_text
+from ...services.uploads import parse_tags, visible_text
 from ..deps import AuthDep, SessionDep, StateDep
 from ..ingest import (
     file_urls,
@@ -75,21 +75,13 @@ async def upload_file(
     ) as upload:
         if upload.replayed is not None:
             return upload.replayed
-        stored = await store_file(
-            session,
-            auth.tenant,
-            upload.form.files[0],
-            upload.options,
-            max_upload_bytes=max_bytes,
-            max_part_bytes=state.settings.max_container_part_bytes,
-        )
-        upload.keep(stored)
+        stored = await upload.store(session, upload.form.files[0], max_upload_bytes=max_bytes)
         body = UploadRecord.model_validate(
             file_service.upload_record(
                 stored.file, skipped=stored.skipped, filename=stored.filename
             )
         ).model_dump(mode="json")
-        return await upload.commit(session, state, auth, 201, body)
+        return await upload.commit(session, 201, body)
 
 
 # Bounds of the list filters: each value adds a term to the query, and SQLite refuses an
@@ -230,23 +222,17 @@ async def update_file(
     if change.title is None and change.tags is None:
         raise ValidationFailed("send at least one of title, tags")
     row = await file_service.get_file(session, auth.tenant.id, file_id)
+    tags = None
     if change.tags is not None:
         errors: list[dict[str, str]] = []
         tags = parse_tags(",".join(change.tags), errors)
         if errors or any("," in tag for tag in change.tags):
             message = errors[0]["message"] if errors else "a tag cannot contain a comma"
             raise ValidationFailed(f"tags: {message}", details={"errors": errors})
-        row.tags = tags
-    if change.title is not None:
-        row.title = visible_text(change.title).strip() or None
-    row.updated_at = utcnow()
-    reindex = state.searcher.enabled and row.status == "completed"
-    if reindex:  # the title and tags are searched by meaning too: their vectors are made again
-        row.embedding_status = "queued"
-        await state.jobs.enqueue(session, tenant_id=row.tenant_id, file_id=row.id, kind="embed")
-    await session.commit()
-    if reindex:
-        state.jobs.notify()
+    title = None if change.title is None else visible_text(change.title).strip()
+    await file_service.change(
+        session, state.jobs, row, title=title, tags=tags, searched=state.searcher.enabled
+    )
     return {"id": row.id, "title": row.title, "tags": list(row.tags), "updated_at": row.updated_at}
 
 
@@ -468,37 +454,7 @@ async def describe_again(
         row = await file_service.get_file(session, auth.tenant.id, file_id)
         if row.media_type not in ("image", "document"):
             raise BadRequest(f"{row.media_type} files are not described (yet)")
-        # Decided by one conditional update: of two concurrent requests, one queues the job.
-        now = utcnow()
-        queued = await session.execute(
-            update(File)
-            .where(
-                File.id == row.id,
-                File.deleted_at.is_(None),
-                File.description_status.not_in(("queued", "processing")),
-            )
-            .values(
-                description_status="queued",
-                description_error=None,
-                description_error_type=None,
-                description_is_retryable=None,
-                updated_at=now,
-            )
-        )
-        if getattr(queued, "rowcount", 0) != 1:
-            await session.rollback()
-            await session.refresh(row)
-            raise Conflict(
-                f"file {file_id} is being described already ({row.description_status}); wait "
-                "for /status to be terminal"
-            )
-        await state.jobs.enqueue(
-            session,
-            tenant_id=auth.tenant.id,
-            file_id=row.id,
-            kind="describe",
-        )
-        await session.refresh(row)
+        await file_service.queue_description(session, state.jobs, row)
         body = FileStatus.model_validate(file_service.processing_status(row)).model_dump(
             mode="json"
         )

@@ -15,7 +15,7 @@ from ...services import files as file_service
 from ...services import sessions as session_service
 from ...services.quota import quota_info
 from ...services.tiers import limits_for
-from ...services.uploads import refusal_of, safe_filename, store_file
+from ...services.uploads import refusal_of, safe_filename
 from ..deps import AuthDep, SessionDep, StateDep
 from ..ingest import (
     file_urls,
@@ -74,14 +74,8 @@ async def upload_batch(
         results: list[dict[str, Any]] = []
         for part in parts:
             try:
-                stored = await store_file(
-                    session,
-                    auth.tenant,
-                    part,
-                    upload.options,
-                    max_upload_bytes=settings.max_upload_bytes,
-                    max_part_bytes=settings.max_container_part_bytes,
-                    session_id=batch.id,
+                stored = await upload.store(
+                    session, part, max_upload_bytes=settings.max_upload_bytes, session_id=batch.id
                 )
             except APIError as refusal:  # one bad file never sinks the others
                 await part.pending.abort()
@@ -90,7 +84,6 @@ async def upload_batch(
                     {"filename": safe_filename(part.filename), "error": refusal_of(refusal)}
                 )
                 continue
-            upload.keep(stored)
             if stored.skipped:
                 batch.skipped_files += 1
             else:
@@ -123,7 +116,7 @@ async def upload_batch(
                 "status_url": f"/api/v2/uploads/sessions/{batch.id}",
             }
         ).model_dump(mode="json")
-        return await upload.commit(session, state, auth, 201, body)
+        return await upload.commit(session, 201, body)
 
 
 @router.get(

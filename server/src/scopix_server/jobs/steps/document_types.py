@@ -7,8 +7,8 @@ from typing import Any
 
 from PIL import Image, ImageDraw, ImageFont
 
+from ...processing import StepError
 from ..budget import Budget
-from ..errors import StepError
 
 __all__ = ["DocumentLimits", "DocumentText", "draw_page", "validation"]
 

@@ -14,18 +14,17 @@ from __future__ import annotations
 
 import warnings
 from contextlib import nullcontext
-from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
 from PIL import Image, PngImagePlugin, UnidentifiedImageError
 from pillow_heif import register_heif_opener
 
-from ..errors import StepError
+from ...processing import ImageFacts, StepError
 from ..memory import DECODE_MEMORY_SETTING, Gate
 from . import png_bands
 
-__all__ = ["ImageFacts", "load_image"]
+__all__ = ["load_image"]
 
 register_heif_opener()
 # The pixel cap is ours (settings.max_image_pixels, checked from the header before decoding).
@@ -38,16 +37,6 @@ _OFFSET_TAGS = {0x9003: 0x9011, 0x9004: 0x9012, 0x0132: 0x9010}
 _ORIENTATION = 0x0112
 _MAKE, _MODEL = 0x010F, 0x0110
 _ROTATED = {5, 6, 7, 8}  # orientations that swap width and height
-
-
-@dataclass(frozen=True)
-class ImageFacts:
-    width: int  # of the full image, upright
-    height: int
-    format: str  # e.g. "jpeg", "png", "heif"
-    frames: int
-    content_created_at: datetime | None
-    camera: str | None
 
 
 def _exif_date(exif: Image.Exif) -> datetime | None:

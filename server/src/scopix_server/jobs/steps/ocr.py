@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
-from ..errors import StepError
+from ...processing import StepError
 from ..isolation import memory_gate
 
 __all__ = ["DETECT_SIDE", "OcrResult", "ocr_cost", "read_text", "reading_order"]

@@ -12,10 +12,10 @@ from pathlib import Path
 
 from PIL import Image
 
-from ..errors import StepError
+from ...processing import ImageFacts, StepError
 from ..isolation import memory_gate
 from .document_types import DocumentLimits, DocumentText
-from .images import ImageFacts, load_image
+from .images import load_image
 from .ocr import OcrResult, read_text
 from .variants import blur_hash, render_variants
 

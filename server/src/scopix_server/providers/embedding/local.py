@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 import anyio
 import anyio.to_thread
 
-from ...jobs.errors import StepError
+from ...processing import StepError
 from .base import LocalModel, Vectors
 
 __all__ = ["LocalEmbedder", "shared_model"]

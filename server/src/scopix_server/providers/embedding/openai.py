@@ -14,7 +14,7 @@ from typing import Any
 import httpx
 import numpy as np
 
-from ...jobs.errors import StepError
+from ...processing import StepError
 from ..llm import model_client, post_json
 from .base import Vectors, normalise
 

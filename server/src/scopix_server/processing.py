@@ -1,13 +1,19 @@
-"""How a pipeline step fails: a message for the user, a type, and whether a retry can help.
+"""The vocabulary of work on a file, shared by ``jobs/`` (which runs the steps) and
+``providers/`` (which the steps call): the facts of a decoded image, and how a step fails.
 
-The types are API.md §5's ``description_error_type`` values: ``timeout``, ``rate_limit`` and
-``vlm_error`` are retryable; ``validation`` and ``resource_limit`` are permanent; ``unknown`` is
-not retried (a bug does not fix itself by running again).
+How a step fails: a message for the user, a type, and whether a retry can help. The types are
+API.md §5's ``description_error_type`` values: ``timeout``, ``rate_limit`` and ``vlm_error`` are
+retryable; ``validation`` and ``resource_limit`` are permanent; ``unknown`` is not retried (a bug
+does not fix itself by running again).
 """
 
 from __future__ import annotations
 
-__all__ = ["RETRYABLE", "StepError"]
+from dataclasses import dataclass
+from datetime import datetime
+
+__all__ = ["RETRYABLE", "ImageFacts", "StepError"]
+
 
 RETRYABLE = frozenset({"timeout", "rate_limit", "vlm_error"})
 ERROR_TYPES = RETRYABLE | {"validation", "resource_limit", "unknown"}
@@ -42,3 +48,13 @@ class StepError(Exception):
 
     def __str__(self) -> str:
         return f"{self.step}: {self.message}" if self.step else self.message
+
+
+@dataclass(frozen=True)
+class ImageFacts:
+    width: int  # of the full image, upright
+    height: int
+    format: str  # e.g. "jpeg", "png", "heif"
+    frames: int
+    content_created_at: datetime | None
+    camera: str | None
