@@ -400,13 +400,15 @@ def free_port() -> int:
 
 
 @contextmanager
-def serve_process(data_dir: Path, port: int, **environment: str) -> Iterator[subprocess.Popen[str]]:
-    """``python -m scopix_server serve`` in a process of its own, until ``/ready`` answers;
-    ``environment`` adds ``SCOPIX_SERVER_*`` settings. Stopped (terminated) at the end."""
+def serve_process(
+    data_dir: Path, port: int, *args: str, **environment: str
+) -> Iterator[subprocess.Popen[str]]:
+    """``python -m scopix_server serve [args]`` in a process of its own, until ``/ready``
+    answers; ``environment`` adds ``SCOPIX_SERVER_*`` settings. Terminated at the end."""
     env = {**os.environ, **environment}
     process = subprocess.Popen(
         [sys.executable, "-m", "scopix_server", "serve", "--data-dir", str(data_dir),
-         "--port", str(port), "--log-level", "warning"],
+         "--port", str(port), "--log-level", "warning", *args],
         env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
     try:

@@ -8,7 +8,6 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
-import anyio
 from fastapi import FastAPI
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
@@ -22,17 +21,15 @@ from .db.migrate import upgrade
 from .db.session import create_engine, create_sessionmaker
 from .errors import install_error_handlers
 from .guards import BodyGuardMiddleware
-from .jobs import Enqueuer, Pipeline, WorkerPool, open_queue
-from .jobs.isolation import WorkProcesses
+from .jobs import DatabaseQueue, Enqueuer, open_processing, open_queue, open_workers
 from .metrics import Metrics
 from .middleware import RequestContextMiddleware
-from .providers import build_providers
 from .providers.embedding import build_embedder
 from .search import open_index
 from .services.ingest import Ingest
 from .services.ratelimit import RateLimiter
 from .services.reindex import queue_stale_embeddings
-from .services.retention import run_periodically
+from .services.retention import purge_now, run_periodically
 from .services.search import Searcher
 from .settings import Settings
 from .storage import open_storage
@@ -107,30 +104,27 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 min_similarity=settings.search_min_similarity,
             ),
         )
-        providers = build_providers(settings)
-        processes = WorkProcesses(
-            size=settings.resolved_workers,
-            memory_bytes=settings.job_memory_bytes,
-            decode_budget=settings.decode_memory_bytes,
-            idle_seconds=settings.job_process_idle_seconds,
+        processing = open_processing(
+            settings,
+            sessions=sessions,
+            storage=store,
+            queue=queue,
+            embedder=embedder,
+            workers=settings.resolved_workers,
         )
-        workers = WorkerPool(
+
+        async def housekeeping() -> None:
+            await purge_now(sessions, store, retention_days=settings.retention_days)
+
+        workers = open_workers(
+            settings,
             queue,
-            Pipeline(
-                sessions=sessions,
-                storage=store,
-                settings=settings,
-                providers=providers,
-                threads=anyio.CapacityLimiter(max(1, settings.resolved_workers)),
-                work=processes,
-                queue=queue,
-                embedder=embedder,
-            ).run,
-            size=settings.resolved_workers,
-            lease_seconds=settings.job_lease_seconds,
-            poll_seconds=settings.job_poll_seconds,
+            processing.pipeline.run,
+            concurrency=settings.resolved_workers,
+            housekeeping=housekeeping,
         )
-        workers.start()
+        if workers.size:
+            workers.start()
         reindexing = (
             asyncio.create_task(
                 _prepare_search(sessions, queue, app.state.scopix.searcher, embedder.model),
@@ -139,14 +133,19 @@ def create_app(settings: Settings | None = None) -> FastAPI:
             if embedder is not None
             else None
         )
-        housekeeping = asyncio.create_task(
-            run_periodically(
-                app.state.scopix.sessions,
-                store,
-                retention_days=settings.retention_days,
-                interval_seconds=settings.purge_interval_seconds,
-            ),
-            name="scopix-housekeeping",
+        # (on Procrastinate the workers purge, once per tick across the cluster)
+        purging = (
+            asyncio.create_task(
+                run_periodically(
+                    sessions,
+                    store,
+                    retention_days=settings.retention_days,
+                    interval_seconds=settings.purge_interval_seconds,
+                ),
+                name="scopix-housekeeping",
+            )
+            if isinstance(queue, DatabaseQueue)
+            else None
         )
         try:
             yield
@@ -156,14 +155,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await reindexing
             await workers.stop()
-            processes.close()
-            for provider in providers:
-                await provider.aclose()
+            await processing.aclose()
             if embedder is not None:
                 await embedder.aclose()
-            housekeeping.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await housekeeping
+            if purging is not None:
+                purging.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await purging
             await app.state.scopix.limiter.aclose()
             await engine.dispose()
 

@@ -1,8 +1,9 @@
-"""The ``scopix-server`` command: ``serve``, ``reindex`` and ``keys create|list|revoke``."""
+"""The ``scopix-server`` command: serve, worker, reindex, keys create|list|revoke."""
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -64,14 +65,28 @@ def main() -> None:
 @click.option("--host", default=None, help="Address to listen on (default 127.0.0.1).")
 @click.option("--port", type=int, default=None, help="Port to listen on (default 8000).")
 @click.option("--log-level", default=None, help="debug, info, warning or error.")
-def serve(data_dir: Path | None, host: str | None, port: int | None, log_level: str | None) -> None:
+@click.option(
+    "--no-workers",
+    is_flag=True,
+    help="Serve the API only: the jobs are left to `scopix-server worker` processes (or other "
+    "servers). Same as SCOPIX_SERVER_WORKERS=0.",
+)
+def serve(
+    data_dir: Path | None,
+    host: str | None,
+    port: int | None,
+    log_level: str | None,
+    no_workers: bool,
+) -> None:
     """Start the API (creates the database and storage on first start)."""
     import uvicorn
 
     from .app import create_app
     from .guards import header_deadline_protocol
 
-    settings = _settings(data_dir, host=host, port=port, log_level=log_level)
+    settings = _settings(
+        data_dir, host=host, port=port, log_level=log_level, workers=0 if no_workers else None
+    )
     _preflight(settings)
     click.echo(
         f"scopix-server {__version__}: http://{settings.host}:{settings.port}/api/v2 "
@@ -103,6 +118,55 @@ def _preflight(settings: Settings) -> None:
     except RuntimeError as error:  # (ModelUnavailable, and the migrations' own refusals)
         click.echo(f"error: {error}", err=True)
         sys.exit(1)
+
+
+@main.command()
+@data_dir_option
+@click.option(
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Jobs at a time (default: SCOPIX_SERVER_WORKERS, else the CPU count).",
+)
+@click.option(
+    "--queues",
+    default=None,
+    help="Comma-separated queues to take jobs from: files, descriptions, embeddings "
+    "(default: all).",
+)
+@click.option("--log-level", default=None, help="debug, info, warning or error.")
+def worker(
+    data_dir: Path | None, concurrency: int | None, queues: str | None, log_level: str | None
+) -> None:
+    """Run jobs (no API) on a PostgreSQL deployment; start as many as the work needs."""
+    import logging
+
+    settings = _settings(data_dir, log_level=log_level)
+    if settings.resolved_job_queue != "procrastinate":
+        raise click.UsageError(
+            "`worker` runs the jobs of a PostgreSQL deployment (on Procrastinate): set "
+            "SCOPIX_SERVER_DATABASE_URL=postgresql+asyncpg://...; on SQLite, `serve` runs "
+            "the workers itself"
+        )
+    from .jobs.procrastinate_queue import QUEUES
+    from .jobs.standalone import run_worker
+
+    chosen = None
+    if queues:
+        chosen = [name.strip() for name in queues.split(",") if name.strip()]
+        unknown = sorted(set(chosen) - set(QUEUES.values()))
+        if unknown or not chosen:
+            raise click.UsageError(
+                f"--queues takes {', '.join(sorted(set(QUEUES.values())))}"
+                + (f" (unknown: {', '.join(unknown)})" if unknown else "")
+            )
+    _preflight(settings)
+    logging.basicConfig(
+        level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
+    )
+    workers = concurrency or settings.resolved_workers or 1
+    with contextlib.suppress(KeyboardInterrupt):  # (Procrastinate stops on SIGINT itself)
+        asyncio.run(run_worker(settings, concurrency=workers, queues=chosen))
 
 
 @main.command()

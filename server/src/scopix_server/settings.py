@@ -150,6 +150,13 @@ class Settings(BaseSettings):
         description="Longest `/images/analyze` waits for a description, whatever its `timeout` "
         "asks; past it the answer is 202 (poll `/files/{id}/status`).",
     )
+    job_queue: Literal["auto", "embedded", "procrastinate"] = Field(
+        "auto",
+        description="Where jobs wait: embedded (rows of the server's own database, run by the "
+        "workers of `serve`), procrastinate (Procrastinate on PostgreSQL, run by `serve` and "
+        "any number of `scopix-server worker` processes) or auto: procrastinate on "
+        "PostgreSQL, embedded on SQLite.",
+    )
     job_lease_seconds: float = Field(
         30.0,
         gt=0,
@@ -342,6 +349,26 @@ class Settings(BaseSettings):
     @property
     def resolved_embedding_api_key(self) -> str | None:
         return self.embedding_api_key or self.openai_api_key
+
+    @model_validator(mode="after")
+    def _queue_database(self) -> Settings:
+        if self.job_queue == "procrastinate" and not self.on_postgres:
+            raise ValueError(
+                "SCOPIX_SERVER_JOB_QUEUE=procrastinate needs PostgreSQL: set "
+                "SCOPIX_SERVER_DATABASE_URL=postgresql+asyncpg://... (SQLite uses the embedded "
+                "queue)"
+            )
+        return self
+
+    @property
+    def on_postgres(self) -> bool:
+        return self.resolved_database_url.startswith(("postgresql", "postgres"))
+
+    @property
+    def resolved_job_queue(self) -> Literal["embedded", "procrastinate"]:
+        if self.job_queue == "auto":
+            return "procrastinate" if self.on_postgres else "embedded"
+        return self.job_queue
 
     @property
     def resolved_workers(self) -> int:

@@ -12,6 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 __all__ = ["alembic_config", "upgrade"]
 
 MIGRATIONS = Path(__file__).parent / "migrations"
+MIGRATION_LOCK = 0x5C0_917  # a PostgreSQL advisory lock key of our own
 
 
 def alembic_config(connection: Connection | None = None) -> Config:
@@ -25,6 +26,10 @@ async def upgrade(engine: AsyncEngine) -> None:
     """Bring the database schema to the newest revision (no-op when it is current)."""
 
     def run(connection: Connection) -> None:
+        if connection.dialect.name == "postgresql":
+            # many processes may start at once (API servers, workers): one migrates, the
+            # others wait here and then find the schema current
+            connection.exec_driver_sql(f"SELECT pg_advisory_xact_lock({MIGRATION_LOCK})")
         command.upgrade(alembic_config(connection), "head")
 
     async with engine.begin() as connection:

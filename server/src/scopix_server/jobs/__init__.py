@@ -6,8 +6,9 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
+    from .engines import Processing, Workers, open_processing, open_queue, open_workers
     from .pipeline import Outcome, Pipeline
-    from .queue import ClaimedJob, DatabaseQueue, Enqueuer, JobQueue, open_queue
+    from .queue import ClaimedJob, DatabaseQueue, Enqueuer, JobQueue
     from .worker import WorkerPool
 
 __all__ = [
@@ -17,8 +18,12 @@ __all__ = [
     "JobQueue",
     "Outcome",
     "Pipeline",
+    "Processing",
     "WorkerPool",
+    "Workers",
+    "open_processing",
     "open_queue",
+    "open_workers",
 ]
 
 _HOMES = {
@@ -27,7 +32,11 @@ _HOMES = {
     "ClaimedJob": "queue",
     "DatabaseQueue": "queue",
     "Enqueuer": "queue",
-    "open_queue": "queue",
+    "open_queue": "engines",
+    "open_processing": "engines",
+    "open_workers": "engines",
+    "Processing": "engines",
+    "Workers": "engines",
     "JobQueue": "queue",
     "WorkerPool": "worker",
 }

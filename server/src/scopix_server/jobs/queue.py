@@ -1,5 +1,5 @@
-"""The job queue: what callers see (``Enqueuer``), what workers use (``JobQueue``), the
-embedded implementation over the ``jobs`` table, and ``open_queue`` which picks one.
+"""The job queue: what callers see (``Enqueuer``), what workers use (``JobQueue``), and the
+embedded implementation over the ``jobs`` table (``engines.open_queue`` picks the queue).
 
 A job is enqueued inside the caller's transaction (the one that records the file), so a file is
 never committed without its job; after the commit, ``notify`` wakes idle workers. Workers claim
@@ -18,9 +18,8 @@ from sqlalchemy import and_, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..db.models import Job, utcnow
-from ..settings import Settings
 
-__all__ = ["ClaimedJob", "DatabaseQueue", "Enqueuer", "JobQueue", "open_queue"]
+__all__ = ["ClaimedJob", "DatabaseQueue", "Enqueuer", "JobQueue"]
 
 
 @dataclass(frozen=True)
@@ -190,13 +189,3 @@ class DatabaseQueue:
         except asyncio.TimeoutError:
             return
         self._wakeup.clear()
-
-
-def open_queue(settings: Settings, sessions: async_sessionmaker[AsyncSession]) -> JobQueue:
-    """The job queue the settings choose: the embedded one, jobs as rows of the application's
-    own database (SQLite or PostgreSQL), claimed by this process's workers."""
-    return DatabaseQueue(
-        sessions,
-        lease_seconds=settings.job_lease_seconds,
-        max_attempts=settings.job_max_attempts,
-    )

@@ -24,7 +24,14 @@ from .direct import staged, staging_of
 from .idempotency import WINDOW
 from .objects import delete_unused, forget_settled
 
-__all__ = ["ORPHAN_GRACE", "PurgeReport", "purge", "run_periodically", "sweep_orphans"]
+__all__ = [
+    "ORPHAN_GRACE",
+    "PurgeReport",
+    "purge",
+    "purge_now",
+    "run_periodically",
+    "sweep_orphans",
+]
 
 logger = logging.getLogger("scopix_server")
 
@@ -170,6 +177,24 @@ async def sweep_orphans(
     return removed
 
 
+async def purge_now(
+    sessions: async_sessionmaker[AsyncSession], storage: StorageBackend, *, retention_days: int
+) -> PurgeReport:
+    """One purge, logged when it removed anything."""
+    report = await purge(sessions, storage, retention_days=retention_days)
+    if report.files or report.idempotency_records or report.orphans or report.expired_uploads:
+        logger.info(
+            "purged %d deleted files (%d objects), %d idempotency records, %d orphans, "
+            "%d expired direct uploads",
+            report.files,
+            report.objects,
+            report.idempotency_records,
+            report.orphans,
+            report.expired_uploads,
+        )
+    return report
+
+
 async def run_periodically(
     sessions: async_sessionmaker[AsyncSession],
     storage: StorageBackend,
@@ -180,15 +205,7 @@ async def run_periodically(
     """Purge now and then every ``interval_seconds`` until cancelled; failures are logged."""
     while True:
         try:
-            report = await purge(sessions, storage, retention_days=retention_days)
-            if report.files or report.idempotency_records or report.orphans:
-                logger.info(
-                    "purged %d deleted files (%d objects), %d idempotency records, %d orphans",
-                    report.files,
-                    report.objects,
-                    report.idempotency_records,
-                    report.orphans,
-                )
+            await purge_now(sessions, storage, retention_days=retention_days)
         except Exception:  # keep the schedule; the next run tries again
             logger.exception("purge failed")
         await anyio.sleep(interval_seconds)
