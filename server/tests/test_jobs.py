@@ -145,9 +145,11 @@ class FlakyProvider:
         self.failures = failures
         self.error_type = error_type
         self.calls = 0
+        self.items: list[DescribeInput] = []
 
     async def describe(self, item: DescribeInput) -> Description:
         self.calls += 1
+        self.items.append(item)
         if self.calls <= self.failures:
             raise StepError("the model said slow down", self.error_type)
         return await BasicProvider().describe(item)
@@ -211,8 +213,41 @@ async def test_retryable_failures_give_up_after_max_attempts(world: World) -> No
     assert row.description_is_retryable is True  # the user may ask again later
     assert row.status == "completed"  # the file itself is fine: variants were made
     async with world.sessions() as session:
-        job = await session.scalar(select(Job).where(Job.file_id == file_id))
-    assert job is not None and job.state == "failed" and "slow down" in (job.last_error or "")
+        jobs = {j.kind: j for j in await session.scalars(select(Job).where(Job.file_id == file_id))}
+    # decoding, variants and text ran once, apart; the description's job failed on its own
+    assert jobs["process"].state == "done" and jobs["process"].attempts == 1
+    failed = jobs["describe"]
+    assert failed.state == "failed" and "slow down" in (failed.last_error or "")
+
+
+async def test_the_description_is_a_job_of_its_own_on_what_processing_stored(
+    world: World,
+) -> None:
+    queue = DatabaseQueue(world.sessions, lease_seconds=30)
+    file_id = await add_file(world, queue)
+    provider = FlakyProvider(failures=0)
+    await run_until_idle(world, queue, provider)
+    async with world.sessions() as session:
+        kinds = [(j.kind, j.state) for j in await session.scalars(select(Job).order_by(Job.id))]
+    assert sorted(kinds) == [("describe", "done"), ("process", "done")]
+    item = provider.items[0]  # from the stored variant, with the facts decoding found
+    assert item.facts is not None and (item.facts.width, item.facts.height) == (320, 200)
+    assert item.facts.format == "jpeg" and item.facts.frames == 1
+    assert item.image is not None and item.image.size == (320, 200)
+    assert item.visible_text == ""  # (OCR is off in these tests)
+    # a file processed before the facts were kept: its original is decoded again
+    async with world.sessions() as session:
+        row = await session.get(File, file_id)
+        assert row is not None and row.image_facts is not None
+        row.image_facts = None
+        row.description_status = "queued"
+        await queue.enqueue(session, tenant_id=world.tenant_id, file_id=file_id, kind="describe")
+        await session.commit()
+    await run_until_idle(world, queue, provider)
+    again = provider.items[1]
+    assert again.facts == item.facts and again.image is not None
+    assert again.image.size == (320, 200) and again.visible_text == item.visible_text
+    assert (await file_row(world, file_id)).image_facts == item.facts.to_json()
 
 
 async def test_permanent_failures_are_not_retried(world: World) -> None:
@@ -267,7 +302,9 @@ async def test_the_retry_reason_is_kept_on_the_job(world: World) -> None:
     file_id = await add_file(world, queue)
     await run_until_idle(world, queue, FlakyProvider(failures=1))
     async with world.sessions() as session:
-        job = await session.scalar(select(Job).where(Job.file_id == file_id))
+        job = await session.scalar(
+            select(Job).where(Job.file_id == file_id, Job.kind == "describe")
+        )
     assert job is not None and job.state == "done" and job.attempts == 2
     assert "slow down" in (job.last_error or "")
 

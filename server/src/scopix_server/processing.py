@@ -9,8 +9,9 @@ does not fix itself by running again).
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import Any
 
 __all__ = ["RETRYABLE", "ImageFacts", "StepError"]
 
@@ -58,3 +59,21 @@ class ImageFacts:
     frames: int
     content_created_at: datetime | None
     camera: str | None
+
+    def to_json(self) -> dict[str, Any]:
+        values = asdict(self)
+        moment = self.content_created_at
+        values["content_created_at"] = None if moment is None else moment.isoformat()
+        return values
+
+    @classmethod
+    def from_json(cls, stored: dict[str, Any]) -> ImageFacts:
+        moment = stored.get("content_created_at")
+        return cls(
+            width=int(stored["width"]),
+            height=int(stored["height"]),
+            format=str(stored["format"]),
+            frames=int(stored.get("frames") or 1),
+            content_created_at=None if moment is None else datetime.fromisoformat(moment),
+            camera=stored.get("camera"),
+        )

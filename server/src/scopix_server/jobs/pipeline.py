@@ -1,5 +1,11 @@
 """The processing pipeline: runs the steps of one job and records every outcome on the file.
 
+A file's jobs follow each other, each queued in the transaction that ends the one before:
+``process`` (decoding, variants, OCR, document text: CPU work), then, unless the upload said
+``auto_describe=false``, ``describe`` (the description providers, from the stored large variant
+and the facts decoding kept: no decoding there), then ``embed`` (the search vectors). On
+Procrastinate each kind has its queue, so each can be given its own workers.
+
 Blocking work on a file's bytes (decoding, variants, OCR, text extraction) runs in the work
 processes (``isolation``), so the API stays responsive and a hostile file costs one child
 process, never the server; the little left (reading back a stored variant) runs in threads.
@@ -24,7 +30,7 @@ from sqlalchemy import delete, select
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..db.models import Chunk, File, utcnow
-from ..processing import StepError
+from ..processing import ImageFacts, StepError
 from ..providers import DescribeInput, Description, DescriptionProvider
 from ..providers.embedding import Embedder
 from ..settings import Settings
@@ -35,7 +41,6 @@ from .isolation import WorkProcesses
 from .queue import ClaimedJob, Enqueuer
 from .steps import work
 from .steps.documents import DocumentLimits, chunk_pages
-from .steps.ocr import OcrResult
 
 __all__ = ["Outcome", "Pipeline"]
 
@@ -44,6 +49,7 @@ T = TypeVar("T")
 
 VISIBLE_TEXT_CHARS = 100_000  # of a document's text, kept on the file for search
 DESCRIBE_TEXT_CHARS = 20_000  # of a document's text, handed to the description providers
+DESCRIBE_VARIANT, DESCRIBE_VARIANT_SIDE = "large_1024", 1024  # what images are described from
 
 
 @dataclass(frozen=True)
@@ -93,14 +99,19 @@ class Pipeline:
                 )
             )
 
-    async def _save(self, row: File, *, embed: bool = False, **values: Any) -> None:
+    async def _save(
+        self, row: File, *, then: str | None = None, priority: int = 0, **values: Any
+    ) -> None:
         """Write ``values`` to the file (and to ``row``, which the steps keep reading).
 
-        ``embed``: the file's processing is over; its ``embed`` job is queued in the same
-        transaction (or the step marked skipped, when no embedder is configured).
+        ``then``: the next job of the file, queued in the same transaction: ``describe`` (its
+        description, on the provider queue) or ``embed`` (its processing is over: its search
+        vectors, or the step marked skipped when no embedder is configured).
         """
+        embed = then == "embed"
         if embed:
             values["embedding_status"] = "queued" if self._embedding else "skipped"
+        queued = then == "describe" or (embed and self._embedding is not None)
         for name, value in values.items():
             setattr(row, name, value)
         async with self._sessions() as session:
@@ -110,12 +121,17 @@ class Pipeline:
             for name, value in values.items():
                 setattr(stored, name, value)
             stored.updated_at = utcnow()
-            if embed and self._embedding:
+            if queued:
+                assert then is not None
                 await self._queue.enqueue(
-                    session, tenant_id=row.tenant_id, file_id=row.id, kind="embed"
+                    session,
+                    tenant_id=row.tenant_id,
+                    file_id=row.id,
+                    kind=then,
+                    priority=priority,
                 )
             await session.commit()
-        if embed and self._embedding:
+        if queued:
             self._queue.notify()
 
     # --- the job ---
@@ -139,9 +155,9 @@ class Pipeline:
             # itself (between pages), so the cancellation lands soon after it too.
             with anyio.move_on_after(budget.seconds) as scope:
                 if job.kind == "describe":
-                    await self._describe_again(row, last=last, budget=budget)
+                    await self._describe_file(row, last=last, budget=budget)
                 else:
-                    await self._process(row, last=last, budget=budget)
+                    await self._process(row, priority=job.priority, budget=budget)
             if scope.cancelled_caught:
                 raise budget.spent()
             return Outcome()
@@ -221,32 +237,39 @@ class Pipeline:
         values["status"] = "failed" if unusable else "completed"
         if unusable:
             values["embedding_status"] = "skipped"
-        await self._save(row, embed=not unusable, **values)
+        await self._save(row, then=None if unusable else "embed", **values)
 
     # --- processing ---
 
-    async def _process(self, row: File, *, last: bool, budget: Budget) -> None:
+    async def _process(self, row: File, *, priority: int, budget: Budget) -> None:
+        """Decoding, variants, text: the file's CPU work. A file to describe then gets its
+        ``describe`` job (the provider queue), which ends its processing; the others end here.
+        """
         describing = row.description_status != "skipped"
         starting: dict[str, Any] = {"status": "processing"}
-        if describing:
-            starting["description_status"] = "processing"
         if row.media_type == "document" and row.text_extraction_status != "completed":
             starting["text_extraction_status"] = "processing"
         if row.media_type in ("image", "document") and row.variant_status != "completed":
             starting["variant_status"] = "processing"
         await self._save(row, **starting)
         if row.media_type == "image":
-            await self._image(row, describing=describing, last=last)
+            await self._image(row, reading=describing)
         elif row.media_type == "document":
-            await self._document(row, describing=describing, last=last, budget=budget)
+            if row.text_extraction_status != "completed" or not row.text_key:
+                await self._extract(row, budget)
         else:  # video: stored; descriptions of sampled frames are a later capability
             await self._save(
                 row,
-                embed=True,
+                then="embed",
                 status="completed",
                 variant_status="skipped",
                 description_status="skipped",
             )
+            return
+        if describing:
+            await self._save(row, then="describe", priority=priority)
+        else:
+            await self._save(row, then="embed", status="completed")
 
     async def _store_variants(
         self, row: File, rendered: dict[str, bytes], placeholder: str
@@ -263,9 +286,17 @@ class Pipeline:
         rendered, placeholder = await self._work.call(work.variants, image)
         return await self._store_variants(row, rendered, placeholder)
 
-    async def _image(self, row: File, *, describing: bool, last: bool) -> None:
-        making = row.variant_status != "completed"  # (made already when a description is retried)
-        reading = describing and row.visible_text is None and self._settings.ocr_enabled
+    async def _image(
+        self, row: File, *, reading: bool, describe_side: int | None = None
+    ) -> tuple[ImageFacts | None, Image.Image | None]:
+        """Decode the original (in a work process) for what is still missing, and record it:
+        the variants and the image's facts, then with ``reading`` its text (OCR). With
+        ``describe_side``, it is decoded in any case and comes back for a description, with
+        its facts; else ``(None, None)``."""
+        making = row.variant_status != "completed"
+        reading = reading and row.visible_text is None and self._settings.ocr_enabled
+        if not (making or reading or describe_side):
+            return None, None
         async with self._storage.local_copy(row.object_key) as path:
             # one call: the decoded image stays in the work process for the variants and OCR
             done_work = await self._work.call(
@@ -274,53 +305,29 @@ class Pipeline:
                 self._settings.max_image_pixels,
                 with_variants=making,
                 with_ocr=reading,
-                describe_side=self._settings.provider_image_side,
+                describe_side=describe_side,
             )
-        done: dict[str, Any] = {}
+        facts = done_work.facts
+        done: dict[str, Any] = {"image_facts": facts.to_json()}
         if done_work.variants is not None:
-            done = await self._store_variants(row, *done_work.variants)
-            facts = done_work.facts
+            done.update(await self._store_variants(row, *done_work.variants))
             done.update(
                 width=facts.width,
                 height=facts.height,
                 content_created_at=facts.content_created_at or row.content_created_at,
             )
-        if describing:
-            if done:  # recorded first, so that a retried description does not redo them
-                await self._save(row, **done)
-                done = {}
-            ocr = await self._ocr(row, done_work)
-            item = DescribeInput(
-                media_type="image",
-                filename=row.filename,
-                content_category=row.content_category,
-                image=done_work.image,
-                facts=done_work.facts,
-                visible_text=ocr.text,
-                text_regions=ocr.regions,
-            )
-            done = await self._describe(item, last=last)
-        await self._save(row, embed=True, status="completed", **done)
-
-    async def _ocr(self, row: File, done_work: work.ImageWork) -> OcrResult:
-        if row.visible_text is not None:  # read on an earlier attempt
-            return OcrResult(text=row.visible_text, regions=list(row.text_regions or []))
-        if done_work.ocr_error is not None:
-            raise done_work.ocr_error
-        if done_work.ocr is None:  # OCR is turned off
-            return OcrResult(text="", regions=[])
-        result = done_work.ocr
-        await self._save(row, visible_text=result.text, text_regions=result.regions)
-        return result
-
-    async def _document(self, row: File, *, describing: bool, last: bool, budget: Budget) -> None:
-        if row.text_extraction_status == "completed" and row.text_key:
-            # a retried or repeated description: the text is stored already
-            item = await self._stored_document(row)
-        else:
-            item = await self._extract(row, budget)
-        done = await self._describe(item, last=last) if describing else {}
-        await self._save(row, embed=True, status="completed", **done)
+        # the variants are recorded first, so that a retry for OCR does not make them again
+        await self._save(row, **done)
+        if reading:
+            if done_work.ocr_error is not None:
+                raise done_work.ocr_error
+            if done_work.ocr is not None:
+                await self._save(
+                    row, visible_text=done_work.ocr.text, text_regions=done_work.ocr.regions
+                )
+        if not describe_side:
+            return None, None
+        return facts, done_work.image
 
     async def _extract(self, row: File, budget: Budget) -> DescribeInput:
         """Text, chunks and first-page variants of a document, recorded on the file."""
@@ -411,15 +418,51 @@ class Pipeline:
             document_text=text,
         )
 
-    async def _describe_again(self, row: File, *, last: bool, budget: Budget) -> None:
-        """``POST /files/{id}/describe``: the description alone, from what is stored."""
+    async def _describe_file(self, row: File, *, last: bool, budget: Budget) -> None:
+        """The ``describe`` job (after processing, or ``POST /files/{id}/describe``): the
+        description from what processing stored, which ends the file's processing."""
         await self._save(row, description_status="processing")
         if row.media_type == "image":
-            await self._image(row, describing=True, last=last)
+            item = await self._image_to_describe(row)
         elif row.media_type == "document":
-            await self._document(row, describing=True, last=last, budget=budget)
+            if row.text_extraction_status == "completed" and row.text_key:
+                item = await self._stored_document(row)
+            else:  # (its text could not be read before: try again)
+                item = await self._extract(row, budget)
         else:
             await self._save(row, description_status="skipped")
+            return
+        done = await self._describe(item, last=last)
+        await self._save(row, then="embed", status="completed", **done)
+
+    async def _image_to_describe(self, row: File) -> DescribeInput:
+        """The image for the providers: the stored large variant when it is large enough
+        (no decoding on the provider queue), else the original decoded again (files processed
+        before their facts were kept, text still to read, a larger side asked for)."""
+        side = self._settings.provider_image_side
+        large = (row.variants or {}).get(DESCRIBE_VARIANT)
+        facts: ImageFacts | None = None
+        image: Image.Image | None = None
+        if (
+            row.image_facts is not None
+            and large is not None
+            and side <= DESCRIBE_VARIANT_SIDE
+            and (row.visible_text is not None or not self._settings.ocr_enabled)
+        ):
+            facts = ImageFacts.from_json(row.image_facts)
+            async with self._storage.local_copy(large) as path:
+                image = await self._thread(_open_rgb, path, side)
+        else:
+            facts, image = await self._image(row, reading=True, describe_side=side)
+        return DescribeInput(
+            media_type="image",
+            filename=row.filename,
+            content_category=row.content_category,
+            image=image,
+            facts=facts,
+            visible_text=row.visible_text or "",
+            text_regions=list(row.text_regions or []),
+        )
 
     # --- descriptions ---
 
@@ -464,7 +507,10 @@ class Pipeline:
         }
 
 
-def _open_rgb(path: Path) -> Image.Image:
+def _open_rgb(path: Path, side: int | None = None) -> Image.Image:
+    """A stored variant as upright RGB, at most ``side`` long."""
     with Image.open(path) as image:
         rgb: Image.Image = image.convert("RGB")
+    if side is not None and max(rgb.size) > side:
+        rgb.thumbnail((side, side), Image.Resampling.LANCZOS)
     return rgb

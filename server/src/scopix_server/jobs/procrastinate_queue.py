@@ -154,6 +154,7 @@ def build_app(
                 kind=kind,
                 attempts=job.attempts + 1,  # (Procrastinate counts the attempts before this one)
                 max_attempts=max_attempts,
+                priority=job.priority,
             )
         )
         if outcome.retry_after is not None:

@@ -27,9 +27,10 @@ class ClaimedJob:
     id: str
     tenant_id: str
     file_id: str
-    kind: str  # "process" (the whole pipeline) or "describe" (the description again)
+    kind: str  # "process" (decoding, variants, text), "describe" or "embed"
     attempts: int  # including this one
     max_attempts: int
+    priority: int = 0  # the jobs it queues get the same (a client may be waiting on them)
 
 
 class Enqueuer(Protocol):
@@ -130,6 +131,7 @@ class DatabaseQueue:
                         Job.kind,
                         Job.attempts,
                         Job.max_attempts,
+                        Job.priority,
                     )
                     .execution_options(synchronize_session=False)
                 )

@@ -27,7 +27,7 @@ class ImageWork:
     """What one call on an image file gives back: the working image stays in the child, and
     only the results cross (the image once, as large as the description providers take it)."""
 
-    image: Image.Image  # for the description, at most ``describe_side`` long
+    image: Image.Image | None  # for the description, at most ``describe_side`` long
     facts: ImageFacts
     variants: tuple[dict[str, bytes], str] | None = None  # as ``variants()`` gives them
     ocr: OcrResult | None = None
@@ -40,9 +40,15 @@ def variants(image: Image.Image) -> tuple[dict[str, bytes], str]:
 
 
 def image(
-    path: Path, max_pixels: int, *, with_variants: bool, with_ocr: bool, describe_side: int
+    path: Path,
+    max_pixels: int,
+    *,
+    with_variants: bool,
+    with_ocr: bool,
+    describe_side: int | None,
 ) -> ImageWork:
-    """Decode, then (as asked) render the variants and read the text, in one call."""
+    """Decode, then (as asked) render the variants and read the text, in one call; with a
+    ``describe_side``, the image comes back too, for a description (else it stays here)."""
     loaded, facts = load_image(path, max_pixels=max_pixels, gate=memory_gate())
     result = ImageWork(loaded, facts)
     if with_variants:
@@ -52,9 +58,12 @@ def image(
             result.ocr = read_text(loaded)
         except StepError as error:
             result.ocr_error = error
-    if max(loaded.size) > describe_side:  # (after OCR, which reads the whole working image)
-        result.image = loaded.copy()
-        result.image.thumbnail((describe_side, describe_side), Image.Resampling.LANCZOS)
+    if describe_side is None:
+        result.image = None
+    elif max(loaded.size) > describe_side:  # (after OCR, which reads the whole working image)
+        smaller = loaded.copy()
+        smaller.thumbnail((describe_side, describe_side), Image.Resampling.LANCZOS)
+        result.image = smaller
     return result
 
 
