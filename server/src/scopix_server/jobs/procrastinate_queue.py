@@ -16,9 +16,10 @@
 - **Stalled jobs**: a worker beats every third of ``job_lease_seconds``; the jobs of a worker
   silent for longer (killed, its machine gone) are put back by the periodic ``recover`` task.
   The pipeline fails a file whose jobs ran out of attempts that way.
-- **Periodic work** (the purge of deleted files, expired direct uploads and orphan objects) is
-  deferred by every worker, and run once per tick across the cluster: Procrastinate records
-  each tick of a periodic task under a unique key.
+- **Periodic work** (the purge of deleted files, expired direct uploads, orphan objects and
+  finished jobs older than ``JOB_HISTORY_HOURS``) is deferred by every worker, and run once per
+  tick across the cluster: Procrastinate records each tick of a periodic task under a unique
+  key.
 """
 
 from __future__ import annotations
@@ -57,6 +58,7 @@ logger = logging.getLogger("scopix_server.worker")
 TASK = "scopix.file_job"
 QUEUES = {"process": "files", "describe": "descriptions", "embed": "embeddings"}
 MAINTENANCE_QUEUE = "maintenance"
+JOB_HISTORY_HOURS = 24  # finished jobs are kept this long (``procrastinate_jobs``), then purged
 _DEFER = text(
     "SELECT procrastinate_defer_jobs_v1(ARRAY[ROW("
     "CAST(:queue AS varchar), CAST(:task AS varchar), CAST(:priority AS integer), "
@@ -180,6 +182,9 @@ def build_app(
         )
         async def tidy(timestamp: int) -> None:  # noqa: ARG001 (passed by name)
             await chore()
+            await app.job_manager.delete_old_jobs(
+                nb_hours=JOB_HISTORY_HOURS, include_failed=True, include_cancelled=True
+            )
 
     return app
 
@@ -224,7 +229,7 @@ class ProcrastinateWorkers:
                 update_heartbeat_interval=self._heartbeat,
                 stalled_worker_timeout=self._stalled,
                 shutdown_graceful_timeout=5.0,
-                delete_jobs="successful",
+                delete_jobs="never",  # (kept for a day: the purge removes them)
                 **options,
             )
 
