@@ -316,15 +316,12 @@ class Pipeline:
                 height=facts.height,
                 content_created_at=facts.content_created_at or row.content_created_at,
             )
-        # the variants are recorded first, so that a retry for OCR does not make them again
+        if reading and done_work.ocr is not None:
+            done.update(visible_text=done_work.ocr.text, text_regions=done_work.ocr.regions)
+        # recorded even when OCR failed: a retry for the text does not make the variants again
         await self._save(row, **done)
-        if reading:
-            if done_work.ocr_error is not None:
-                raise done_work.ocr_error
-            if done_work.ocr is not None:
-                await self._save(
-                    row, visible_text=done_work.ocr.text, text_regions=done_work.ocr.regions
-                )
+        if reading and done_work.ocr_error is not None:
+            raise done_work.ocr_error
         if not describe_side:
             return None, None
         return facts, done_work.image

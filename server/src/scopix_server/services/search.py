@@ -11,7 +11,7 @@ Scores are in 0-1: the cosine similarity in ``semantic`` mode, the fused rank sc
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from dataclasses import dataclass
 from typing import TypeVar
 
@@ -27,6 +27,7 @@ from ..providers.embedding import Embedder, Vectors, normalise
 from ..search import (
     ChunkMatch,
     FileMatch,
+    VectorHit,
     VectorIndex,
     fuse,
     ranked_chunks,
@@ -47,6 +48,7 @@ FILE_PARTS = ("caption", "text", "summary")
 _PART_MATCHED = {"caption": "description", "summary": "description", "text": "text"}
 
 T = TypeVar("T")
+K = TypeVar("K", bound=Hashable)
 
 
 @dataclass(frozen=True)
@@ -79,6 +81,21 @@ class SimilarHit:
 
 def _pool(limit: int) -> int:
     return min(max(3 * limit, 100), POOL)
+
+
+def _rank(mode: str, semantic: list[tuple[K, float]], lexical: list[K]) -> list[tuple[K, float]]:
+    """One ranking of ``semantic`` (key, similarity) and ``lexical`` keys, each best first:
+    the similarities themselves in ``semantic`` mode (the first of each key), else reciprocal
+    rank fusion (in ``hybrid`` the meaning's list first: a tie goes to it)."""
+    if mode == "semantic":
+        best: dict[K, float] = {}
+        for key, similarity in semantic:
+            best.setdefault(key, max(0.0, min(1.0, similarity)))
+        return list(best.items())
+    rankings = [lexical]
+    if mode == "hybrid":
+        rankings.insert(0, [key for key, _ in semantic])
+    return fuse(rankings)
 
 
 def _live(tenant_id: str, where: Sequence[ColumnElement[bool]]) -> list[ColumnElement[bool]]:
@@ -162,6 +179,32 @@ class Searcher:
             return None, Found("lexical", f"searched by words only: the embedder failed ({error})")
         return vectors[0], Found(mode)
 
+    async def _nearest(
+        self,
+        session: AsyncSession,
+        tenant_id: str,
+        vector: Vectors | None,
+        *,
+        parts: Sequence[str],
+        limit: int,
+        where: Sequence[ColumnElement[bool]],
+        per_file: bool = False,
+    ) -> list[VectorHit]:
+        """The vector leg: nothing when the query has no vector (lexical, or fallen back)."""
+        if vector is None or self._embedder is None:
+            return []
+        return await self._index.nearest(
+            session,
+            tenant_id=tenant_id,
+            model=self._embedder.model,
+            query=vector,
+            parts=parts,
+            limit=limit,
+            min_similarity=self._floor,
+            where=where,
+            per_file=per_file,
+        )
+
     async def files(
         self,
         session: AsyncSession,
@@ -181,30 +224,17 @@ class Searcher:
             return ranked_files(session, query, where=conditions, limit=pool, min_share=share)
 
         vector, found, lexical = await self._legs(query, mode, words)
-        semantic = []
-        if vector is not None:
-            assert self._embedder is not None
-            semantic = await self._index.nearest(
-                session,
-                tenant_id=tenant_id,
-                model=self._embedder.model,
-                query=vector,
-                parts=parts,
-                limit=pool,
-                min_similarity=self._floor,
-                where=where,
-                per_file=True,
-            )
+        semantic = await self._nearest(
+            session, tenant_id, vector, parts=parts, limit=pool, where=where, per_file=True
+        )
         matched = {hit.file_id: _PART_MATCHED.get(hit.part, "description") for hit in semantic}
         for match in lexical:
             matched.setdefault(match.file_id, match.matched)
-        if found.mode == "semantic":
-            ranked = [(hit.file_id, max(0.0, min(1.0, hit.similarity))) for hit in semantic]
-        else:
-            rankings = [[m.file_id for m in lexical]]
-            if found.mode == "hybrid":  # (first: a tie goes to the meaning)
-                rankings.insert(0, [hit.file_id for hit in semantic])
-            ranked = fuse(rankings)
+        ranked = _rank(
+            found.mode,
+            [(hit.file_id, hit.similarity) for hit in semantic],
+            [m.file_id for m in lexical],
+        )
         ranked = ranked[:limit]
         rows = await _files(session, [file_id for file_id, _ in ranked])
         hits = [
@@ -232,31 +262,15 @@ class Searcher:
             return ranked_chunks(session, query, where=conditions, limit=pool, min_share=share)
 
         vector, found, lexical = await self._legs(query, mode, words)
-        semantic = []
-        if vector is not None:
-            assert self._embedder is not None
-            semantic = await self._index.nearest(
-                session,
-                tenant_id=tenant_id,
-                model=self._embedder.model,
-                query=vector,
-                parts=("chunk", "summary"),
-                limit=pool,
-                min_similarity=self._floor,
-                where=where,
-            )
+        semantic = await self._nearest(
+            session, tenant_id, vector, parts=("chunk", "summary"), limit=pool, where=where
+        )
         # a document found by its title or description answers with its first passage
-        vector_keys = [(hit.file_id, hit.chunk_index or 0) for hit in semantic]
-        if found.mode == "semantic":
-            best: dict[tuple[str, int], float] = {}
-            for key, hit in zip(vector_keys, semantic, strict=True):
-                best.setdefault(key, max(0.0, min(1.0, hit.similarity)))
-            ranked = list(best.items())
-        else:
-            rankings = [[(m.file_id, m.chunk_index) for m in lexical]]
-            if found.mode == "hybrid":  # (first: a tie goes to the meaning)
-                rankings.insert(0, vector_keys)
-            ranked = fuse(rankings)
+        ranked = _rank(
+            found.mode,
+            [((hit.file_id, hit.chunk_index or 0), hit.similarity) for hit in semantic],
+            [(m.file_id, m.chunk_index) for m in lexical],
+        )
         ranked = ranked[:limit]
         if not ranked:
             return [], found
