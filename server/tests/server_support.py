@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import importlib.metadata
 import importlib.util
 import os
 import shutil
+import signal
 import socket
 import stat
 import struct
@@ -47,6 +49,14 @@ class LiveServer:
 
 
 def start_server(settings: Settings) -> LiveServer:
+    """``create_app(settings)`` on a real socket, in a thread of this process.
+
+    Its workers run in this process too (``worker_processes=0``) unless the settings say
+    otherwise: a test starts in a second instead of loading models twice, and may look inside.
+    ``serve``'s worker processes are tested through ``serve_process``.
+    """
+    if "worker_processes" not in settings.model_fields_set:
+        settings = settings.model_copy(update={"worker_processes": 0})
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     sock.bind(("127.0.0.1", 0))
@@ -133,6 +143,8 @@ ELF = b"\x7fELF\x02\x01\x01\x00" + b"\x00" * 56
 def stored_objects(settings: Settings) -> list[Path]:
     """Stored originals (what the pipeline derives from them lives apart, under derived/)."""
     root = settings.data_dir / "storage" / "objects"
+    if settings.resolved_storage_url.startswith("s3://") and SCALED is not None:
+        root = SCALED.s3.root / settings.resolved_storage_url.removeprefix("s3://")
     if not root.exists():
         return []
     return [
@@ -306,6 +318,80 @@ def start_postgres() -> Postgres:
     return Postgres(f"postgresql+asyncpg://postgres@127.0.0.1:{port}/scopix", root, bin_dir, user)
 
 
+@dataclass
+class ScaledBackends:
+    """One PostgreSQL and one S3 server for a test session; ``fresh()`` gives each test a new
+    database (a copy of a migrated template) and a new bucket, as ``SCOPIX_SERVER_*``."""
+
+    postgres: Postgres
+    s3: S3Server
+    count: int = 0
+    last: dict[str, str] | None = None  # what ``fresh`` gave last
+
+    TEMPLATE = "scopix_template"
+
+    @classmethod
+    def start(cls, s3_root: Path) -> ScaledBackends:
+        postgres = start_postgres()
+        try:
+            s3 = start_s3(s3_root, "first")
+        except BaseException:
+            postgres.stop()
+            raise
+        backends = cls(postgres, s3)
+        backends._admin(f"CREATE DATABASE {cls.TEMPLATE}")
+        engine = create_engine(backends._url(cls.TEMPLATE))
+
+        async def migrate() -> None:
+            try:
+                await upgrade(engine)
+            finally:
+                await engine.dispose()
+
+        asyncio.run(migrate())
+        return backends
+
+    def fresh(
+        self, *, database: str | None = None, bucket: str | None = None, migrated: bool = True
+    ) -> dict[str, str]:
+        """Settings (by field name) of a new database (migrated: a copy of the template; else
+        empty), and of a bucket; either is created unless it exists."""
+        self.count += 1
+        database = database or f"test_{self.count}"
+        bucket = bucket or database
+        template = f" TEMPLATE {self.TEMPLATE}" if migrated else ""
+        if not self._admin(f"SELECT 1 FROM pg_database WHERE datname = '{database}'"):
+            self._admin(f"CREATE DATABASE {database}{template}")
+        (self.s3.root / bucket).mkdir(exist_ok=True)
+        self.last = {
+            "database_url": self._url(database),
+            "storage_url": f"s3://{bucket}/files",
+            "s3_endpoint_url": self.s3.endpoint,
+            "s3_access_key_id": self.s3.access_key,
+            "s3_secret_access_key": self.s3.secret_key,
+        }
+        return self.last
+
+    def stop(self) -> None:
+        self.s3.stop()
+        self.postgres.stop()
+
+    def _url(self, database: str) -> str:
+        return self.postgres.url.rsplit("/", 1)[0] + f"/{database}"
+
+    def _admin(self, statement: str) -> list[Any]:
+        import psycopg
+
+        from scopix_server.jobs.procrastinate_queue import conninfo
+
+        with psycopg.connect(conninfo(self.postgres.url), autocommit=True) as db:
+            cursor = db.execute(statement)  # type: ignore[call-overload]
+            return list(cursor.fetchall()) if cursor.description else []
+
+
+SCALED: ScaledBackends | None = None  # set by conftest for ``--backends scaled``
+
+
 async def wait_until_terminal(client: Any, file_id: str, timeout: float = 90.0) -> dict[str, Any]:
     """Poll ``/files/{id}/status`` (through a ``scopix.Scopix``) until the pipeline is done."""
     deadline = time.monotonic() + timeout
@@ -391,6 +477,17 @@ def purge_at(settings: Settings, now: Any) -> Any:
 
     with ThreadPoolExecutor(1) as pool:  # (callers may be inside an event loop)
         return pool.submit(asyncio.run, run()).result()
+
+
+def kill_tree(process: subprocess.Popen[str]) -> None:
+    """SIGKILL ``process`` and every process under it (``serve`` and its worker processes: a
+    machine that lost power), the children first, so that none sees its parent go."""
+    from scopix_server.jobs.supervisor import descendants
+
+    for pid in [*reversed(descendants(process.pid)), process.pid]:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    process.wait(timeout=10)
 
 
 def free_port() -> int:

@@ -9,6 +9,7 @@ import time
 from pathlib import Path
 
 import httpx
+import pytest
 
 
 def free_port() -> int:
@@ -17,6 +18,7 @@ def free_port() -> int:
         return int(probe.getsockname()[1])
 
 
+@pytest.mark.embedded
 def test_python_dash_m_serve_creates_everything_on_first_start(tmp_path: Path) -> None:
     data_dir = tmp_path / "fresh" / "data"  # does not exist yet
     port = free_port()

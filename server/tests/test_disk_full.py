@@ -19,7 +19,7 @@ import pytest
 from scopix_server import Settings
 from server_support import LiveServer, make_key, png_bytes, start_server
 
-pytestmark = pytest.mark.socket
+pytestmark = [pytest.mark.socket, pytest.mark.embedded]  # (a folder and SQLite on a full disk)
 
 MiB = 1024 * 1024
 

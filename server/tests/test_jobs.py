@@ -272,6 +272,47 @@ async def test_a_job_that_keeps_killing_its_worker_ends_failed(world: World) -> 
     assert "crashed or was killed" in (row.description_error or "")
 
 
+async def test_a_job_run_again_after_its_work_was_recorded_does_nothing_twice(
+    world: World,
+) -> None:
+    """A worker dies after a job's last commit but before the job is marked done: its lease
+    runs out and the job runs again. The process job queues no second describe job, and the
+    describe job asks no provider again."""
+    queue = DatabaseQueue(world.sessions, lease_seconds=0.05)
+    file_id = await add_file(world, queue)
+    provider = FlakyProvider(failures=0)
+    processes = WorkProcesses(size=1, memory_bytes=MiB * 1024, decode_budget=MiB * 256)
+    pipeline = Pipeline(
+        sessions=world.sessions,
+        storage=world.storage,
+        settings=world.settings,
+        providers=[provider],
+        threads=anyio.CapacityLimiter(1),
+        work=processes,
+        queue=queue,
+    )
+    try:
+        for kind in ("process", "describe"):
+            for attempt in (1, 2):  # the first worker "dies" before it records the end
+                job = await queue.claim(f"worker-{kind}-{attempt}")
+                assert job is not None and (job.kind, job.attempts) == (kind, attempt)
+                assert await pipeline.run(job) == Outcome()
+                if attempt == 1:
+                    await anyio.sleep(0.1)  # (its lease runs out)
+                else:
+                    await queue.finish(job, f"worker-{kind}-{attempt}")
+        assert await queue.claim("last") is None
+    finally:
+        processes.close()
+    async with world.sessions() as session:
+        jobs = [(j.kind, j.state) for j in await session.scalars(select(Job))]
+    assert sorted(jobs) == [("describe", "done"), ("process", "done")]
+    assert provider.calls == 1
+    row = await file_row(world, file_id)
+    assert row.status == "completed" and row.description_status == "completed"
+    assert row.handed_over_at is not None
+
+
 async def test_a_worker_survives_a_job_that_raises(world: World) -> None:
     queue = DatabaseQueue(world.sessions, lease_seconds=30)
     first = await add_file(world, queue)

@@ -45,6 +45,7 @@ def test_cli_refuses_an_unknown_tier(tmp_path: Path) -> None:
     assert result.exit_code == 2 and "gold" in result.output
 
 
+@pytest.mark.embedded
 def test_keys_are_stored_hashed(tmp_path: Path) -> None:
     runner = CliRunner()
     created = runner.invoke(main, ["keys", "create", "--data-dir", str(tmp_path), "--tenant", "t"])

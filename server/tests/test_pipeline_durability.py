@@ -14,9 +14,9 @@ import pytest
 
 from media_support import encode, text_image
 from model_servers import EmbeddingServer
-from server_support import free_port, serve_process
+from server_support import free_port, kill_tree, serve_process
 
-pytestmark = pytest.mark.socket
+pytestmark = [pytest.mark.socket, pytest.mark.embedded]  # (on PostgreSQL: test_procrastinate)
 WORDS = ["ALPHA", "BRAVO", "CHARLIE", "DELTA", "ECHO", "FOXTROT"]
 
 
@@ -62,8 +62,7 @@ def test_killed_mid_processing_then_restarted_finishes_every_file(tmp_path: Path
             assert not all(s["is_terminal"] for s in now), "all processed before the kill"
             assert time.monotonic() < deadline, now
             time.sleep(0.02)
-        process.kill()  # SIGKILL: no shutdown handler runs
-        process.wait(timeout=10)
+        kill_tree(process)  # SIGKILL to the API and its workers: no shutdown handler runs
     with sqlite3.connect(data_dir / "scopix.db") as db:  # the jobs its workers held
         killed_during = {
             row[0] for row in db.execute("SELECT id FROM jobs WHERE state = 'running'")
@@ -129,8 +128,7 @@ def test_killed_while_indexing_then_restarted_keeps_vectors_and_rows_in_step(
             while not embedder.seen:  # a file's texts are at the embedder, which holds them
                 assert time.monotonic() < deadline, statuses(api, ids)
                 time.sleep(0.05)
-            process.kill()
-            process.wait(timeout=10)
+            kill_tree(process)
         embedder.delay = 0.0
         with serve(data_dir, port, **settings), httpx.Client(base_url=base, headers=headers) as api:
             deadline = time.monotonic() + 120

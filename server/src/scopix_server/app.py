@@ -21,10 +21,19 @@ from .db.migrate import upgrade
 from .db.session import create_engine, create_sessionmaker
 from .errors import install_error_handlers
 from .guards import BodyGuardMiddleware
-from .jobs import DatabaseQueue, Enqueuer, open_processing, open_queue, open_workers
+from .jobs import (
+    DatabaseQueue,
+    Enqueuer,
+    Processing,
+    Workers,
+    open_processing,
+    open_queue,
+    open_workers,
+)
+from .jobs.supervisor import WorkerSupervisor
 from .metrics import Metrics
 from .middleware import RequestContextMiddleware
-from .providers.embedding import build_embedder
+from .providers.embedding import Embedder, build_embedder
 from .search import open_index
 from .services.ingest import Ingest
 from .services.ratelimit import RateLimiter
@@ -32,7 +41,7 @@ from .services.reindex import queue_stale_embeddings
 from .services.retention import purge_now, run_periodically
 from .services.search import Searcher
 from .settings import Settings
-from .storage import open_storage
+from .storage import StorageBackend, open_storage
 from .storage.signing import Signer, load_or_create_secret
 
 __all__ = ["create_app"]
@@ -58,6 +67,37 @@ async def _prepare_search(
         return
     if queued:
         logger.info("queued %d files for indexing with %s", queued, model)
+
+
+def _start_workers(
+    settings: Settings,
+    sessions: async_sessionmaker[AsyncSession],
+    store: StorageBackend,
+    queue: Enqueuer,
+    embedder: Embedder | None,
+) -> tuple[Workers | WorkerSupervisor, Processing | None]:
+    """The workers of ``serve``: in processes of their own (``worker_processes``; the API
+    process then holds no description provider or work process), or in this one (0)."""
+    total, processes = settings.resolved_workers, settings.worker_processes
+    if total and processes:
+        supervisor = WorkerSupervisor(settings, jobs=total, processes=processes)
+        if isinstance(queue, DatabaseQueue):
+            queue.add_waker(supervisor.wake)
+        supervisor.start()
+        return supervisor, None
+    processing = open_processing(
+        settings, sessions=sessions, storage=store, queue=queue, embedder=embedder, workers=total
+    )
+
+    async def housekeeping() -> None:
+        await purge_now(sessions, store, retention_days=settings.retention_days)
+
+    workers = open_workers(
+        settings, queue, processing.pipeline.run, concurrency=total, housekeeping=housekeeping
+    )
+    if workers.size:
+        workers.start()
+    return workers, processing
 
 
 def create_app(settings: Settings | None = None) -> FastAPI:
@@ -104,27 +144,9 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 min_similarity=settings.search_min_similarity,
             ),
         )
-        processing = open_processing(
-            settings,
-            sessions=sessions,
-            storage=store,
-            queue=queue,
-            embedder=embedder,
-            workers=settings.resolved_workers,
-        )
-
-        async def housekeeping() -> None:
-            await purge_now(sessions, store, retention_days=settings.retention_days)
-
-        workers = open_workers(
-            settings,
-            queue,
-            processing.pipeline.run,
-            concurrency=settings.resolved_workers,
-            housekeeping=housekeeping,
-        )
-        if workers.size:
-            workers.start()
+        workers, processing = _start_workers(settings, sessions, store, queue, embedder)
+        if isinstance(workers, WorkerSupervisor):
+            metrics.watch_workers(workers.report)
         reindexing = (
             asyncio.create_task(
                 _prepare_search(sessions, queue, app.state.scopix.searcher, embedder.model),
@@ -155,7 +177,8 @@ def create_app(settings: Settings | None = None) -> FastAPI:
                 with contextlib.suppress(asyncio.CancelledError):
                     await reindexing
             await workers.stop()
-            await processing.aclose()
+            if processing is not None:
+                await processing.aclose()
             if embedder is not None:
                 await embedder.aclose()
             if purging is not None:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -135,24 +134,31 @@ def _preflight(settings: Settings) -> None:
     "(default: all).",
 )
 @click.option("--log-level", default=None, help="debug, info, warning or error.")
+@click.option("--supervised", is_flag=True, hidden=True)  # (started by `serve`: settings on stdin)
 def worker(
-    data_dir: Path | None, concurrency: int | None, queues: str | None, log_level: str | None
+    data_dir: Path | None,
+    concurrency: int | None,
+    queues: str | None,
+    log_level: str | None,
+    supervised: bool,
 ) -> None:
-    """Run jobs (no API) on a PostgreSQL deployment; start as many as the work needs."""
+    """Run jobs (no API); start as many as the work needs (beside `serve --no-workers`)."""
     import logging
 
-    settings = _settings(data_dir, log_level=log_level)
-    if settings.resolved_job_queue != "procrastinate":
-        raise click.UsageError(
-            "`worker` runs the jobs of a PostgreSQL deployment (on Procrastinate): set "
-            "SCOPIX_SERVER_DATABASE_URL=postgresql+asyncpg://...; on SQLite, `serve` runs "
-            "the workers itself"
-        )
     from .jobs.procrastinate_queue import QUEUES
-    from .jobs.standalone import run_worker
+    from .jobs.standalone import read_supervised_settings, run_worker
 
+    if supervised:
+        settings = read_supervised_settings()
+    else:
+        settings = _settings(data_dir, log_level=log_level)
     chosen = None
     if queues:
+        if settings.resolved_job_queue != "procrastinate":
+            raise click.UsageError(
+                "--queues chooses among Procrastinate's queues (a PostgreSQL deployment); the "
+                "embedded queue of a SQLite server has one queue"
+            )
         chosen = [name.strip() for name in queues.split(",") if name.strip()]
         unknown = sorted(set(chosen) - set(QUEUES.values()))
         if unknown or not chosen:
@@ -160,13 +166,16 @@ def worker(
                 f"--queues takes {', '.join(sorted(set(QUEUES.values())))}"
                 + (f" (unknown: {', '.join(unknown)})" if unknown else "")
             )
-    _preflight(settings)
+    if not supervised:
+        _preflight(settings)  # (`serve` checked before starting it)
     logging.basicConfig(
         level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
     )
     workers = concurrency or settings.resolved_workers or 1
-    with contextlib.suppress(KeyboardInterrupt):  # (Procrastinate stops on SIGINT itself)
-        asyncio.run(run_worker(settings, concurrency=workers, queues=chosen))
+    status = asyncio.run(
+        run_worker(settings, concurrency=workers, queues=chosen, supervised=supervised)
+    )
+    sys.exit(status)
 
 
 @main.command()
@@ -226,6 +235,79 @@ async def _reindex(settings: Settings, *, failed: bool) -> tuple[int, int]:
     finally:
         await embedder.aclose()
         await engine.dispose()
+
+
+@main.command("migrate-to")
+@data_dir_option
+@click.option(
+    "--database-url",
+    required=True,
+    help="The target database, empty (e.g. postgresql+asyncpg://user:pass@host/scopix).",
+)
+@click.option(
+    "--storage-url",
+    required=True,
+    help="The target storage (e.g. s3://bucket/prefix; its SCOPIX_SERVER_S3_* settings from "
+    "the environment).",
+)
+def migrate_to(data_dir: Path | None, database_url: str, storage_url: str) -> None:
+    """Copy this installation (database and stored objects) to another database and storage.
+
+    The source (this data folder's settings) is only read: stop its server first. Objects go
+    first (a second run skips those already copied), then every row in one transaction; the
+    files still processing are queued again on the target. Then start the servers with the
+    target's settings and the same SCOPIX_SERVER_SIGNING_SECRET.
+    """
+    from .services.transfer import TargetNotEmpty
+    from .services.transfer import migrate_to as run
+
+    source = _settings(data_dir)
+    try:
+        target = source.model_copy(
+            update={"database_url": database_url, "storage_url": storage_url}
+        )
+        target = Settings.model_validate(target.model_dump())  # (the new URLs checked)
+    except ValueError as error:
+        raise click.UsageError(str(error)) from None
+    click.echo(
+        f"copying {source.resolved_database_url} + {source.resolved_storage_url}\n"
+        f"     to {target.resolved_database_url} + {target.resolved_storage_url}",
+        err=True,
+    )
+    bar: Any = None
+
+    def start(total: int) -> None:
+        nonlocal bar
+        bar = click.progressbar(length=total, label="objects", file=sys.stderr)
+        bar.__enter__()
+
+    def step() -> None:
+        bar.update(1)
+
+    try:
+        done = asyncio.run(run(source, target, on_objects=start, on_object=step))
+    except (TargetNotEmpty, ValueError) as error:
+        click.echo(f"error: {error}", err=True)
+        sys.exit(1)
+    except KeyboardInterrupt:
+        click.echo("\nstopped; run it again: the objects copied are kept", err=True)
+        sys.exit(130)
+    finally:
+        if bar is not None:
+            bar.__exit__(None, None, None)
+    rows = ", ".join(f"{count} {name}" for name, count in done.rows.items() if count)
+    click.echo(
+        f"copied {done.objects_copied} objects ({done.objects_present} already there); "
+        f"rows: {rows or 'none'}; {done.jobs_queued} jobs queued again"
+    )
+    if not source.signing_secret:
+        click.echo(
+            "note: links were signed with the secret in "
+            f"{source.data_dir / 'signing.key'}; give the new servers the same one "
+            f"(SCOPIX_SERVER_SIGNING_SECRET=$(cat {source.data_dir / 'signing.key'})) or the "
+            "links handed out before stop working",
+            err=True,
+        )
 
 
 @main.group()

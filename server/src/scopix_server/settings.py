@@ -143,6 +143,20 @@ class Settings(BaseSettings):
         description="Processing workers started with `serve` (default: the CPU count; 0: this "
         "process only serves the API and leaves the jobs to other processes).",
     )
+    worker_processes: int = Field(
+        1,
+        ge=0,
+        description="Processes `serve` runs its workers in (the workers shared among them), "
+        "restarted when they end; a crash or a bloat there never takes the API down. 0: the "
+        "workers run inside the API process (for embedding the app; no isolation).",
+    )
+    worker_memory_bytes: int = Field(
+        2 * 1024 * MiB,
+        ge=128 * MiB,
+        description="Resident memory a worker process may reach (its models and clients; the "
+        "work processes have SCOPIX_SERVER_JOB_MEMORY_BYTES each); past it the worker hands "
+        "its jobs back and stops, and is started again.",
+    )
     analyze_max_wait_seconds: float = Field(
         300.0,
         ge=0,

@@ -230,6 +230,8 @@ class File(Base):
     content_created_at: Mapped[datetime | None] = mapped_column(default=None)
     # what decoding found, for the description job (processing.ImageFacts, as JSON)
     image_facts: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    # set once, when its process job queues its describe job (one conditional update)
+    handed_over_at: Mapped[datetime | None] = mapped_column(default=None)
     blur_hash: Mapped[str | None] = mapped_column(String(100), default=None)
     variant_status: Mapped[str] = mapped_column(String(16), default="pending")
     # documents

@@ -26,7 +26,7 @@ from typing import Any, TypeVar
 
 import anyio
 from PIL import Image
-from sqlalchemy import delete, select
+from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..db.models import Chunk, File, utcnow
@@ -104,14 +104,14 @@ class Pipeline:
     ) -> None:
         """Write ``values`` to the file (and to ``row``, which the steps keep reading).
 
-        ``then``: the next job of the file, queued in the same transaction: ``describe`` (its
-        description, on the provider queue) or ``embed`` (its processing is over: its search
-        vectors, or the step marked skipped when no embedder is configured).
+        ``then="embed"``: the file's processing is over; its next job, queued in the same
+        transaction, makes its search vectors (or the step is marked skipped when no embedder
+        is configured).
         """
         embed = then == "embed"
         if embed:
             values["embedding_status"] = "queued" if self._embedding else "skipped"
-        queued = then == "describe" or (embed and self._embedding is not None)
+        queued = embed and self._embedding is not None
         for name, value in values.items():
             setattr(row, name, value)
         async with self._sessions() as session:
@@ -136,10 +136,47 @@ class Pipeline:
 
     # --- the job ---
 
+    async def _hand_over(self, row: File, *, priority: int) -> None:
+        """The ``process`` job's end: the file's ``describe`` job is queued, once. One
+        conditional update of ``handed_over_at`` decides, so that a process job run again (its
+        worker died after this commit) queues no second one."""
+        now = utcnow()
+        async with self._sessions() as session:
+            handed = await session.execute(
+                update(File)
+                .where(
+                    File.id == row.id,
+                    File.deleted_at.is_(None),
+                    File.handed_over_at.is_(None),
+                )
+                .values(handed_over_at=now, updated_at=now)
+            )
+            if getattr(handed, "rowcount", 0) != 1:
+                return
+            await self._queue.enqueue(
+                session, tenant_id=row.tenant_id, file_id=row.id, kind="describe", priority=priority
+            )
+            await session.commit()
+        row.handed_over_at = now
+        self._queue.notify()
+
+    @staticmethod
+    def _ran_already(job: ClaimedJob, row: File) -> bool:
+        """A job run again after it recorded its work but not its end (its worker died in
+        between): what it would do is done, and its next job queued."""
+        if job.kind == "describe":
+            return row.description_status in ("completed", "failed", "skipped")
+        if job.kind == "process":
+            return row.status in ("completed", "failed") or row.handed_over_at is not None
+        return False
+
     async def run(self, job: ClaimedJob) -> Outcome:
         row = await self._load(job)
         if row is None:
             return Outcome()  # deleted before its turn
+        if self._ran_already(job, row):
+            logger.info("job %s (%s) of file %s had run: nothing to do", job.id, job.kind, row.id)
+            return Outcome()
         if job.kind == "embed":
             return await self._embed(job, row)
         budget = Budget.start(self._settings.job_timeout_seconds)
@@ -267,7 +304,7 @@ class Pipeline:
             )
             return
         if describing:
-            await self._save(row, then="describe", priority=priority)
+            await self._hand_over(row, priority=priority)
         else:
             await self._save(row, then="embed", status="completed")
 

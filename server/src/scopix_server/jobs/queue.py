@@ -10,6 +10,7 @@ that died, and the next claim takes it over.
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
 from typing import Protocol
@@ -86,6 +87,11 @@ class DatabaseQueue:
         self._lease = timedelta(seconds=lease_seconds)
         self._max_attempts = max_attempts
         self._wakeup = asyncio.Event()
+        self._wakers: list[Callable[[], None]] = []
+
+    def add_waker(self, wake: Callable[[], None]) -> None:
+        """Also call ``wake`` on ``notify`` (the worker processes of ``serve``)."""
+        self._wakers.append(wake)
 
     async def enqueue(
         self, session: AsyncSession, *, tenant_id: str, file_id: str, kind: str, priority: int = 0
@@ -184,6 +190,8 @@ class DatabaseQueue:
 
     def notify(self) -> None:
         self._wakeup.set()
+        for wake in self._wakers:
+            wake()
 
     async def wait(self, timeout: float) -> None:
         try:

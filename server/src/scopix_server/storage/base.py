@@ -74,6 +74,10 @@ class StorageBackend(Protocol):
         """Store a small derived object (a variant, extracted text) under ``key``, atomically."""
         ...
 
+    async def put_file(self, key: str, path: Path) -> None:
+        """Store the file at ``path`` under ``key``, atomically, streamed (any size)."""
+        ...
+
     async def delete(self, key: str) -> None: ...
 
     def keys_older_than(self, seconds: float) -> AsyncIterator[str]:

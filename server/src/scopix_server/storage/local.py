@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import os
 import queue
+import shutil
 import threading
 import time
 import uuid
@@ -264,6 +265,25 @@ class LocalStorage:
             _fsync_dir(target.parent)
 
         await anyio.to_thread.run_sync(write)
+
+    async def put_file(self, key: str, path: Path) -> None:
+        target = self.path_of(key)
+
+        def copy() -> None:
+            temp = self.tmp_dir / f"{uuid.uuid4().hex}.part"
+            try:
+                with open(path, "rb") as source, open(temp, "wb") as out:
+                    shutil.copyfileobj(source, out, 1024 * 1024)
+                    out.flush()
+                    os.fsync(out.fileno())
+                target.parent.mkdir(parents=True, exist_ok=True)
+                os.replace(temp, target)
+            finally:
+                with contextlib.suppress(FileNotFoundError):
+                    temp.unlink()
+            _fsync_dir(target.parent)
+
+        await anyio.to_thread.run_sync(copy)
 
     async def size(self, key: str) -> int:
         stat = await anyio.to_thread.run_sync(self.path_of(key).stat)

@@ -172,6 +172,9 @@ class S3Storage:
             lambda: self._client.put_object(Bucket=self.bucket, Key=self.key_of(key), Body=data)
         )
 
+    async def put_file(self, key: str, path: Path) -> None:
+        await anyio.to_thread.run_sync(self.upload_file, path, key)
+
     async def size(self, key: str) -> int:
         head = await anyio.to_thread.run_sync(self._head, key)
         if head is None:
