@@ -300,6 +300,18 @@ def main() -> None:
                     rate = rates[name, workers]
                     line += f"  {rate:8.2f}  {rate / (workers * rates[name, counts[0]]):4.2f}"
                 print(f"{line}   {rates['distributed', workers] / rates['embedded', workers]:6.2f}")
+            cores = os.cpu_count() or 1
+            within = [n for n in counts if n <= cores]
+            worst = min(
+                rates[name, n] / (n * rates[name, counts[0]])
+                for name in ("embedded", "distributed")
+                for n in within
+            )
+            print(
+                f"scaling efficiency up to the core count ({cores}): worst {worst:.2f} "
+                f"(target >= 0.8: {'pass' if worst >= 0.8 else 'FAIL'}); more workers than "
+                "cores share them"
+            )
             print("\nenqueue-to-start latency (ms), one idle worker:")
             for deployment in (embedded, distributed):
                 seconds = sorted(latency(deployment, small.getvalue(), options.latency_rounds))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
@@ -145,6 +146,11 @@ def worker(
     """Run jobs (no API); start as many as the work needs (beside `serve --no-workers`)."""
     import logging
 
+    # One thread of numerical work per job: the jobs at a time are the parallelism. Several
+    # workers each spinning a BLAS thread per core halved the throughput of two on 2 cores.
+    # (Before numpy loads; a value set by the user stands.)
+    for name in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+        os.environ.setdefault(name, "1")
     from .jobs.procrastinate_queue import QUEUES
     from .jobs.standalone import read_supervised_settings, run_worker
 
