@@ -358,11 +358,12 @@ class ScaledBackends:
         empty), and of a bucket; either is created unless it exists."""
         self.count += 1
         database = database or f"test_{self.count}"
-        bucket = bucket or database
+        bucket = bucket or database.replace("_", "-")  # (S3 names take no "_")
         template = f" TEMPLATE {self.TEMPLATE}" if migrated else ""
         if not self._admin(f"SELECT 1 FROM pg_database WHERE datname = '{database}'"):
             self._admin(f"CREATE DATABASE {database}{template}")
-        (self.s3.root / bucket).mkdir(exist_ok=True)
+        if not (self.s3.root / bucket).exists():  # (through S3: rclone caches its folders)
+            self._s3_client().create_bucket(Bucket=bucket)
         self.last = {
             "database_url": self._url(database),
             "storage_url": f"s3://{bucket}/files",
@@ -375,6 +376,17 @@ class ScaledBackends:
     def stop(self) -> None:
         self.s3.stop()
         self.postgres.stop()
+
+    def _s3_client(self) -> Any:
+        import boto3
+
+        return boto3.client(
+            "s3",
+            endpoint_url=self.s3.endpoint,
+            aws_access_key_id=self.s3.access_key,
+            aws_secret_access_key=self.s3.secret_key,
+            region_name="us-east-1",
+        )
 
     def _url(self, database: str) -> str:
         return self.postgres.url.rsplit("/", 1)[0] + f"/{database}"

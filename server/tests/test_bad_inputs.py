@@ -119,6 +119,7 @@ def test_refused_with_415_and_nothing_kept(
     assert api.get("/files").json()["total_count"] == 0
 
 
+@pytest.mark.embedded  # (reads the storage folder or SQLite itself)
 def test_path_traversal_filename_is_only_a_name(small: LiveServer, api: httpx.Client) -> None:
     response = api.post(
         "/files/upload", files={"file": ("../../../../etc/passwd.png", png_bytes())}

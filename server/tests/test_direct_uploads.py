@@ -95,6 +95,7 @@ def test_a_single_put(api: httpx.Client) -> None:
     assert status["state"] == "completed"
 
 
+@pytest.mark.embedded  # (reads the storage folder or SQLite itself)
 def test_parts_in_parallel_and_resume(api: httpx.Client) -> None:
     data = big_png(12 * MiB + 123)
     started = start(api, data, content_hash=sha(data))
@@ -132,6 +133,7 @@ def test_a_wrong_hash_keeps_nothing(api: httpx.Client, server: LiveServer) -> No
     assert status["state"] == "failed" and "hash" in status["error"]
 
 
+@pytest.mark.embedded  # (reads the storage folder or SQLite itself)
 def test_tampered_foreign_and_short_parts_are_refused(api: httpx.Client) -> None:
     data = big_png(1 * MiB)
     started = start(api, data)
@@ -166,6 +168,7 @@ def test_duplicates_skip_the_transfer(api: httpx.Client) -> None:
     assert "upload_url" not in again
 
 
+@pytest.mark.embedded  # (reads the storage folder or SQLite itself)
 def test_expired_urls_are_refused(tmp_path: Path) -> None:
     live = start_server(Settings(data_dir=tmp_path, workers=0, direct_upload_ttl_seconds=60))
     try:
@@ -211,6 +214,7 @@ def test_refused_content_fails_the_upload(api: httpx.Client) -> None:
     assert again.status_code == 409
 
 
+@pytest.mark.embedded  # (reads the storage folder or SQLite itself)
 def test_the_purge_expires_abandoned_uploads(api: httpx.Client, server: LiveServer) -> None:
     data = big_png(9 * MiB)
     started = start(api, data)
@@ -231,6 +235,7 @@ class Interrupted(Exception):
     pass
 
 
+@pytest.mark.embedded  # (reads the storage folder or SQLite itself)
 def test_sdk_parts_through_the_server_interrupted_then_resumed(
     server: LiveServer, tmp_path: Path
 ) -> None:

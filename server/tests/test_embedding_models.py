@@ -180,7 +180,7 @@ def test_a_new_model_reindexes_in_the_background_while_search_answers(
 
 
 def _reindex(data: Path, endpoint: EmbeddingServer, model: str, *args: str) -> Any:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCOPIX_")}
+    env = dict(os.environ)  # (conftest cleared the ambient settings; --backends scaled set its own)
     env.update(
         SCOPIX_SERVER_EMBEDDER="openai",
         SCOPIX_SERVER_EMBEDDING_BASE_URL=endpoint.url,
@@ -230,7 +230,7 @@ def test_reindex_indexes_what_is_stale_and_resumes(
 
 
 def test_reindex_without_an_embedder_says_so(tmp_path: Path) -> None:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCOPIX_")}
+    env = dict(os.environ)
     env["SCOPIX_SERVER_EMBEDDER"] = "none"
     done = subprocess.run(
         [sys.executable, "-m", "scopix_server", "reindex", "--data-dir", str(tmp_path)],

@@ -141,6 +141,7 @@ def test_batch_delete(api: httpx.Client, library: dict[str, dict]) -> None:
     assert too_many.status_code == 422
 
 
+@pytest.mark.embedded  # (the server's own signed links; S3's presigned ones: test_s3_storage)
 def test_original_variant_is_a_signed_redirect(
     live: LiveServer, api: httpx.Client, library: dict[str, dict]
 ) -> None:
@@ -191,6 +192,7 @@ def test_unknown_routes_and_methods_use_the_envelope(api: httpx.Client) -> None:
     assert wrong.json()["error"]["code"] == "METHOD_NOT_ALLOWED"
 
 
+@pytest.mark.embedded  # (removes the object from the storage folder)
 def test_missing_bytes_are_a_clear_503(
     live: LiveServer, api: httpx.Client, library: dict[str, dict]
 ) -> None:

@@ -28,6 +28,7 @@ def _upload(api: httpx.Client, name: str = "p.png", **fields: str) -> dict[str, 
     return body
 
 
+@pytest.mark.embedded  # (reads the storage folder or SQLite itself)
 def test_a_signed_link_stops_working_when_its_file_is_deleted(api: httpx.Client) -> None:
     file_id = _upload(api)["image_id"]
     url = api.get(f"/files/{file_id}").json()["original_url"]
@@ -78,6 +79,7 @@ def test_tokens_decode_strictly(live: LiveServer, api: httpx.Client, damage: obj
     assert refused.status_code == 404
 
 
+@pytest.mark.embedded  # (reads the storage folder or SQLite itself)
 def test_links_ignore_the_host_header(live: LiveServer, api: httpx.Client) -> None:
     file_id = _upload(api)["image_id"]
     details = api.get(f"/files/{file_id}", headers={"Host": "evil.example"}).json()
@@ -92,6 +94,7 @@ def test_links_ignore_the_host_header(live: LiveServer, api: httpx.Client) -> No
     assert "evil" not in redirect.headers["location"]
 
 
+@pytest.mark.embedded  # (reads the storage folder or SQLite itself)
 def test_links_use_the_configured_public_url(tmp_path_factory: pytest.TempPathFactory) -> None:
     settings = Settings(
         data_dir=tmp_path_factory.mktemp("public"),

@@ -24,7 +24,7 @@ from server_support import (
     wait_until_terminal_sync,
 )
 
-pytestmark = [pytest.mark.services, pytest.mark.socket]
+pytestmark = [pytest.mark.services, pytest.mark.socket, pytest.mark.embedded]  # (the source)
 
 
 @pytest.fixture

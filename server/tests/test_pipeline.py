@@ -195,6 +195,7 @@ def test_unreadable_documents_fail_as_validation(
     assert api.get(f"/files/{details['id']}/text").status_code == 404
 
 
+@pytest.mark.embedded  # (reads the storage folder or SQLite itself)
 def test_describing_a_document_again_reuses_its_stored_text(
     server: LiveServer, api: httpx.Client
 ) -> None:

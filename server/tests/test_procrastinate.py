@@ -143,7 +143,7 @@ def test_api_only_servers_and_worker_processes_and_a_killed_worker(
     tmp_path: Path, postgres: Postgres, endpoint: EmbeddingServer
 ) -> None:
     data = tmp_path / "data"
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCOPIX_")}
+    env = dict(os.environ)  # (conftest cleared the ambient settings; --backends scaled set its own)
     env.update(
         SCOPIX_SERVER_DATABASE_URL=postgres.url,
         SCOPIX_SERVER_EMBEDDER="openai",
@@ -198,6 +198,7 @@ def test_api_only_servers_and_worker_processes_and_a_killed_worker(
     assert second is not None and second.returncode == 0, errors.get(second.pid)
 
 
+@pytest.mark.embedded  # (the refusal of SQLite)
 def test_worker_queues_need_procrastinate(tmp_path: Path) -> None:
     env = {k: v for k, v in os.environ.items() if not k.startswith("SCOPIX_")}
     done = subprocess.run(

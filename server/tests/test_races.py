@@ -377,6 +377,7 @@ async def test_a_failed_request_gives_its_idempotency_key_up(pair: Pair) -> None
         assert fine.status_code == 201
 
 
+@pytest.mark.embedded  # (reads the storage folder or SQLite itself)
 async def test_the_purge_leaves_an_object_that_a_request_has_claimed(pair: Pair) -> None:
     """A deleted file's bytes, about to be recorded again by an upload in flight (its claim),
     survive the purge; once the request lets go with no row, they go."""

@@ -6,6 +6,7 @@ import asyncio
 from datetime import timedelta
 
 import httpx
+import pytest
 
 from scopix_server.db.models import utcnow
 from scopix_server.db.session import create_engine, create_sessionmaker
@@ -55,6 +56,7 @@ def test_purge_after_the_retention_window(live: LiveServer) -> None:
         assert purged_objects >= 1
 
 
+@pytest.mark.embedded  # (reads the storage folder or SQLite itself)
 def test_orphan_objects_are_swept_after_the_grace_period(live: LiveServer) -> None:
     """Bytes left by a crash between storing and recording are removed, and only those."""
     import os

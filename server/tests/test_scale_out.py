@@ -116,7 +116,7 @@ def test_two_apis_three_workers_one_killed(
     tmp_path: Path, backends: tuple[Postgres, S3Server]
 ) -> None:
     postgres, s3 = backends
-    env = {k: v for k, v in os.environ.items() if not k.startswith("SCOPIX_")}
+    env = dict(os.environ)  # (conftest cleared the ambient settings; --backends scaled set its own)
     env.update(
         SCOPIX_SERVER_DATABASE_URL=postgres.url,
         SCOPIX_SERVER_STORAGE_URL="s3://scopix/files",

@@ -150,6 +150,7 @@ def test_the_blocking_client_has_the_same_methods(server: LiveServer) -> None:
         assert client.files.upload.__doc__ and "Upload one file" in client.files.upload.__doc__
 
 
+@pytest.mark.embedded  # (reads the storage folder or SQLite itself)
 async def test_documents_variants_and_describing_again(server: LiveServer) -> None:
     async with Scopix.from_config(config(server)) as client:
         pdf = await client.files.upload(

@@ -69,6 +69,7 @@ async def library(tmp_path: Path) -> AsyncIterator[Library]:
 pytestmark = pytest.mark.anyio
 
 
+@pytest.mark.embedded  # (reads the storage folder or SQLite itself)
 async def test_modes_prefixes_and_accents(library: Library) -> None:
     invoice = await library.add(title="Invoice March", visible_text="Total due 120 EUR")
     menu = await library.add(
@@ -98,6 +99,7 @@ async def test_search_syntax_is_never_an_error(library: Library, text: str) -> N
     assert isinstance(await library.search(text), set)
 
 
+@pytest.mark.embedded  # (reads the storage folder or SQLite itself)
 async def test_the_index_follows_changes_and_tenants(library: Library) -> None:
     file_id = await library.add(title="draft")
     theirs = await library.add(tenant=library.other, title="draft")

@@ -209,6 +209,7 @@ class ProcrastinateWorkers:
         self._queues = None if queues is None else [*dict.fromkeys([*queues, MAINTENANCE_QUEUE])]
         self._name = name
         self._task: asyncio.Task[None] | None = None
+        self._opened = asyncio.Event()
 
     @property
     def size(self) -> int:
@@ -222,6 +223,7 @@ class ProcrastinateWorkers:
         if self._name is not None:
             options["name"] = self._name
         async with self._app.open_async():
+            self._opened.set()
             await self._app.run_worker_async(
                 concurrency=self._concurrency,
                 wait=True,
@@ -241,6 +243,11 @@ class ProcrastinateWorkers:
     async def stop(self) -> None:
         if self._task is None:
             return
+        # (cancelled while its connection pool opens, the pool kept trying to connect and the
+        # process never ended: let it open first; cancelling the worker itself is graceful)
+        opened = asyncio.create_task(self._opened.wait())
+        await asyncio.wait({opened, self._task}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
+        opened.cancel()
         self._task.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await self._task
