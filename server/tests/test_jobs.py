@@ -155,7 +155,10 @@ class FlakyProvider:
         return await BasicProvider().describe(item)
 
 
-async def run_until_idle(world: World, queue: DatabaseQueue, provider: FlakyProvider) -> None:
+def make_pipeline(
+    world: World, queue: DatabaseQueue, provider: FlakyProvider
+) -> tuple[Pipeline, WorkProcesses]:
+    """The pipeline of one worker (its work processes: closed by the caller)."""
     processes = WorkProcesses(size=1, memory_bytes=MiB * 1024, decode_budget=MiB * 256)
     pipeline = Pipeline(
         sessions=world.sessions,
@@ -166,6 +169,11 @@ async def run_until_idle(world: World, queue: DatabaseQueue, provider: FlakyProv
         work=processes,
         queue=queue,
     )
+    return pipeline, processes
+
+
+async def run_until_idle(world: World, queue: DatabaseQueue, provider: FlakyProvider) -> None:
+    pipeline, processes = make_pipeline(world, queue, provider)
     pool = WorkerPool(queue, pipeline.run, size=1, lease_seconds=30, poll_seconds=0.02)
     pool.start()
     try:
@@ -281,16 +289,7 @@ async def test_a_job_run_again_after_its_work_was_recorded_does_nothing_twice(
     queue = DatabaseQueue(world.sessions, lease_seconds=0.05)
     file_id = await add_file(world, queue)
     provider = FlakyProvider(failures=0)
-    processes = WorkProcesses(size=1, memory_bytes=MiB * 1024, decode_budget=MiB * 256)
-    pipeline = Pipeline(
-        sessions=world.sessions,
-        storage=world.storage,
-        settings=world.settings,
-        providers=[provider],
-        threads=anyio.CapacityLimiter(1),
-        work=processes,
-        queue=queue,
-    )
+    pipeline, processes = make_pipeline(world, queue, provider)
     try:
         for kind in ("process", "describe"):
             for attempt in (1, 2):  # the first worker "dies" before it records the end

@@ -15,7 +15,7 @@ import shutil
 import threading
 import time
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import BinaryIO
 
@@ -248,42 +248,30 @@ class LocalStorage:
         yield path  # already local: no copy
 
     async def put(self, key: str, data: bytes) -> None:
-        target = self.path_of(key)
-
-        def write() -> None:
-            temp = self.tmp_dir / f"{uuid.uuid4().hex}.part"
-            try:
-                with open(temp, "wb") as out:
-                    out.write(data)
-                    out.flush()
-                    os.fsync(out.fileno())
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(temp, target)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    temp.unlink()
-            _fsync_dir(target.parent)
-
-        await anyio.to_thread.run_sync(write)
+        await anyio.to_thread.run_sync(self._replace, key, lambda out: out.write(data))
 
     async def put_file(self, key: str, path: Path) -> None:
+        def copy(out: BinaryIO) -> None:
+            with open(path, "rb") as source:
+                shutil.copyfileobj(source, out, 1024 * 1024)
+
+        await anyio.to_thread.run_sync(self._replace, key, copy)
+
+    def _replace(self, key: str, fill: Callable[[BinaryIO], object]) -> None:
+        """Blocking: ``fill`` a temporary file, then put it at ``key`` at once (synced)."""
         target = self.path_of(key)
-
-        def copy() -> None:
-            temp = self.tmp_dir / f"{uuid.uuid4().hex}.part"
-            try:
-                with open(path, "rb") as source, open(temp, "wb") as out:
-                    shutil.copyfileobj(source, out, 1024 * 1024)
-                    out.flush()
-                    os.fsync(out.fileno())
-                target.parent.mkdir(parents=True, exist_ok=True)
-                os.replace(temp, target)
-            finally:
-                with contextlib.suppress(FileNotFoundError):
-                    temp.unlink()
-            _fsync_dir(target.parent)
-
-        await anyio.to_thread.run_sync(copy)
+        temp = self.tmp_dir / f"{uuid.uuid4().hex}.part"
+        try:
+            with open(temp, "wb") as out:
+                fill(out)
+                out.flush()
+                os.fsync(out.fileno())
+            target.parent.mkdir(parents=True, exist_ok=True)
+            os.replace(temp, target)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                temp.unlink()
+        _fsync_dir(target.parent)
 
     async def size(self, key: str) -> int:
         stat = await anyio.to_thread.run_sync(self.path_of(key).stat)
