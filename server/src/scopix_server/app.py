@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -43,6 +42,7 @@ from .services.search import Searcher
 from .settings import Settings
 from .storage import StorageBackend, open_storage
 from .storage.signing import Signer, load_or_create_secret
+from .tasks import cancel_and_wait
 
 __all__ = ["create_app"]
 
@@ -172,19 +172,13 @@ def create_app(settings: Settings | None = None) -> FastAPI:
         try:
             yield
         finally:
-            if reindexing is not None:
-                reindexing.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await reindexing
+            await cancel_and_wait(reindexing)
             await workers.stop()
             if processing is not None:
                 await processing.aclose()
             if embedder is not None:
                 await embedder.aclose()
-            if purging is not None:
-                purging.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await purging
+            await cancel_and_wait(purging)
             await app.state.scopix.limiter.aclose()
             await engine.dispose()
 

@@ -25,7 +25,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 from collections.abc import Awaitable, Callable, Sequence
@@ -39,6 +38,7 @@ from sqlalchemy import text
 from sqlalchemy.engine import make_url
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from ..tasks import cancel_and_wait
 from .pipeline import Outcome
 from .queue import ClaimedJob
 
@@ -248,9 +248,9 @@ class ProcrastinateWorkers:
         opened = asyncio.create_task(self._opened.wait())
         await asyncio.wait({opened, self._task}, timeout=30, return_when=asyncio.FIRST_COMPLETED)
         opened.cancel()
-        self._task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await self._task
+        failed = await cancel_and_wait(self._task)
+        if failed is not None:
+            logger.warning("the Procrastinate worker had ended with an error: %r", failed)
         self._task = None
 
 

@@ -194,8 +194,12 @@ class DatabaseQueue:
             wake()
 
     async def wait(self, timeout: float) -> None:
+        # not asyncio.wait_for: before Python 3.12 it loses a cancellation that arrives as the
+        # event is set (it returns instead), and a worker told to stop went on polling forever
+        woken = asyncio.ensure_future(self._wakeup.wait())
         try:
-            await asyncio.wait_for(self._wakeup.wait(), timeout)
-        except asyncio.TimeoutError:
-            return
-        self._wakeup.clear()
+            done, _pending = await asyncio.wait({woken}, timeout=timeout)
+        finally:
+            woken.cancel()
+        if done:
+            self._wakeup.clear()

@@ -31,6 +31,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..settings import Settings
+from ..tasks import cancel_and_wait
 
 __all__ = [
     "MEMORY_EXIT",
@@ -164,11 +165,8 @@ class WorkerSupervisor:
 
     async def stop(self) -> None:
         self._stopping = True
-        if self._task is not None:
-            self._task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._task
-            self._task = None
+        await cancel_and_wait(self._task)
+        self._task = None
         await asyncio.to_thread(self._stop_all)
 
     # --- the children ---

@@ -10,6 +10,7 @@ import socket
 import uuid
 from collections.abc import Awaitable, Callable
 
+from ..tasks import cancel_and_wait
 from .memory import release_freed
 from .pipeline import Outcome
 from .queue import ClaimedJob, JobQueue
@@ -52,8 +53,7 @@ class WorkerPool:
         for task in self._tasks:
             task.cancel()
         for task in self._tasks:
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await cancel_and_wait(task)
         self._tasks.clear()
 
     async def _work(self, worker_id: str) -> None:
@@ -87,9 +87,7 @@ class WorkerPool:
             logger.exception("job %s stopped with an error", job.id)
             return
         finally:
-            renewing.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await renewing
+            await cancel_and_wait(renewing)
         try:
             if outcome.retry_after is not None:
                 await self._queue.retry(
