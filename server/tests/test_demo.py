@@ -30,7 +30,8 @@ def test_the_demo_describes_every_sample() -> None:
     assert "Invoice 2026-0412" in out  # OCR of the scanned page
     assert "document, 2 pages; description completed" in out  # the text PDF
     assert "Board meeting minutes" in out  # the DOCX
-    assert "tags: landscape, photo" in out
+    assert 'A picture with the text "MAIN STREET / BAKERY OPEN 7-19".' in out  # local, in words
+    assert 'A 2-page PDF document titled "Annual Report 2025"' in out
     # search by meaning: the best answer to a question worded unlike the file
     asked = out.split("how much money did the company make last year")[1].splitlines()
     assert "annual-report.pdf (page 1" in asked[1]

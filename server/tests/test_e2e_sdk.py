@@ -75,8 +75,9 @@ async def test_upload_then_processed(tmp_path: Path) -> None:
         server.stop()
     assert status["status"] == "completed" and status["description_status"] == "completed"
     assert status["variant_status"] == "completed" and status["is_terminal"] is True
-    assert details["tags"][0] == "mine" and "blue" in details["tags"]
-    assert "blue" in details["description"] and details["thumbnail_url"]
+    assert details["tags"][0] == "mine" and details["analysis_level"] == "local"
+    # a flat blue square: the models recognise nothing in it, and the description says so
+    assert "nothing was recognised" in details["description"] and details["thumbnail_url"]
 
 
 async def test_auto_describe_off_is_skipped(live: LiveServer, key: str) -> None:

@@ -48,7 +48,9 @@ class World:
 
 @pytest.fixture
 async def world(tmp_path: Path) -> AsyncIterator[World]:
-    settings = Settings(data_dir=tmp_path, job_retry_delay_seconds=0.05, ocr_enabled=False)
+    settings = Settings(
+        data_dir=tmp_path, job_retry_delay_seconds=0.05, ocr_enabled=False, vision_enabled=False
+    )
     engine = create_engine(settings.resolved_database_url)
     await upgrade(engine)
     sessions = create_sessionmaker(engine)

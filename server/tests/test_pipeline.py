@@ -87,10 +87,11 @@ def test_ocr_reads_the_words_where_they_were_drawn(api: httpx.Client) -> None:
         assert 0.5 <= region["confidence"] <= 1 and region["page"] is None
         assert len(region["polygon"]) == 4
         assert all(0 <= v <= 1 for point in region["polygon"] for v in point)
-    # the basic description says what was measured, and nothing else
-    assert details["analysis_level"] == "basic" and details["provider_count"] == 1
-    assert "INVOICE 2026" in details["description"] and "1600x1000" in details["description"]
-    assert "landscape" in details["tags"] and "text" in details["tags"]
+    # the default (local) description quotes the text, in sentences, with no pixel counts
+    assert details["analysis_level"] == "local" and details["provider_count"] == 1
+    assert "INVOICE 2026" in details["description"] and "1600x1000" not in details["description"]
+    assert "text" in details["tags"] and details["faces"] == []
+    assert details["safety_score"] is not None and details["safety_score"] < 0.2
     assert details["confidence_score"] is None
     assert details["dimensions"] == {"width": 1600, "height": 1000}
 
@@ -158,7 +159,7 @@ def test_pdf_text_pages_chunks_and_routes(api: httpx.Client) -> None:
     chunks = api.get(f"/files/{details['id']}/chunks").json()
     assert chunks["total_count"] == details["chunk_count"] >= 1
     assert chunks["items"][0]["page_numbers"][0] == 1
-    assert "PDF document of 2 pages" in details["description"]
+    assert details["description"].startswith("A 2-page PDF document")
     assert details["variant_status"] == "completed"  # the first page as a thumbnail
 
 

@@ -56,7 +56,7 @@ async def test_upload_wait_read_and_list(server: LiveServer, tmp_path: Path) -> 
         assert details.title == "A sign" and details.user_tags == ["street", "sign"]
         assert "HELLO" in (details.visible_text or "") and details.description
         assert details.dimensions == {"width": 700, "height": 300}
-        assert details.analysis_level == "basic" and details.thumbnail_url
+        assert details.analysis_level == "local" and details.thumbnail_url
         found = await client.files.list(search="hello", search_mode="visible_text")
         assert [item.id for item in found.items] == [stored.file_id]
         tagged = await client.files.list(search="street", search_mode="metadata")
@@ -131,7 +131,7 @@ async def test_analyze_returns_the_description(server: LiveServer) -> None:
     async with Scopix.from_config(config(server)) as client:
         result = await client.images.analyze(SIGN, filename="sign.png", content_category="auto")
         assert "HELLO" in (result.visible_text or "") and result.description
-        assert result.analysis_level == "basic" and result.provider_count == 1
+        assert result.analysis_level == "local" and result.provider_count == 1
         assert result.text_regions and result.processing_time_ms > 0
         assert result.metadata is not None and result.metadata["filename"] == "sign.png"
         with pytest.raises(ValueError, match="exactly one"):

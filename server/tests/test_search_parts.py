@@ -90,11 +90,13 @@ def _file(**values: object) -> File:
 def test_what_is_embedded_of_an_image_and_a_document() -> None:
     image = _file(title="Evening", description="Boats moored at a pier.", visible_text="EXIT")
     texts = texts_of(image, [])
-    assert [(t.part, t.chunk_index) for t in texts] == [("caption", None), ("text", None)]
+    parts = [(t.part, t.chunk_index) for t in texts]
+    assert parts == [("caption", None), ("title", None), ("text", None)]
     caption = texts[0].text
+    assert texts[1].text == "Evening"  # a title given is also a vector of its own
     assert "Evening" in caption and "harbour at dusk" in caption  # the filename's words
     assert "Boats moored" in caption and "holiday, boats" in caption
-    assert texts[1].text == "EXIT"
+    assert texts[2].text == "EXIT"
     document = _file(media_type="document", filename="q3.pdf", description="A report.")
     chunks = [Chunk(file_id="f", index=i, text=t, tenant_id="t") for i, t in enumerate(["a", " "])]
     parts = [(t.part, t.chunk_index) for t in texts_of(document, chunks)]

@@ -29,13 +29,16 @@ __all__ = [
     "ChunkItem",
     "ChunkList",
     "DeletedFile",
+    "Box",
     "Dimensions",
+    "FaceBox",
     "FileDetails",
     "FileList",
     "FileStatus",
     "FileSummary",
     "FileUpdate",
     "FileUpdated",
+    "Label",
     "QuotaCheck",
     "UploadRecord",
     "UtcDateTime",
@@ -107,6 +110,27 @@ class UploadRecord(_Model):
     created_at: datetime
 
 
+class Label(_Model):
+    """A thing the local classifier saw, with its probability."""
+
+    label: str
+    confidence: float
+
+
+class Box(_Model):
+    x: float
+    y: float
+    width: float
+    height: float
+
+
+class FaceBox(_Model):
+    """A face the local detector found; coordinates are 0-1 of the upright image."""
+
+    bbox: Box
+    confidence: float
+
+
 class ProviderError(_Model):
     """A description provider that failed while the others described the file."""
 
@@ -154,6 +178,9 @@ class FileDetails(UploadRecord):
     description_error_type: str | None
     description_is_retryable: bool | None
     provider_errors: list[ProviderError]
+    labels: list[Label] | None  # what the local vision models saw (null: not looked at)
+    faces: list[FaceBox] | None
+    safety_score: float | None  # 0-1: how likely the picture is explicit
     dimensions: Dimensions | None
     format: str | None
     content_created_at: datetime | None

@@ -20,7 +20,7 @@ MiB = 1024 * 1024
 GiB = 1024 * MiB
 
 Tier = Literal["free", "starter", "professional", "enterprise", "custom"]
-PROVIDERS = ("basic", "openai", "anthropic")  # description providers this server has
+PROVIDERS = ("local", "basic", "openai", "anthropic")  # description providers this server has
 
 
 class Settings(BaseSettings):
@@ -216,9 +216,17 @@ class Settings(BaseSettings):
         True, description="Read the text in images and scanned pages (RapidOCR, offline)."
     )
     description_providers: str = Field(
-        "basic",
-        description="Comma-separated description providers, run together: basic (offline, "
-        "the default), openai (any OpenAI-compatible chat-completions endpoint), anthropic.",
+        "local",
+        description="Comma-separated description providers, run together: local (offline "
+        "models: what is in the picture, faces, text; the default), basic (offline, measured "
+        "facts only: size, colours, text), openai (any OpenAI-compatible chat-completions "
+        "endpoint), anthropic.",
+    )
+    vision_enabled: bool = Field(
+        True,
+        description="Run the local vision models on every image described (ImageNet classes, "
+        "faces, a safety score, a visual vector for similar pictures), offline. Their findings "
+        "feed the local provider and go into the prompt of a model provider.",
     )
     direct_upload_part_bytes: int = Field(
         16 * MiB, ge=5 * MiB, description="Part size of multipart direct uploads."

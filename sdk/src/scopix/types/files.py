@@ -102,7 +102,8 @@ class UserFileDetails:
     user_tags: list[str] = field(default_factory=list)
     description: str | None = None
     key_elements: list[str] | None = None
-    analysis_level: str | None = None  # "basic" (offline analyser) or "standard" (a model)
+    # "local" (offline models), "basic" (offline, measured facts only) or "standard" (a model)
+    analysis_level: str | None = None
     provider_count: int | None = None
     visible_text: str | None = None
     text_regions: list[dict[str, Any]] | None = None
@@ -113,6 +114,12 @@ class UserFileDetails:
     description_is_retryable: bool | None = None
     # providers that failed while others described the file: [{provider, error_type, message}]
     provider_errors: list[dict[str, Any]] = field(default_factory=list)
+    # what the server's local vision models saw (None: not looked at): [{label, confidence}],
+    # faces [{bbox: {x, y, width, height} normalised 0-1, confidence}], and 0-1 how likely
+    # the picture is explicit
+    labels: list[dict[str, Any]] | None = None
+    faces: list[dict[str, Any]] | None = None
+    safety_score: float | None = None
     content_category: str | None = None
     folder_id: str | None = None
     project_id: str | None = None
@@ -163,6 +170,9 @@ class UserFileDetails:
             description_error_type=opt_str(data.get("description_error_type")),
             description_is_retryable=opt_bool(data.get("description_is_retryable")),
             provider_errors=opt_dict_list(data.get("provider_errors")) or [],
+            labels=opt_dict_list(data.get("labels")),
+            faces=opt_dict_list(data.get("faces")),
+            safety_score=opt_float(data.get("safety_score")),
             content_category=opt_str(data.get("content_category")),
             folder_id=opt_str(data.get("folder_id")),
             project_id=opt_str(data.get("project_id")),

@@ -230,6 +230,9 @@ class File(Base):
     content_created_at: Mapped[datetime | None] = mapped_column(default=None)
     # what decoding found, for the description job (processing.ImageFacts, as JSON)
     image_facts: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    # what the local vision models saw (vision.Sight, as JSON), and its safety score again
+    vision: Mapped[dict[str, Any] | None] = mapped_column(default=None)
+    safety_score: Mapped[float | None] = mapped_column(Float, default=None)
     # set once, when its process job queues its describe job (one conditional update)
     handed_over_at: Mapped[datetime | None] = mapped_column(default=None)
     blur_hash: Mapped[str | None] = mapped_column(String(100), default=None)
@@ -314,7 +317,7 @@ class Embedding(Base):
     )
     tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"))
     file_id: Mapped[str] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"), index=True)
-    part: Mapped[str] = mapped_column(String(16))  # caption | text | summary | chunk
+    part: Mapped[str] = mapped_column(String(16))  # caption | text | summary | chunk | title
     chunk_index: Mapped[int | None] = mapped_column(Integer, default=None)
     model: Mapped[str] = mapped_column(String(120))
     dimension: Mapped[int] = mapped_column(Integer)

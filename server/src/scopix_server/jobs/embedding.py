@@ -4,7 +4,8 @@ What is embedded, one vector each:
 - an image: its ``caption`` (title, words of the filename, description, tags, key elements) and
   its visible ``text``;
 - a document: its ``summary`` (title, filename, description) and every ``chunk``;
-- any other file: its caption.
+- any other file: its caption;
+- and a file someone gave a title: that ``title`` alone as well.
 
 The step runs after the pipeline (and again after a change of title or tags, or of the model).
 It writes the vectors and the file's ``embedding_status`` in one transaction, under the file
@@ -42,7 +43,7 @@ _SEPARATORS = re.compile(r"[_\-.]+")
 
 @dataclass(frozen=True)
 class Text:
-    part: str  # caption | text | summary | chunk
+    part: str  # caption | text | summary | chunk | title
     chunk_index: int | None
     text: str
 
@@ -62,15 +63,21 @@ def texts_of(row: File, chunks: list[Chunk]) -> list[Text]:
     tags = list(dict.fromkeys([*(row.tags or []), *(row.ai_tags or [])]))
     labels = ", ".join(str(t) for t in tags)
     elements = ", ".join(str(e) for e in row.key_elements or [])
+    # a title someone gave the file is also a vector of its own: mixed into a caption or a
+    # summary that quotes the text, a few words of it weigh too little to be found by
+    title = (row.title or "").strip()
+    titled = [Text("title", None, title)] if title else []
     if row.media_type == "document":
         summary = _sentences(row.title, _filename_words(row.filename), row.description, labels)
         found = [Text("summary", None, summary)] if summary else []
+        found += titled
         found += [Text("chunk", c.index, c.text) for c in chunks if c.text.strip()]
         return found
     caption = _sentences(
         row.title, _filename_words(row.filename), row.description, labels, elements
     )
     found = [Text("caption", None, caption)] if caption else []
+    found += titled
     if row.media_type == "image" and (row.visible_text or "").strip():
         found.append(Text("text", None, (row.visible_text or "")[:TEXT_CHARS]))
     return found

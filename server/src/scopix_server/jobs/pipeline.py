@@ -35,6 +35,7 @@ from ..providers import DescribeInput, Description, DescriptionProvider
 from ..providers.embedding import Embedder
 from ..settings import Settings
 from ..storage import StorageBackend, derived_key
+from ..vision import Sight
 from .budget import Budget
 from .embedding import EmbedStep
 from .isolation import WorkProcesses
@@ -331,8 +332,9 @@ class Pipeline:
         ``describe_side``, it is decoded in any case and comes back for a description, with
         its facts; else ``(None, None)``."""
         making = row.variant_status != "completed"
+        seeing = reading and row.vision is None and self._settings.vision_enabled
         reading = reading and row.visible_text is None and self._settings.ocr_enabled
-        if not (making or reading or describe_side):
+        if not (making or reading or seeing or describe_side):
             return None, None
         async with self._storage.local_copy(row.object_key) as path:
             # one call: the decoded image stays in the work process for the variants and OCR
@@ -343,6 +345,7 @@ class Pipeline:
                 with_variants=making,
                 with_ocr=reading,
                 describe_side=describe_side,
+                with_vision=seeing,
             )
         facts = done_work.facts
         done: dict[str, Any] = {"image_facts": facts.to_json()}
@@ -355,6 +358,10 @@ class Pipeline:
             )
         if reading and done_work.ocr is not None:
             done.update(visible_text=done_work.ocr.text, text_regions=done_work.ocr.regions)
+        if done_work.sight is not None:
+            done.update(vision=done_work.sight.to_json(), safety_score=done_work.sight.safety)
+        elif done_work.vision_error is not None:  # described without; logged, not fatal
+            logger.warning("file %s described without vision: %s", row.id, done_work.vision_error)
         # recorded even when OCR failed: a retry for the text does not make the variants again
         await self._save(row, **done)
         if reading and done_work.ocr_error is not None:
@@ -482,6 +489,7 @@ class Pipeline:
             and large is not None
             and side <= DESCRIBE_VARIANT_SIDE
             and (row.visible_text is not None or not self._settings.ocr_enabled)
+            and (row.vision is not None or not self._settings.vision_enabled)
         ):
             facts = ImageFacts.from_json(row.image_facts)
             async with self._storage.local_copy(large) as path:
@@ -496,6 +504,7 @@ class Pipeline:
             facts=facts,
             visible_text=row.visible_text or "",
             text_regions=list(row.text_regions or []),
+            sight=None if row.vision is None else Sight.from_json(row.vision),
         )
 
     # --- descriptions ---
@@ -520,7 +529,7 @@ class Pipeline:
             raise (retryable or errors)[0]
         for failed in errors:
             logger.warning("file described without %s: %s", failed.step, failed.message)
-        results.sort(key=lambda d: d.analysis_level == "basic")
+        results.sort(key=lambda d: _LEAD.get(d.analysis_level, 0))
         lead = results[0]
         return {
             "description": lead.description,
@@ -539,6 +548,10 @@ class Pipeline:
                 for e in errors
             ],
         }
+
+
+# which answer leads the description: a model's, then the local analyser's, then basic's
+_LEAD = {"local": 1, "basic": 2}
 
 
 def _open_rgb(path: Path, side: int | None = None) -> Image.Image:

@@ -6,6 +6,7 @@ from ..settings import Settings
 from .anthropic import AnthropicProvider
 from .base import DescribeInput, Description, DescriptionProvider
 from .basic import BasicProvider
+from .local import LocalProvider
 from .openai import OpenAIProvider
 
 __all__ = [
@@ -14,6 +15,7 @@ __all__ = [
     "DescribeInput",
     "Description",
     "DescriptionProvider",
+    "LocalProvider",
     "OpenAIProvider",
     "build_providers",
 ]
@@ -39,6 +41,8 @@ def build_provider(name: str, settings: Settings) -> DescriptionProvider:
             max_tokens=settings.provider_max_tokens,
             image_side=settings.provider_image_side,
         )
+    if name == "local":
+        return LocalProvider()
     return BasicProvider()
 
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Protocol
 
 from ..processing import ImageFacts
+from ..vision.sight import Sight
 
 if TYPE_CHECKING:
     from PIL import Image
@@ -27,6 +28,7 @@ class DescribeInput:
     document_format: str | None = None  # pdf, docx, txt, md
     page_count: int | None = None
     document_text: str | None = None
+    sight: Sight | None = None  # what the local vision models found (images)
 
 
 @dataclass(frozen=True)
@@ -34,7 +36,7 @@ class Description:
     description: str
     tags: list[str]
     key_elements: list[str]
-    analysis_level: str  # "basic" for the offline analyser, "standard" for a model
+    analysis_level: str  # "basic" or "local" (offline analysers), "standard" for a model
     provider: str
 
 

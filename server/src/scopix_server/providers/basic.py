@@ -13,7 +13,7 @@ from PIL import Image
 
 from .base import DescribeInput, Description
 
-__all__ = ["BasicProvider", "dominant_colours"]
+__all__ = ["BasicProvider", "document_like", "dominant_colours", "quote"]
 
 # Named anchors in RGB; each pixel counts for the nearest one.
 PALETTE: dict[str, tuple[int, int, int]] = {
@@ -63,13 +63,23 @@ def _text_coverage(regions: list[dict[str, object]]) -> float:
     return min(1.0, area)
 
 
+def document_like(image: Image.Image, lines: list[str], regions: list[dict[str, object]]) -> bool:
+    """Mostly text on a light ground: a page, a scan, a screenshot of text."""
+    return (
+        bool(lines)
+        and (_text_coverage(regions) > 0.03 or len(lines) >= 4)
+        and _light_share(image) > 0.45
+    )
+
+
 def _join(words: list[str]) -> str:
     if len(words) <= 1:
         return "".join(words)
     return ", ".join(words[:-1]) + " and " + words[-1]
 
 
-def _quote(text: str, limit: int = 160) -> str:
+def quote(text: str, limit: int = 160) -> str:
+    """``text`` on one line, cut with an ellipsis past ``limit`` characters."""
     flat = " ".join(text.split())
     return flat if len(flat) <= limit else flat[: limit - 1].rstrip() + "…"
 
@@ -82,12 +92,8 @@ def _describe_image(item: DescribeInput) -> Description:
     ratio = facts.width / facts.height
     shape = "landscape" if ratio > 1.1 else "portrait" if ratio < 0.9 else "square"
     lines = [line for line in item.visible_text.splitlines() if line.strip()]
-    document_like = (
-        bool(lines)
-        and (_text_coverage(item.text_regions) > 0.03 or len(lines) >= 4)
-        and _light_share(item.image) > 0.45
-    )
-    kind = "document-like" if document_like else "photo-like"
+    textual = document_like(item.image, lines, item.text_regions)
+    kind = "document-like" if textual else "photo-like"
     megapixels = facts.width * facts.height / 1_000_000
     fmt = facts.format.upper()
     parts = [
@@ -105,10 +111,10 @@ def _describe_image(item: DescribeInput) -> Description:
         parts.append(taken + ".")
     if lines:
         parts.append(f'It contains text ({len(lines)} line{"s" * (len(lines) > 1)}): "'
-                     f'{_quote(" / ".join(lines))}".')  # fmt: skip
+                     f'{quote(" / ".join(lines))}".')  # fmt: skip
     else:
         parts.append("No text was found in it.")
-    tags = [shape, "document" if document_like else "photo", *colour_names, facts.format]
+    tags = [shape, "document" if textual else "photo", *colour_names, facts.format]
     if lines:
         tags.append("text")
     if facts.frames > 1:
@@ -117,7 +123,7 @@ def _describe_image(item: DescribeInput) -> Description:
         tags.append("camera photo")
     if item.content_category != "general":
         tags.append(item.content_category)
-    key_elements = [f"text: {_quote(line, 80)}" for line in lines[:5]]
+    key_elements = [f"text: {quote(line, 80)}" for line in lines[:5]]
     key_elements += [f"colour: {name} ({share:.0%})" for name, share in colours[:3]]
     if facts.camera:
         key_elements.append(f"camera: {facts.camera}")
@@ -138,7 +144,7 @@ def _describe_document(item: DescribeInput) -> Description:
     lines = [line.strip() for line in text.splitlines() if line.strip()]
     parts = [f"A {fmt} document of {size}, {len(text):,} characters of text."]
     if lines:
-        parts.append(f'It begins: "{_quote(" ".join(lines), 240)}".')
+        parts.append(f'It begins: "{quote(" ".join(lines), 240)}".')
     else:
         parts.append("No text could be extracted from it.")
     tags = ["document", fmt.lower()] + (["text"] if lines else [])
@@ -149,7 +155,7 @@ def _describe_document(item: DescribeInput) -> Description:
     return Description(
         description=" ".join(parts),
         tags=list(dict.fromkeys(tags)),
-        key_elements=[_quote(line, 80) for line in lines[:5]],
+        key_elements=[quote(line, 80) for line in lines[:5]],
         analysis_level="basic",
         provider="basic",
     )

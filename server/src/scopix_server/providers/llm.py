@@ -20,6 +20,7 @@ import httpx
 from PIL import Image
 
 from ..processing import StepError
+from ..vision import Sight
 from .base import DescribeInput, Description
 
 __all__ = [
@@ -27,6 +28,7 @@ __all__ = [
     "build_prompt",
     "description_of",
     "encode_image",
+    "local_findings",
     "model_client",
     "parse_answer",
     "post_json",
@@ -91,8 +93,25 @@ def build_prompt(item: DescribeInput) -> str:
     text = text.strip()
     if text:
         lines.append(f"{label}:\n<<<\n{text[:TEXT_CONTEXT_CHARS]}\n>>>")
+    if item.sight is not None:
+        lines.append(local_findings(item.sight))
     lines.append("Answer with the JSON object only.")
     return "\n".join(lines)
+
+
+def local_findings(sight: Sight) -> str:
+    """What the local models found, for the prompt: hints to check, never facts to repeat."""
+    found = [f"{name} ({p:.0%})" for name, p in sight.labels[:5]]
+    parts = ["Local image models (small, often wrong; check against the image) found:"]
+    parts.append("- likely contents: " + (", ".join(found) if found else "nothing certain"))
+    if sight.faces:
+        boxes = "; ".join(
+            f"x={f.x:.2f} y={f.y:.2f} w={f.width:.2f} h={f.height:.2f}" for f in sight.faces[:5]
+        )
+        parts.append(f"- {len(sight.faces)} face(s), at (0-1 of the image): {boxes}")
+    else:
+        parts.append("- no faces")
+    return "\n".join(parts)
 
 
 def encode_image(image: Image.Image, longest_side: int) -> str:

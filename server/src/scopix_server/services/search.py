@@ -44,8 +44,13 @@ POOL = 1_000  # candidates per ranked list, at most
 HYBRID_MIN_SHARE = 0.5
 QUERY_EMBED_SECONDS = 10.0  # a search waits this long for the query's vector, then uses words
 IMAGE_PARTS = ("caption", "text")
-FILE_PARTS = ("caption", "text", "summary")
-_PART_MATCHED = {"caption": "description", "summary": "description", "text": "text"}
+FILE_PARTS = ("caption", "text", "summary", "title")
+_PART_MATCHED = {
+    "caption": "description",
+    "summary": "description",
+    "title": "description",
+    "text": "text",
+}
 
 T = TypeVar("T")
 K = TypeVar("K", bound=Hashable)

@@ -13,11 +13,13 @@ from pathlib import Path
 from PIL import Image
 
 from ...processing import ImageFacts, StepError
+from ...vision import Sight
 from ..isolation import memory_gate
 from .document_types import DocumentLimits, DocumentText
 from .images import load_image
 from .ocr import OcrResult, read_text
 from .variants import blur_hash, render_variants
+from .vision import look
 
 __all__ = ["ImageWork", "document", "image", "variants"]
 
@@ -32,6 +34,8 @@ class ImageWork:
     variants: tuple[dict[str, bytes], str] | None = None  # as ``variants()`` gives them
     ocr: OcrResult | None = None
     ocr_error: StepError | None = None  # the variants stand even where OCR failed
+    sight: Sight | None = None  # what the local vision models found
+    vision_error: StepError | None = None  # (the rest stands without it)
 
 
 def variants(image: Image.Image) -> tuple[dict[str, bytes], str]:
@@ -46,9 +50,12 @@ def image(
     with_variants: bool,
     with_ocr: bool,
     describe_side: int | None,
+    with_vision: bool = False,
+    face_descriptors: bool = False,
 ) -> ImageWork:
-    """Decode, then (as asked) render the variants and read the text, in one call; with a
-    ``describe_side``, the image comes back too, for a description (else it stays here)."""
+    """Decode, then (as asked) render the variants, read the text and run the vision models,
+    in one call; with a ``describe_side``, the image comes back too, for a description (else
+    it stays here)."""
     loaded, facts = load_image(path, max_pixels=max_pixels, gate=memory_gate())
     result = ImageWork(loaded, facts)
     if with_variants:
@@ -58,6 +65,11 @@ def image(
             result.ocr = read_text(loaded)
         except StepError as error:
             result.ocr_error = error
+    if with_vision:
+        try:
+            result.sight = look(loaded, descriptors=face_descriptors)
+        except StepError as error:
+            result.vision_error = error
     if describe_side is None:
         result.image = None
     elif max(loaded.size) > describe_side:  # (after OCR, which reads the whole working image)

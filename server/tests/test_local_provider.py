@@ -1,0 +1,177 @@
+"""The ``local`` analyser's words: plain sentences from what the models found, less when they
+are unsure, never colours or pixel counts; document summaries; and, through a real server, the
+default description of real photos with the findings in the file's details."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import re
+from datetime import datetime
+from pathlib import Path
+
+import httpx
+from PIL import Image
+from skimage import data
+
+from scopix_server.processing import ImageFacts
+from scopix_server.providers import DescribeInput, LocalProvider
+from scopix_server.providers.llm import build_prompt
+from scopix_server.providers.local import article, summarise
+from scopix_server.settings import Settings
+from scopix_server.vision import Face, Sight, concepts_of
+from server_support import make_key, start_server
+
+FACTS = ImageFacts(1600, 1067, "jpeg", 1, None, None)
+GREY = Image.new("RGB", (64, 48), (120, 120, 120))
+
+
+def sight(labels: list[tuple[str, float]], *, faces: int = 0) -> Sight:
+    concepts: dict[str, float] = {}
+    kinds = {"tiger cat": "cat", "Egyptian cat": "cat", "tabby cat": "cat", "espresso": "coffee"}
+    for name, p in labels:
+        concepts[name] = concepts.get(name, 0) + p
+        if name in kinds:
+            concepts[kinds[name]] = concepts.get(kinds[name], 0) + p
+            concepts["animal" if kinds[name] == "cat" else "drink"] = (
+                concepts.get("animal" if kinds[name] == "cat" else "drink", 0) + p
+            )
+    box = Face(0.3, 0.2, 0.1, 0.15, 0.9)
+    return Sight(
+        labels=labels,
+        concepts=sorted(concepts.items(), key=lambda kv: -kv[1]),
+        faces=[box] * faces,
+        safety=0.01,
+    )
+
+
+def describe(found: Sight | None, **fields: object) -> str:
+    item = DescribeInput(
+        media_type="image",
+        filename="x.jpg",
+        image=GREY,
+        facts=fields.pop("facts", FACTS),  # type: ignore[arg-type]
+        sight=found,
+        **fields,  # type: ignore[arg-type]
+    )
+    return asyncio.run(LocalProvider().describe(item)).description
+
+
+def test_a_sure_class_is_named_outright() -> None:
+    assert describe(sight([("espresso", 0.93)])) == "An espresso."
+
+
+def test_a_split_between_kinds_names_the_kind_and_hedges_the_rest() -> None:
+    text = describe(sight([("tiger cat", 0.39), ("Egyptian cat", 0.36), ("tabby cat", 0.17)]))
+    assert text == "A cat, possibly a tiger cat or an Egyptian cat."
+    clear = describe(sight([("tiger cat", 0.55), ("Egyptian cat", 0.2), ("tabby cat", 0.17)]))
+    assert clear == "A cat, probably a tiger cat."
+
+
+def test_unsure_findings_say_less() -> None:
+    assert describe(sight([("rocket", 0.4), ("drilling platform", 0.1)])) == "Probably a rocket."
+    assert describe(sight([("bobsled", 0.22), ("go-kart", 0.2)])) == "Possibly a bobsled."
+    nothing = describe(sight([("bobsled", 0.1)]))
+    assert nothing == "A picture in which nothing was recognised with confidence."
+    assert describe(sight([("bobsled", 0.1)], faces=3)) == "A picture of three people."
+    assert describe(sight([("espresso", 0.9)], faces=1)) == "An espresso. One face is visible."
+
+
+def test_text_camera_and_frames_are_told_in_sentences() -> None:
+    facts = ImageFacts(800, 600, "gif", 12, datetime(2024, 5, 1, 10, 0), "Canon EOS 5D")
+    text = describe(sight([("espresso", 0.9)]), facts=facts, visible_text="OPEN\n9-5")
+    assert 'The text reads "OPEN / 9-5".' in text
+    assert "It is animated (12 frames)" in text
+    assert "Taken with a Canon EOS 5D on 2024-05-01." in text
+
+
+def test_no_colours_or_pixel_counts() -> None:
+    for found in (sight([("espresso", 0.9)]), sight([("bobsled", 0.1)]), None):
+        text = describe(found)
+        assert not re.search(r"\d+x\d+|pixels|MP\b|mostly|gr[ae]y|beige|purple", text), text
+
+
+def test_articles() -> None:
+    assert article("espresso") == "an espresso" and article("cat") == "a cat"
+    assert article("umbrella") == "an umbrella" and article("unicycle") == "a unicycle"
+    assert article("hour") == "an hour" and article("one-way sign") == "a one-way sign"
+
+
+def test_documents_get_a_summary_not_their_first_lines() -> None:
+    text = (
+        "Minutes of the meeting. Present: the board. "
+        "The budget for the new library was approved after a long discussion of the budget. "
+        "The library will open in spring, and the budget covers the library's first year. "
+        "Coffee was served. "
+        "Any other business: none."
+    )
+    summary, topics = summarise(text, sentences=2)
+    assert "budget" in topics and "library" in topics
+    assert "library" in summary and "Coffee was served" not in summary
+    item = DescribeInput(
+        media_type="document",
+        filename="minutes.pdf",
+        document_format="pdf",
+        page_count=3,
+        document_text=text,
+    )
+    result = asyncio.run(LocalProvider().describe(item))
+    assert result.description.startswith("A 3-page PDF document, mostly about budget, library")
+    assert "Summary: " in result.description and "budget" in result.tags
+    assert result.analysis_level == "local"
+
+
+def test_a_model_provider_gets_the_local_findings_in_its_prompt() -> None:
+    found = sight([("espresso", 0.93)], faces=1)
+    prompt = build_prompt(DescribeInput(media_type="image", filename="x.jpg", sight=found))
+    assert "espresso (93%)" in prompt and "1 face(s)" in prompt and "x=0.30" in prompt
+    assert "check against the image" in prompt
+
+
+def test_concepts_sum_the_classes_under_a_word() -> None:
+    import numpy as np
+
+    probabilities = np.zeros(1000, np.float32)
+    probabilities[[281, 282, 285]] = [0.3, 0.3, 0.3]  # three kinds of cat
+    probabilities[967] = 0.1  # espresso
+    concepts = dict(concepts_of(probabilities))
+    assert abs(concepts["cat"] - 0.9) < 1e-3 and concepts["tabby cat"] == 0.3
+    assert "espresso" not in concepts  # below the floor
+
+
+def test_the_default_server_describes_real_photos_with_the_local_models(tmp_path: Path) -> None:
+    """Through a real server and its work process: the cat and the astronaut."""
+    settings = Settings(data_dir=tmp_path, workers=1)
+    assert settings.description_providers == "local" and settings.vision_enabled
+    server = start_server(settings)
+    try:
+        headers = {"Authorization": f"Bearer {make_key(settings)}"}
+        results = {}
+        with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as client:
+            for name in ("chelsea", "astronaut"):
+                buffer = io.BytesIO()
+                Image.fromarray(getattr(data, name)()).save(buffer, "JPEG", quality=90)
+                upload = client.post(
+                    "/files/upload", files={"file": (f"{name}.jpg", buffer.getvalue())}
+                )
+                assert upload.status_code == 201, upload.text
+                file_id = upload.json()["image_id"]
+                for _ in range(600):
+                    details = client.get(f"/files/{file_id}").json()
+                    if details["description_status"] in ("completed", "failed"):
+                        break
+                    asyncio.run(asyncio.sleep(0.1))
+                results[name] = details
+    finally:
+        server.stop()
+    cat, astronaut = results["chelsea"], results["astronaut"]
+    assert cat["description_status"] == "completed", cat["description_error"]
+    assert cat["analysis_level"] == "local"
+    assert cat["description"].startswith("A cat")
+    assert "cat" in cat["tags"] and "animal" in cat["tags"]
+    assert cat["labels"][0]["label"] in ("tiger cat", "Egyptian cat", "tabby cat")
+    assert cat["faces"] == [] and cat["safety_score"] < 0.2
+    assert len(astronaut["faces"]) == 1 and "person" in astronaut["tags"]
+    box = astronaut["faces"][0]["bbox"]
+    assert box["x"] < 0.43 < box["x"] + box["width"]
+    assert "face" in astronaut["description"] or "person" in astronaut["description"]
