@@ -7,20 +7,24 @@ from __future__ import annotations
 import asyncio
 import io
 import re
+import time
+from collections.abc import Iterator
 from datetime import datetime
-from pathlib import Path
+from typing import Any
 
 import httpx
+import pytest
 from PIL import Image
 from skimage import data
 
+from scopix import ClientConfig, SyncScopix
 from scopix_server.processing import ImageFacts
 from scopix_server.providers import DescribeInput, LocalProvider
 from scopix_server.providers.llm import build_prompt
 from scopix_server.providers.local import article, summarise
 from scopix_server.settings import Settings
 from scopix_server.vision import Face, Sight, concepts_of
-from server_support import make_key, start_server
+from server_support import LiveServer, make_key, start_server
 
 FACTS = ImageFacts(1600, 1067, "jpeg", 1, None, None)
 GREY = Image.new("RGB", (64, 48), (120, 120, 120))
@@ -139,32 +143,60 @@ def test_concepts_sum_the_classes_under_a_word() -> None:
     assert "espresso" not in concepts  # below the floor
 
 
-def test_the_default_server_describes_real_photos_with_the_local_models(tmp_path: Path) -> None:
-    """Through a real server and its work process: the cat and the astronaut."""
-    settings = Settings(data_dir=tmp_path, workers=1)
+@pytest.fixture(scope="module")
+def library(
+    tmp_path_factory: pytest.TempPathFactory,
+) -> Iterator[tuple[LiveServer, str, dict[str, Any]]]:
+    """A default server (local analyser, vision on) that has processed real photos, a text
+    file and a picture whose description was turned off (so never scored)."""
+    settings = Settings(data_dir=tmp_path_factory.mktemp("vision"), workers=1)
     assert settings.description_providers == "local" and settings.vision_enabled
     server = start_server(settings)
+    key = make_key(settings, "vision", admin=True)
+    files: dict[str, Any] = {}
     try:
-        headers = {"Authorization": f"Bearer {make_key(settings)}"}
-        results = {}
-        with httpx.Client(base_url=server.base_url, headers=headers, timeout=60) as client:
-            for name in ("chelsea", "astronaut"):
-                buffer = io.BytesIO()
-                Image.fromarray(getattr(data, name)()).save(buffer, "JPEG", quality=90)
-                upload = client.post(
-                    "/files/upload", files={"file": (f"{name}.jpg", buffer.getvalue())}
-                )
+        with httpx.Client(
+            base_url=server.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60
+        ) as client:
+            uploads = {name: _jpeg(name) for name in ("chelsea", "astronaut", "coffee")}
+            uploads["notes.txt"] = b"Prune the roses in late winter."
+            for name, body in uploads.items():
+                upload = client.post("/files/upload", files={"file": (name, body)})
                 assert upload.status_code == 201, upload.text
-                file_id = upload.json()["image_id"]
-                for _ in range(600):
-                    details = client.get(f"/files/{file_id}").json()
-                    if details["description_status"] in ("completed", "failed"):
-                        break
-                    asyncio.run(asyncio.sleep(0.1))
-                results[name] = details
+                files[name] = upload.json()["image_id"]
+            unscored = client.post(
+                "/files/upload",
+                files={"file": ("unscored.jpg", _jpeg("rocket"))},
+                data={"auto_describe": "false"},
+            )
+            files["unscored"] = unscored.json()["image_id"]
+            for name, file_id in files.items():
+                files[name] = _processed(client, file_id)
+        yield server, key, files
     finally:
         server.stop()
-    cat, astronaut = results["chelsea"], results["astronaut"]
+
+
+def _jpeg(name: str) -> bytes:
+    buffer = io.BytesIO()
+    Image.fromarray(getattr(data, name)()).save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def _processed(client: httpx.Client, file_id: str) -> dict[str, Any]:
+    for _ in range(900):
+        details: dict[str, Any] = client.get(f"/files/{file_id}").json()
+        if details["status"] in ("completed", "failed"):
+            return details
+        time.sleep(0.1)
+    raise AssertionError(f"file {file_id} was not processed")
+
+
+def test_the_default_server_describes_real_photos_with_the_local_models(
+    library: tuple[LiveServer, str, dict[str, Any]],
+) -> None:
+    """Through a real server and its work process: the cat and the astronaut."""
+    cat, astronaut = library[2]["chelsea"], library[2]["astronaut"]
     assert cat["description_status"] == "completed", cat["description_error"]
     assert cat["analysis_level"] == "local"
     assert cat["description"].startswith("A cat")
@@ -174,4 +206,45 @@ def test_the_default_server_describes_real_photos_with_the_local_models(tmp_path
     assert len(astronaut["faces"]) == 1 and "person" in astronaut["tags"]
     box = astronaut["faces"][0]["bbox"]
     assert box["x"] < 0.43 < box["x"] + box["width"]
-    assert "face" in astronaut["description"] or "person" in astronaut["description"]
+    assert "person" in astronaut["description"] or "face" in astronaut["description"]
+    unscored = library[2]["unscored"]
+    assert unscored["labels"] is None and unscored["safety_score"] is None
+
+
+def test_safe_listing_hides_pictures_over_the_tenants_threshold(
+    library: tuple[LiveServer, str, dict[str, Any]],
+) -> None:
+    server, key, files = library
+    names = {details["id"]: name for name, details in files.items()}
+    with httpx.Client(
+        base_url=server.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+    ) as client:
+        assert client.get("/tenant/settings").json() == {"safety_threshold": 0.8}
+
+        def listed(**params: Any) -> set[str]:
+            items = client.get("/files", params={"limit": 100, **params}).json()["items"]
+            return {names[item["id"]] for item in items}
+
+        assert listed() == set(files)
+        # every photo scores low: all shown but the one never scored
+        assert listed(safe="true") == set(files) - {"unscored"}
+        # a threshold between the cat's score and the coffee's hides the coffee
+        cat, coffee = files["chelsea"]["safety_score"], files["coffee"]["safety_score"]
+        assert cat < coffee
+        changed = client.patch("/tenant/settings", json={"safety_threshold": (cat + coffee) / 2})
+        assert changed.status_code == 200, changed.text
+        shown = listed(safe="true")
+        assert "chelsea" in shown and "notes.txt" in shown and "coffee" not in shown
+        with SyncScopix.from_config(ClientConfig(api_key=key, base_url=server.base_url)) as sdk:
+            safe_ids = {item.id for item in sdk.files.list(safe=True, limit=100).items}
+        assert {names[i] for i in safe_ids} == shown  # the SDK asks the same
+        assert client.patch("/tenant/settings", json={"safety_threshold": 1.5}).status_code == 422
+        assert client.patch("/tenant/settings", json={}).status_code == 422
+        client.patch("/tenant/settings", json={"safety_threshold": 0.8})
+    reader = make_key(server.settings, "vision")  # the same tenant, not an admin key
+    refused = httpx.patch(
+        f"{server.base_url}/tenant/settings",
+        json={"safety_threshold": 0.5},
+        headers={"Authorization": f"Bearer {reader}"},
+    )
+    assert refused.status_code == 403 and "admin key" in refused.json()["error"]["message"]

@@ -40,6 +40,7 @@ __all__ = [
     "FileUpdated",
     "Label",
     "QuotaCheck",
+    "TenantSettings",
     "UploadRecord",
     "UtcDateTime",
     "page",
@@ -240,6 +241,16 @@ class FileStatus(_Model):
 
 
 Tag = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[^,]*$")]
+
+
+class TenantSettings(_Model):
+    """The tenant's own settings."""
+
+    safety_threshold: float = Field(
+        ge=0.0,
+        le=1.0,
+        description="GET /files?safe=true hides pictures whose safety_score is at or over this",
+    )
 
 
 class FileUpdate(_Model):

@@ -403,6 +403,7 @@ class Files:
         sort_order: str = "desc",
         limit: int = 20,
         offset: int = 0,
+        safe: bool = False,
     ) -> FileList:
         """One page of files, filtered and sorted on the server.
 
@@ -410,7 +411,9 @@ class Files:
         tags (``search_mode="metadata"``), in the text read from the file
         (``"visible_text"``), or in either (``"all"``); or ranks the files by relevance, best
         first, by meaning and words (``"hybrid"``) or by meaning alone (``"semantic"``), where
-        the server searches by meaning. ``tags``: files must have all of them.
+        the server searches by meaning. ``tags``: files must have all of them. ``safe``
+        hides pictures whose safety score is over the tenant's threshold, and pictures not yet
+        scored.
         """
         params: dict[str, Any] = {
             "search_mode": choice("search_mode", search_mode, SEARCH_MODES),
@@ -437,6 +440,8 @@ class Files:
             params["has_description"] = "true" if has_description else "false"
         if ids:
             params["ids"] = list(ids)
+        if safe:
+            params["safe"] = "true"
         response = await self._core.request("GET", "/files", params=params)
         return FileList.from_api_response(response.json())
 
@@ -454,6 +459,7 @@ class Files:
         sort_by: str = "created_at",
         sort_order: str = "desc",
         page_size: int = 50,
+        safe: bool = False,
     ) -> AsyncGenerator[UserFile, None]:
         """Every matching file, page after page (``async for file in client.files.list_all()``).
 
@@ -475,6 +481,7 @@ class Files:
                 sort_order=sort_order,
                 limit=page_size,
                 offset=offset,
+                safe=safe,
             )
             for item in page.items:
                 yield item

@@ -124,6 +124,8 @@ class Tenant(Base):
     name: Mapped[str] = mapped_column(String(100), unique=True)
     tier: Mapped[str] = mapped_column(String(20))
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    # GET /files?safe=true hides pictures scored at or over this (0-1)
+    safety_threshold: Mapped[float] = mapped_column(Float, default=0.8, server_default="0.8")
 
 
 class ApiKey(Base):

@@ -9,7 +9,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, cast, func, or_, select, update
+from sqlalchemy import ColumnElement, Select, String, and_, cast, func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import File, utcnow
@@ -187,6 +187,7 @@ class ListQuery:
     date_to: datetime | None = None
     has_description: bool | None = None
     ids: tuple[str, ...] = ()
+    safe_below: float | None = None  # only files scored under this (and unscored non-images)
     sort_by: str = "created_at"
     sort_order: str = "desc"
     limit: int = 20
@@ -210,6 +211,13 @@ def list_filters(q: ListQuery) -> list[ColumnElement[bool]]:
         where.append(File.description_status != "completed")
     if q.ids:
         where.append(File.id.in_(q.ids))
+    if q.safe_below is not None:  # a picture not scored yet is not known to be safe
+        where.append(
+            or_(
+                File.safety_score < q.safe_below,
+                and_(File.safety_score.is_(None), File.media_type != "image"),
+            )
+        )
     for tag in q.tags:  # all must match: each tag's JSON token appears in one of the lists
         token = f"%{escape_like(json.dumps(tag))}%"
         where.append(

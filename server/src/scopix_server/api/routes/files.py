@@ -140,6 +140,13 @@ async def list_files(
     date_from: Annotated[UtcDateTime | None, Query(description="ISO 8601; no offset: UTC")] = None,
     date_to: Annotated[UtcDateTime | None, Query(description="ISO 8601; no offset: UTC")] = None,
     has_description: bool | None = None,
+    safe: Annotated[
+        bool,
+        Query(
+            description="hide pictures whose safety_score is over the tenant's threshold "
+            "(GET /tenant/settings), and pictures not scored yet"
+        ),
+    ] = False,
     ids: Annotated[
         list[Annotated[str, WithJsonSchema({"type": "string", "pattern": _IDS_PATTERN})]] | None,
         Query(description=f"file ids; at most {MAX_FILTER_IDS}", max_length=MAX_FILTER_IDS),
@@ -167,6 +174,7 @@ async def list_files(
         date_to=date_to,
         has_description=has_description,
         ids=id_list,
+        safe_below=auth.tenant.safety_threshold if safe else None,
         sort_by=sort_by,
         sort_order=sort_order,
         limit=limit,
