@@ -160,6 +160,12 @@ def library(
         ) as client:
             uploads = {name: _jpeg(name) for name in ("chelsea", "astronaut", "coffee")}
             uploads["notes.txt"] = b"Prune the roses in late winter."
+            cat = Image.fromarray(data.chelsea())
+            w, h = cat.size  # a tight crop and a quarter turn: their difference hashes differ
+            uploads["cat-crop.jpg"] = _encode(
+                cat.crop((w * 15 // 100, h * 15 // 100, w * 85 // 100, h * 85 // 100))
+            )
+            uploads["cat-turned.jpg"] = _encode(cat.rotate(90, expand=True))
             for name, body in uploads.items():
                 upload = client.post("/files/upload", files={"file": (name, body)})
                 assert upload.status_code == 201, upload.text
@@ -178,15 +184,20 @@ def library(
 
 
 def _jpeg(name: str) -> bytes:
+    return _encode(Image.fromarray(getattr(data, name)()))
+
+
+def _encode(image: Image.Image) -> bytes:
     buffer = io.BytesIO()
-    Image.fromarray(getattr(data, name)()).save(buffer, "JPEG", quality=90)
+    image.save(buffer, "JPEG", quality=90)
     return buffer.getvalue()
 
 
 def _processed(client: httpx.Client, file_id: str) -> dict[str, Any]:
     for _ in range(900):
         details: dict[str, Any] = client.get(f"/files/{file_id}").json()
-        if details["status"] in ("completed", "failed"):
+        indexed = details["embedding_status"] in ("completed", "skipped", "failed")
+        if details["status"] in ("completed", "failed") and indexed:
             return details
         time.sleep(0.1)
     raise AssertionError(f"file {file_id} was not processed")
@@ -248,3 +259,23 @@ def test_safe_listing_hides_pictures_over_the_tenants_threshold(
         headers={"Authorization": f"Bearer {reader}"},
     )
     assert refused.status_code == 403 and "admin key" in refused.json()["error"]["message"]
+
+
+def test_pictures_that_look_alike_are_similar_and_close_copies_near_duplicates(
+    library: tuple[LiveServer, str, dict[str, Any]],
+) -> None:
+    server, key, files = library
+    names = {details["id"]: name for name, details in files.items()}
+    answer = httpx.get(
+        f"{server.base_url}/files/{files['chelsea']['id']}/similar",
+        params={"limit": 10},
+        headers={"Authorization": f"Bearer {key}"},
+    ).json()
+    items = {names[item["id"]]: item for item in answer["items"]}
+    for copy in ("cat-crop.jpg", "cat-turned.jpg"):  # (after the text vectors were written)
+        assert items[copy]["near_duplicate"] is True, answer
+        assert items[copy]["score"] >= 0.85
+    ranked = [names[item["id"]] for item in answer["items"]]
+    assert set(ranked[:2]) == {"cat-crop.jpg", "cat-turned.jpg"}
+    for other in ("coffee", "astronaut", "notes.txt"):
+        assert other not in items or items[other]["near_duplicate"] is False

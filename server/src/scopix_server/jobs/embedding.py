@@ -29,6 +29,7 @@ from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 from ..db.models import Chunk, Embedding, File, utcnow
 from ..providers.embedding import Embedder, Vectors
 from ..search.near import difference_hash
+from ..search.visual import VISUAL_MODEL
 from ..storage import StorageBackend
 
 __all__ = ["EmbedStep", "Text", "texts_of"]
@@ -194,7 +195,11 @@ class EmbedStep:
                     select(File.id).where(File.id == row.id, File.deleted_at.is_(None))
                 )
                 return live is None  # deleted: nothing to keep; changed: embed it again
-            await connection.execute(delete(Embedding).where(Embedding.file_id == row.id))
+            await connection.execute(  # (the picture's visual vector is processing's)
+                delete(Embedding).where(
+                    Embedding.file_id == row.id, Embedding.model != VISUAL_MODEL
+                )
+            )
             if vectors is not None:
                 matrix = np.asarray(vectors, dtype="<f4")
                 now = utcnow()

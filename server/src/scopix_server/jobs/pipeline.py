@@ -25,6 +25,8 @@ from pathlib import Path
 from typing import Any, TypeVar
 
 import anyio
+import numpy as np
+import numpy.typing as npt
 from PIL import Image
 from sqlalchemy import delete, select, update
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
@@ -33,6 +35,7 @@ from ..db.models import Chunk, File, utcnow
 from ..processing import ImageFacts, StepError
 from ..providers import DescribeInput, Description, DescriptionProvider
 from ..providers.embedding import Embedder
+from ..search.visual import replace_visual_vector
 from ..settings import Settings
 from ..storage import StorageBackend, derived_key
 from ..vision import Sight
@@ -101,13 +104,19 @@ class Pipeline:
             )
 
     async def _save(
-        self, row: File, *, then: str | None = None, priority: int = 0, **values: Any
+        self,
+        row: File,
+        *,
+        then: str | None = None,
+        priority: int = 0,
+        looks: npt.NDArray[np.float32] | None = None,
+        **values: Any,
     ) -> None:
         """Write ``values`` to the file (and to ``row``, which the steps keep reading).
 
         ``then="embed"``: the file's processing is over; its next job, queued in the same
         transaction, makes its search vectors (or the step is marked skipped when no embedder
-        is configured).
+        is configured). ``looks``: the picture's visual vector, which replaces any before.
         """
         embed = then == "embed"
         if embed:
@@ -122,6 +131,8 @@ class Pipeline:
             for name, value in values.items():
                 setattr(stored, name, value)
             stored.updated_at = utcnow()
+            if looks is not None:
+                await replace_visual_vector(session, stored, looks)
             if queued:
                 assert then is not None
                 await self._queue.enqueue(
@@ -358,12 +369,14 @@ class Pipeline:
             )
         if reading and done_work.ocr is not None:
             done.update(visible_text=done_work.ocr.text, text_regions=done_work.ocr.regions)
+        looks = None
         if done_work.sight is not None:
             done.update(vision=done_work.sight.to_json(), safety_score=done_work.sight.safety)
+            looks = done_work.sight.features
         elif done_work.vision_error is not None:  # described without; logged, not fatal
             logger.warning("file %s described without vision: %s", row.id, done_work.vision_error)
         # recorded even when OCR failed: a retry for the text does not make the variants again
-        await self._save(row, **done)
+        await self._save(row, looks=looks, **done)
         if reading and done_work.ocr_error is not None:
             raise done_work.ocr_error
         if not describe_side:

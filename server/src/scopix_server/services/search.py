@@ -34,6 +34,14 @@ from ..search import (
     ranked_files,
 )
 from ..search.near import nearest_duplicates
+from ..search.visual import (
+    LOOKS_FLOOR,
+    NEAR_LOOKS,
+    VISUAL_MODEL,
+    VISUAL_PART,
+    same_colours,
+    visual_vector,
+)
 
 __all__ = ["ChunkHit", "FileHit", "Found", "SEARCH_MODES", "Searcher", "SimilarHit"]
 
@@ -293,8 +301,9 @@ class Searcher:
         return hits, found
 
     async def similar(self, session: AsyncSession, row: File, *, limit: int) -> list[SimilarHit]:
-        """Files like ``row``: near-duplicate pictures first (by their hash), then the nearest
-        by meaning (its caption or summary against the others')."""
+        """Files like ``row``: near-duplicate pictures first (by their hash), then pictures
+        that look alike (by their visual vectors; the closest are near-duplicates too), then
+        the nearest by meaning (its caption or summary against the others')."""
         hits: list[SimilarHit] = []
         seen = {row.id}
         if row.perceptual_hash:
@@ -309,6 +318,29 @@ class Searcher:
                 if ident in files:
                     hits.append(SimilarHit(files[ident], round(1 - bits / 64, 4), True, bits))
                     seen.add(ident)
+        looks = await visual_vector(session, row.id)
+        if looks is not None and len(hits) < limit:
+            alike = await self._index.nearest(
+                session,
+                tenant_id=row.tenant_id,
+                model=VISUAL_MODEL,
+                query=looks,
+                parts=(VISUAL_PART,),
+                limit=limit - len(hits),
+                min_similarity=LOOKS_FLOOR,
+                where=[File.id.not_in(list(seen))],
+                per_file=True,
+            )
+            files = await _files(session, [hit.file_id for hit in alike])
+            for hit in alike:
+                if hit.file_id in files and hit.file_id not in seen:
+                    score = round(min(1.0, hit.similarity), 4)
+                    candidate = files[hit.file_id]
+                    duplicate = hit.similarity >= NEAR_LOOKS and same_colours(
+                        row.vision, candidate.vision
+                    )
+                    hits.append(SimilarHit(candidate, score, duplicate, None))
+                    seen.add(hit.file_id)
         vector = await self._own_vector(session, row)
         if vector is not None and len(hits) < limit and self._embedder is not None:
             nearest = await self._index.nearest(

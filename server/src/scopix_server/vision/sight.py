@@ -16,7 +16,7 @@ from .faces import Face, FaceFinder
 from .imagenet import imagenet_classes
 from .safety import SafetyScorer
 
-__all__ = ["Sight", "concepts_of", "labels_of", "see"]
+__all__ = ["Sight", "colour_histogram", "concepts_of", "labels_of", "see"]
 
 _LABELS = 5  # classes kept, at most
 _LABEL_FLOOR = 0.05  # ... each with at least this probability
@@ -30,6 +30,7 @@ class Sight:
     faces: list[Face]
     safety: float | None  # 0-1: the probability the picture is explicit
     features: np.ndarray[Any, np.dtype[np.float32]] | None = field(default=None, repr=False)
+    colours: list[float] = field(default_factory=list, repr=False)  # colour_histogram()
 
     def to_json(self) -> dict[str, Any]:
         """What is recorded on the file (the vector is stored with the other vectors)."""
@@ -38,6 +39,7 @@ class Sight:
             "concepts": [{"word": word, "score": p} for word, p in self.concepts],
             "faces": [face.to_json() for face in self.faces],
             "safety_score": self.safety,
+            "colours": self.colours,
         }
 
     @classmethod
@@ -58,6 +60,7 @@ class Sight:
             concepts=[(str(x["word"]), float(x["score"])) for x in stored.get("concepts") or []],
             faces=faces,
             safety=None if safety is None else float(safety),
+            colours=[float(share) for share in stored.get("colours") or []],
         )
 
     def score(self, word: str) -> float:
@@ -76,6 +79,19 @@ def concepts_of(probabilities: np.ndarray[Any, Any]) -> list[tuple[str, float]]:
             totals[word] = totals.get(word, 0.0) + p
     ranked = sorted(totals.items(), key=lambda item: -item[1])
     return [(word, round(min(p, 1.0), 3)) for word, p in ranked if p >= _CONCEPT_FLOOR]
+
+
+COLOUR_BINS = 4  # per channel: 64 bins
+
+
+def colour_histogram(image: Image.Image) -> list[float]:
+    """The share of the picture's pixels in each of 64 colour bins (4 levels of red, green and
+    blue): what a crop, a turn or a re-encoding keeps and two different pictures rarely share."""
+    small = np.asarray(image.convert("RGB").resize((64, 64)), dtype=np.int32)
+    levels = small * COLOUR_BINS // 256
+    index = (levels[..., 0] * COLOUR_BINS + levels[..., 1]) * COLOUR_BINS + levels[..., 2]
+    counts = np.bincount(index.ravel(), minlength=COLOUR_BINS**3)
+    return [round(float(share), 4) for share in counts / counts.sum()]
 
 
 def labels_of(probabilities: np.ndarray[Any, Any]) -> list[tuple[str, float]]:
@@ -130,4 +146,5 @@ def see(image: Image.Image, *, descriptors: bool = False) -> Sight:
         faces=_MODELS.faces(descriptors)(image),
         safety=_MODELS.safety()(image),
         features=classified.features,
+        colours=colour_histogram(image),
     )

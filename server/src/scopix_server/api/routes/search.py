@@ -144,7 +144,8 @@ async def search_documents(
 @router.get(
     "/files/{file_id}/similar",
     response_model=SimilarFiles,
-    summary="Files like this one: near-duplicate pictures, then the nearest by meaning",
+    summary="Files like this one: near-duplicate pictures, pictures that look alike, then the "
+    "nearest by meaning",
 )
 async def similar_files(
     file_id: str,
