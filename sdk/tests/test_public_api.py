@@ -60,6 +60,8 @@ TYPES = [
     "DocumentChunkResultItem",
     "SimilarFiles",
     "SimilarFile",
+    "Person",
+    "PeopleList",
 ]
 
 CLIENTS = [

@@ -52,6 +52,8 @@ from .types import (
     FileList,
     ImageSearchAgentResult,
     ImageSearchResultItem,
+    PeopleList,
+    Person,
     ProcessingStatus,
     QuotaInfo,
     SessionProgress,
@@ -102,6 +104,8 @@ __all__ = [
     "DocumentChunkResultItem",
     "SimilarFiles",
     "SimilarFile",
+    "Person",
+    "PeopleList",
     # exceptions
     "ScopixError",
     "AuthenticationError",

@@ -12,7 +12,7 @@ from . import _constants as C
 from ._base_client import HTTPCore, TimeoutArg
 from ._config import ClientConfig
 from ._types import NOT_GIVEN
-from .resources import AgentSearch, Files, Images
+from .resources import AgentSearch, Files, Images, People
 
 __all__ = ["Scopix"]
 
@@ -81,6 +81,8 @@ class Scopix:
         """Analyze one image in a single call."""
         self.agent_search = AgentSearch(core)
         """Find images and document passages by what they mean."""
+        self.people = People(core)
+        """The faces in your pictures grouped into people (on servers that do it)."""
 
     @classmethod
     def from_config(

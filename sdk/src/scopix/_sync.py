@@ -22,7 +22,7 @@ from ._client import Scopix
 from ._config import ClientConfig
 from ._tracing import current_correlation_id, set_correlation_id
 from ._types import NOT_GIVEN
-from .resources import SyncAgentSearch, SyncFiles, SyncImages
+from .resources import SyncAgentSearch, SyncFiles, SyncImages, SyncPeople
 
 __all__ = ["SyncScopix"]
 
@@ -143,6 +143,8 @@ class SyncScopix:
         """Analyze one image in a single call."""
         self.agent_search = SyncAgentSearch(self._loop, async_client.agent_search)
         """Find images and document passages by what they mean."""
+        self.people = SyncPeople(self._loop, async_client.people)
+        """The faces in your pictures grouped into people (on servers that do it)."""
 
     @property
     def config(self) -> ClientConfig:

@@ -15,7 +15,18 @@ from .api.deps import AppState
 from .api.docs import install_docs
 from .api.methods import AllowedMethodsMiddleware
 from .api.openapi import install_openapi
-from .api.routes import analyze, direct, files, health, keys, search, storage, tenant, uploads
+from .api.routes import (
+    analyze,
+    direct,
+    files,
+    health,
+    keys,
+    people,
+    search,
+    storage,
+    tenant,
+    uploads,
+)
 from .db.migrate import upgrade
 from .db.session import create_engine, create_sessionmaker
 from .errors import install_error_handlers
@@ -203,6 +214,6 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, metrics=metrics)  # (outermost)
     app.include_router(health.router)
     app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)
-    for module in (files, search, uploads, analyze, direct, keys, storage, tenant):
+    for module in (files, search, uploads, analyze, direct, keys, storage, tenant, people):
         app.include_router(module.router, prefix=API_PREFIX)
     return app

@@ -39,6 +39,10 @@ __all__ = [
     "FileUpdate",
     "FileUpdated",
     "Label",
+    "PeopleList",
+    "PersonInfo",
+    "PersonMerge",
+    "PersonUpdate",
     "QuotaCheck",
     "TenantSettings",
     "UploadRecord",
@@ -241,6 +245,38 @@ class FileStatus(_Model):
 
 
 Tag = Annotated[str, Field(min_length=1, max_length=50, pattern=r"^[^,]*$")]
+
+
+class PersonCover(_Model):
+    file_id: str
+    bbox: Box
+
+
+class PersonInfo(_Model):
+    """A group of faces the server takes for one person."""
+
+    id: str
+    name: str | None
+    file_count: int
+    face_count: int
+    cover: PersonCover  # a face of theirs: the file and where in it
+    created_at: datetime
+
+
+class PeopleList(_Model):
+    items: list[PersonInfo]
+    total_count: int
+    has_more: bool
+    limit: int
+    offset: int
+
+
+class PersonUpdate(_Model):
+    name: str | None = Field(max_length=200, description="a name; null forgets it")
+
+
+class PersonMerge(_Model):
+    person_id: str = Field(description="the person whose faces move here (it then goes)")
 
 
 class TenantSettings(_Model):

@@ -228,6 +228,12 @@ class Settings(BaseSettings):
         "faces, a safety score, a visual vector for similar pictures), offline. Their findings "
         "feed the local provider and go into the prompt of a model provider.",
     )
+    people: bool = Field(
+        False,
+        description="Group the faces in each tenant's pictures into people (GET /people): a "
+        "descriptor of each face is computed and stored. Off by default, for privacy: off, no "
+        "descriptor is computed or stored.",
+    )
     direct_upload_part_bytes: int = Field(
         16 * MiB, ge=5 * MiB, description="Part size of multipart direct uploads."
     )

@@ -13,9 +13,10 @@ from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
 from .files import Files
 from .images import Images
+from .people import People
 from .search import AgentSearch
 
-__all__ = ["SyncAgentSearch", "SyncFiles", "SyncImages"]
+__all__ = ["SyncAgentSearch", "SyncFiles", "SyncImages", "SyncPeople"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -101,3 +102,12 @@ class SyncAgentSearch(_Twin):
 
     images = blocking(AgentSearch.images)
     documents = blocking(AgentSearch.documents)
+
+
+class SyncPeople(_Twin):
+    """Blocking ``client.people`` of ``SyncScopix``."""
+
+    list = blocking(People.list)
+    files = blocking(People.files)
+    rename = blocking(People.rename)
+    merge = blocking(People.merge)

@@ -12,6 +12,7 @@ from .files import (
     UserFile,
     UserFileDetails,
 )
+from .people import PeopleList, Person
 from .search import (
     DocumentChunkResultItem,
     DocumentSearchAgentResult,
@@ -51,4 +52,6 @@ __all__ = [
     "DocumentChunkResultItem",
     "SimilarFiles",
     "SimilarFile",
+    "Person",
+    "PeopleList",
 ]

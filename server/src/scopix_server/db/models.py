@@ -327,6 +327,34 @@ class Embedding(Base):
     created_at: Mapped[datetime] = mapped_column(default=utcnow)
 
 
+class Person(Base):
+    """A group of faces that the face descriptors say are one person (people grouping on)."""
+
+    __tablename__ = "people"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    name: Mapped[str | None] = mapped_column(String(200), default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
+class FaceRecord(Base):
+    """One face found in a file, with its descriptor (kept only while people grouping is on)."""
+
+    __tablename__ = "faces"
+
+    id: Mapped[int] = mapped_column(
+        BigInteger().with_variant(Integer(), "sqlite"), primary_key=True, autoincrement=True
+    )
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    file_id: Mapped[str] = mapped_column(ForeignKey("files.id", ondelete="CASCADE"), index=True)
+    person_id: Mapped[str] = mapped_column(ForeignKey("people.id", ondelete="CASCADE"), index=True)
+    box: Mapped[dict[str, Any]] = mapped_column()
+    confidence: Mapped[float] = mapped_column(Float)
+    descriptor: Mapped[bytes] = mapped_column(LargeBinary)  # 128 float32, little-endian
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+
+
 class IdempotencyRecord(Base):
     """The first response to a POST with an ``Idempotency-Key``, replayed for 24 hours."""
 

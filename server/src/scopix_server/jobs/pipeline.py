@@ -36,9 +36,10 @@ from ..processing import ImageFacts, StepError
 from ..providers import DescribeInput, Description, DescriptionProvider
 from ..providers.embedding import Embedder
 from ..search.visual import replace_visual_vector
+from ..services.people import assign_faces
 from ..settings import Settings
 from ..storage import StorageBackend, derived_key
-from ..vision import Sight
+from ..vision import Face, Sight
 from .budget import Budget
 from .embedding import EmbedStep
 from .isolation import WorkProcesses
@@ -110,13 +111,15 @@ class Pipeline:
         then: str | None = None,
         priority: int = 0,
         looks: npt.NDArray[np.float32] | None = None,
+        faces: list[Face] | None = None,
         **values: Any,
     ) -> None:
         """Write ``values`` to the file (and to ``row``, which the steps keep reading).
 
         ``then="embed"``: the file's processing is over; its next job, queued in the same
         transaction, makes its search vectors (or the step is marked skipped when no embedder
-        is configured). ``looks``: the picture's visual vector, which replaces any before.
+        is configured). ``looks``: the picture's visual vector, and ``faces`` its faces with their
+        descriptors (people grouping), each replacing any before.
         """
         embed = then == "embed"
         if embed:
@@ -133,6 +136,8 @@ class Pipeline:
             stored.updated_at = utcnow()
             if looks is not None:
                 await replace_visual_vector(session, stored, looks)
+            if faces is not None:
+                await assign_faces(session, stored, faces)
             if queued:
                 assert then is not None
                 await self._queue.enqueue(
@@ -357,6 +362,7 @@ class Pipeline:
                 with_ocr=reading,
                 describe_side=describe_side,
                 with_vision=seeing,
+                face_descriptors=self._settings.people,
             )
         facts = done_work.facts
         done: dict[str, Any] = {"image_facts": facts.to_json()}
@@ -369,14 +375,16 @@ class Pipeline:
             )
         if reading and done_work.ocr is not None:
             done.update(visible_text=done_work.ocr.text, text_regions=done_work.ocr.regions)
-        looks = None
+        looks, faces = None, None
         if done_work.sight is not None:
             done.update(vision=done_work.sight.to_json(), safety_score=done_work.sight.safety)
             looks = done_work.sight.features
+            if self._settings.people:
+                faces = done_work.sight.faces
         elif done_work.vision_error is not None:  # described without; logged, not fatal
             logger.warning("file %s described without vision: %s", row.id, done_work.vision_error)
         # recorded even when OCR failed: a retry for the text does not make the variants again
-        await self._save(row, looks=looks, **done)
+        await self._save(row, looks=looks, faces=faces, **done)
         if reading and done_work.ocr_error is not None:
             raise done_work.ocr_error
         if not describe_side:
