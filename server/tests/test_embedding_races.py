@@ -114,8 +114,8 @@ async def test_concurrent_indexing_of_one_file_keeps_one_set_of_the_latest_vecto
             status = await _settled(two, file_id)
             assert status["embedding_status"] == "completed", status["embedding_error"]
             vectors, text = await _stored(settings, file_id)
-            # one set: the summary and the one chunk, never doubled by two writers
-            assert sorted(part for part, _ in vectors) == ["chunk", "summary"], vectors
+            # one set: the summary, the title and the one chunk, never doubled by two writers
+            assert sorted(part for part, _ in vectors) == ["chunk", "summary", "title"], vectors
             # and of the latest title, whichever edit landed last
             final = (await one.get(f"/files/{file_id}")).json()["title"]
             assert final in titles and text.startswith(final)
@@ -123,3 +123,6 @@ async def test_concurrent_indexing_of_one_file_keeps_one_set_of_the_latest_vecto
             expected = np.array(endpoint.vector(text), dtype=np.float32)
             expected /= np.linalg.norm(expected)
             assert np.allclose(summary, expected, atol=1e-6), (round_number, final)
+            title = np.frombuffer(dict(vectors)["title"], dtype="<f4")  # (the same title)
+            expected = np.array(endpoint.vector(final), dtype=np.float32)
+            assert np.allclose(title, expected / np.linalg.norm(expected), atol=1e-6)

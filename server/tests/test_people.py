@@ -135,6 +135,11 @@ def test_bad_people_requests_get_clear_errors(grouping: tuple[LiveServer, str]) 
     ):
         answer = httpx.request(method, f"{server.base_url}{path}", json=body, headers=headers)
         assert answer.status_code in (404, 422), (path, answer.text)
+    me = httpx.get(f"{server.base_url}/people", headers=headers).json()["items"][0]["id"]
+    itself = httpx.post(
+        f"{server.base_url}/people/{me}/merge", json={"person_id": me}, headers=headers
+    )
+    assert itself.status_code == 409 and "itself" in itself.json()["error"]["message"]
     too_long = httpx.patch(
         f"{server.base_url}/people/{missing}", json={"name": "x" * 201}, headers=headers
     )
@@ -157,7 +162,7 @@ def test_off_by_default_no_descriptor_is_computed_or_stored(tmp_path: Path) -> N
         ids = _upload_all(server, key, ["astronaut.jpg"])
         headers = {"Authorization": f"Bearer {key}"}
         refused = httpx.get(f"{server.base_url}/people", headers=headers)
-        assert refused.status_code == 400
+        assert refused.status_code == 404
         assert "SCOPIX_SERVER_PEOPLE=true" in refused.json()["error"]["message"]
         details: dict[str, Any] = httpx.get(
             f"{server.base_url}/files/{ids['astronaut.jpg']}", headers=headers

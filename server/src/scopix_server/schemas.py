@@ -283,6 +283,7 @@ class TenantSettings(_Model):
     """The tenant's own settings."""
 
     safety_threshold: float = Field(
+        strict=True,  # (not true/false, nor a number in a string)
         ge=0.0,
         le=1.0,
         description="GET /files?safe=true hides pictures whose safety_score is at or over this",

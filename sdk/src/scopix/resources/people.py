@@ -24,7 +24,7 @@ def _page(limit: int, offset: int) -> dict[str, Any]:
 
 class People:
     """Reached as ``client.people``. A server groups faces only when its administrator turned
-    it on (``SCOPIX_SERVER_PEOPLE=true``); elsewhere these calls raise ``ValidationError``."""
+    it on (``SCOPIX_SERVER_PEOPLE=true``); elsewhere these calls raise ``ResourceNotFoundError``."""
 
     def __init__(self, core: HTTPCore) -> None:
         self._core = core

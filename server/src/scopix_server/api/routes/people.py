@@ -13,7 +13,7 @@ from fastapi import APIRouter, Query, Request
 from sqlalchemy import func, select
 
 from ...db.models import File
-from ...errors import BadRequest, ValidationFailed
+from ...errors import Conflict, NotFound
 from ...jobs.steps.variants import THUMBNAIL
 from ...schemas import FileList, PeopleList, PersonInfo, PersonMerge, PersonUpdate, page
 from ...services import files as file_service
@@ -28,8 +28,8 @@ router = APIRouter(tags=["people"])
 
 
 def _on(state: StateDep) -> None:
-    if not state.settings.people:
-        raise BadRequest(
+    if not state.settings.people:  # (not served: 404, with how to turn it on)
+        raise NotFound(
             "grouping faces into people is off on this server (it stores a descriptor of "
             "every face); an administrator turns it on with SCOPIX_SERVER_PEOPLE=true"
         )
@@ -38,7 +38,7 @@ def _on(state: StateDep) -> None:
 async def _info(session: SessionDep, tenant_id: str, person_id: str) -> dict[str, Any]:
     listed, _total = await people_of(session, tenant_id, limit=1, offset=0, only=person_id)
     if not listed:
-        raise BadRequest("this person has no faces left in live files")
+        raise NotFound("this person has no faces left in live files")
     return listed[0]
 
 
@@ -46,7 +46,7 @@ async def _info(session: SessionDep, tenant_id: str, person_id: str) -> dict[str
     "/people",
     response_model=PeopleList,
     summary="People, most files first",
-    responses=errors(400),
+    responses=errors(404),
 )
 async def list_people(
     auth: AuthDep,
@@ -64,7 +64,7 @@ async def list_people(
     "/people/{person_id}/files",
     response_model=FileList,
     summary="The files with a face of this person, newest first",
-    responses=errors(400, 404),
+    responses=errors(404),
 )
 async def person_files(
     person_id: str,
@@ -99,7 +99,7 @@ async def person_files(
     "/people/{person_id}",
     response_model=PersonInfo,
     summary="Name a person (null forgets the name)",
-    responses=errors(400, 404),
+    responses=errors(404),
 )
 async def rename(
     person_id: str, body: PersonUpdate, auth: AuthDep, session: SessionDep, state: StateDep
@@ -115,16 +115,16 @@ async def rename(
     "/people/{person_id}/merge",
     response_model=PersonInfo,
     summary="Move another person's faces to this one (the other then goes)",
-    responses=errors(400, 404),
+    responses=errors(404, 409),
 )
 async def merge(
     person_id: str, body: PersonMerge, auth: AuthDep, session: SessionDep, state: StateDep
 ) -> dict[str, Any]:
     _on(state)
-    if body.person_id == person_id:
-        raise ValidationFailed("person_id: a person cannot be merged with itself")
     keep = await get_person(session, auth.tenant.id, person_id)
     other = await get_person(session, auth.tenant.id, body.person_id)
+    if other.id == keep.id:
+        raise Conflict("a person cannot be merged with itself: name two different people")
     await merge_people(session, keep, other)
     await session.commit()
     return await _info(session, auth.tenant.id, keep.id)
