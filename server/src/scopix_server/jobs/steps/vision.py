@@ -13,6 +13,7 @@ from PIL import Image
 
 from ...processing import StepError
 from ...vision import ModelUnavailable, Sight, see
+from .variants import fitted
 
 __all__ = ["look"]
 
@@ -22,10 +23,7 @@ LOOK_SIDE = 1024
 
 
 def look(image: Image.Image, *, descriptors: bool) -> Sight:
-    small = image
-    if max(image.size) > LOOK_SIDE:
-        small = image.copy()
-        small.thumbnail((LOOK_SIDE, LOOK_SIDE), Image.Resampling.BILINEAR)
+    small = fitted(image, LOOK_SIDE, Image.Resampling.BILINEAR)
     try:
         return see(small.convert("RGB"), descriptors=descriptors)
     except ModelUnavailable as error:

@@ -18,7 +18,7 @@ from ..isolation import memory_gate
 from .document_types import DocumentLimits, DocumentText
 from .images import load_image
 from .ocr import OcrResult, read_text
-from .variants import blur_hash, render_variants
+from .variants import blur_hash, fitted, render_variants
 from .vision import look
 
 __all__ = ["ImageWork", "document", "image", "variants"]
@@ -73,9 +73,7 @@ def image(
     if describe_side is None:
         result.image = None
     elif max(loaded.size) > describe_side:  # (after OCR, which reads the whole working image)
-        smaller = loaded.copy()
-        smaller.thumbnail((describe_side, describe_side), Image.Resampling.LANCZOS)
-        result.image = smaller
+        result.image = fitted(loaded, describe_side, reducing_gap=None)
     return result
 
 
