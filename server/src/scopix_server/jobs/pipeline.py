@@ -383,6 +383,8 @@ class Pipeline:
                 faces = done_work.sight.faces
         elif done_work.vision_error is not None:  # described without; logged, not fatal
             logger.warning("file %s described without vision: %s", row.id, done_work.vision_error)
+            # recorded, so that the description does not decode the original again to retry
+            done.update(vision={"error": done_work.vision_error.message})
         # recorded even when OCR failed: a retry for the text does not make the variants again
         await self._save(row, looks=looks, faces=faces, **done)
         if reading and done_work.ocr_error is not None:
@@ -525,7 +527,7 @@ class Pipeline:
             facts=facts,
             visible_text=row.visible_text or "",
             text_regions=list(row.text_regions or []),
-            sight=None if row.vision is None else Sight.from_json(row.vision),
+            sight=Sight.recorded(row.vision),
         )
 
     # --- descriptions ---

@@ -16,6 +16,7 @@ from ..db.models import File, utcnow
 from ..errors import Conflict, NotFound, ValidationFailed
 from ..jobs.queue import Enqueuer
 from ..search.lexical import escape_like, search_filter
+from ..vision import Sight
 
 __all__ = [
     "ListQuery",
@@ -110,6 +111,7 @@ def summary(row: File, *, thumbnail_url: str | None = None) -> dict[str, Any]:
 def details(row: File, *, urls: Mapping[str, str | None]) -> dict[str, Any]:
     """Everything about a file; ``urls``: thumbnail_url, medium_url, full_url, original_url."""
     dimensions = {"width": row.width, "height": row.height} if row.width and row.height else None
+    seen = Sight.recorded(row.vision)  # (None: not looked at, or the models failed)
     return {
         **upload_record(row),
         "id": row.id,
@@ -130,8 +132,8 @@ def details(row: File, *, urls: Mapping[str, str | None]) -> dict[str, Any]:
         "description_error_type": row.description_error_type,
         "description_is_retryable": row.description_is_retryable,
         "provider_errors": list(row.provider_errors or []),
-        "labels": None if row.vision is None else row.vision.get("labels", []),
-        "faces": None if row.vision is None else row.vision.get("faces", []),
+        "labels": None if seen is None else [{"label": n, "confidence": p} for n, p in seen.labels],
+        "faces": None if seen is None else [face.to_json() for face in seen.faces],
         "safety_score": row.safety_score,
         "dimensions": dimensions,
         "format": row.format,

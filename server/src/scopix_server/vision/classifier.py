@@ -174,6 +174,7 @@ class Classifier:
         options.intra_op_num_threads = 1
         options.inter_op_num_threads = 1
         options.log_severity_level = 3
+        options.enable_cpu_mem_arena = False  # (an arena keeps its peak for the process's life)
         self._session = onnxruntime.InferenceSession(
             model_bytes(), options, providers=["CPUExecutionProvider"]
         )

@@ -63,6 +63,14 @@ class Sight:
             colours=[float(share) for share in stored.get("colours") or []],
         )
 
+    @classmethod
+    def recorded(cls, stored: dict[str, Any] | None) -> Sight | None:
+        """What was recorded on a file: None where the models did not look, or failed
+        (``{"error": ...}``)."""
+        if stored is None or "error" in stored:
+            return None
+        return cls.from_json(stored)
+
     def score(self, word: str) -> float:
         return next((p for w, p in self.concepts if w == word), 0.0)
 

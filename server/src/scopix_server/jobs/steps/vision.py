@@ -15,7 +15,7 @@ from ...processing import StepError
 from ...vision import ModelUnavailable, Sight, see
 from .variants import fitted
 
-__all__ = ["look"]
+__all__ = ["LOOK_SIDE", "look"]
 
 logger = logging.getLogger("scopix_server.vision")
 

@@ -19,7 +19,7 @@ from .document_types import DocumentLimits, DocumentText
 from .images import load_image
 from .ocr import OcrResult, read_text
 from .variants import blur_hash, fitted, render_variants
-from .vision import look
+from .vision import LOOK_SIDE, look
 
 __all__ = ["ImageWork", "document", "image", "variants"]
 
@@ -57,23 +57,24 @@ def image(
     in one call; with a ``describe_side``, the image comes back too, for a description (else
     it stays here)."""
     loaded, facts = load_image(path, max_pixels=max_pixels, gate=memory_gate())
-    result = ImageWork(loaded, facts)
+    result = ImageWork(None, facts)
     if with_variants:
         result.variants = variants(loaded)
+    # what the models look at is made now, so that the full-size image can go before they run
+    small = fitted(loaded, LOOK_SIDE, Image.Resampling.BILINEAR) if with_vision else None
     if with_ocr:
         try:
             result.ocr = read_text(loaded)
         except StepError as error:
             result.ocr_error = error
-    if with_vision:
+    if describe_side is not None:  # (after OCR, which reads the whole working image)
+        result.image = fitted(loaded, describe_side, reducing_gap=None)
+    del loaded
+    if small is not None:
         try:
-            result.sight = look(loaded, descriptors=face_descriptors)
+            result.sight = look(small, descriptors=face_descriptors)
         except StepError as error:
             result.vision_error = error
-    if describe_side is None:
-        result.image = None
-    elif max(loaded.size) > describe_side:  # (after OCR, which reads the whole working image)
-        result.image = fitted(loaded, describe_side, reducing_gap=None)
     return result
 
 
