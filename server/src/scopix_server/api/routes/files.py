@@ -143,7 +143,7 @@ async def list_files(
     safe: Annotated[
         bool,
         Query(
-            description="hide pictures whose safety_score is over the tenant's threshold "
+            description="hide pictures whose safety_score is at or over the tenant's threshold "
             "(GET /tenant/settings), and pictures not scored yet"
         ),
     ] = False,
