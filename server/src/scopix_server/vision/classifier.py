@@ -19,6 +19,7 @@ from typing import Any
 import numpy as np
 from PIL import Image
 
+from .runtime import onnx_session
 from .torchfile import load_state_dict
 from .weights import WEIGHTS, weights_path
 
@@ -168,16 +169,7 @@ class Classifier:
     """One ONNX Runtime session (one thread: the worker runs several jobs side by side)."""
 
     def __init__(self) -> None:
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        options.enable_cpu_mem_arena = False  # (an arena keeps its peak for the process's life)
-        self._session = onnxruntime.InferenceSession(
-            model_bytes(), options, providers=["CPUExecutionProvider"]
-        )
+        self._session = onnx_session(model_bytes())
 
     def __call__(self, image: Image.Image) -> Classified:
         logits, features = self._session.run(["logits", "features"], {"image": prepare(image)})

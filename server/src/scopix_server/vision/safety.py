@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from PIL import Image
 
+from .runtime import onnx_session
 from .weights import weights_path
 
 __all__ = ["SafetyScorer"]
@@ -12,17 +13,7 @@ __all__ = ["SafetyScorer"]
 
 class SafetyScorer:
     def __init__(self) -> None:
-        import onnxruntime
-
-        path = weights_path("open-nsfw")
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = 1
-        options.inter_op_num_threads = 1
-        options.log_severity_level = 3
-        options.enable_cpu_mem_arena = False  # (an arena keeps its peak for the process's life)
-        self._session = onnxruntime.InferenceSession(
-            str(path), options, providers=["CPUExecutionProvider"]
-        )
+        self._session = onnx_session(str(weights_path("open-nsfw")))
         self._input = self._session.get_inputs()[0].name
 
     def __call__(self, image: Image.Image) -> float:
