@@ -455,7 +455,9 @@ def start_s3(root: Path, bucket: str) -> S3Server:
     access, secret = "scopix-test", "scopix-test-secret"
     process = subprocess.Popen(
         [str(rclone), "serve", "s3", "--addr", f"127.0.0.1:{port}",
-         "--auth-key", f"{access},{secret}", str(root)],
+         "--auth-key", f"{access},{secret}",
+         # the console's direct uploads PUT from the page's origin (a random loopback port)
+         "--allow-origin", "*", str(root)],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 30

@@ -54,6 +54,7 @@ from .settings import Settings
 from .storage import StorageBackend, open_storage
 from .storage.signing import Signer, load_or_create_secret
 from .tasks import cancel_and_wait
+from .web import install_console
 
 __all__ = ["create_app"]
 
@@ -216,4 +217,5 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)
     for module in (files, search, uploads, analyze, direct, keys, storage, tenant, people):
         app.include_router(module.router, prefix=API_PREFIX)
+    install_console(app, settings)
     return app

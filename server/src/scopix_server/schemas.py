@@ -36,6 +36,7 @@ __all__ = [
     "FileList",
     "FileStatus",
     "FileSummary",
+    "TenantOverview",
     "FileUpdate",
     "FileUpdated",
     "Label",
@@ -159,6 +160,9 @@ class FileSummary(_Model):
     size_bytes: int
     content_category: str
     description_status: str
+    status: str = Field(description="processing, completed or failed (the file's own processing)")
+    is_terminal: bool = Field(description="every processing step has ended")
+    blur_hash: str | None = Field(description="a placeholder to paint until the thumbnail loads")
     thumbnail_url: str | None
     created_at: datetime
     content_created_at: datetime | None
@@ -191,6 +195,7 @@ class FileDetails(UploadRecord):
     content_created_at: datetime | None
     blur_hash: str | None
     variant_status: str
+    is_terminal: bool = Field(description="every processing step has ended")
     medium_url: str | None
     full_url: str | None
     original_url: str | None
@@ -342,6 +347,34 @@ class BatchDeleteResult(_Model):
     skipped: list[BatchDeleteItem]
     failed: list[BatchDeleteItem]
     summary: BatchDeleteSummary
+
+
+class TierLimitsOut(_Model):
+    """The tier's limits; null: no limit."""
+
+    requests_per_minute: int | None
+    concurrent_uploads: int | None
+    max_batch_size: int | None
+    monthly_uploads: int | None
+
+
+class TenantUsage(_Model):
+    period: str = Field(description="the calendar month counted (UTC), YYYY-MM")
+    uploads_this_month: int
+    files: int = Field(description="files stored (deleted files not counted)")
+    bytes_stored: int = Field(description="the originals' bytes (variants not counted)")
+
+
+class TenantOverview(_Model):
+    """Who the key belongs to, the tier's limits and what has been used."""
+
+    id: str
+    name: str
+    subscription_tier: str
+    created_at: datetime
+    safety_threshold: float
+    limits: TierLimitsOut
+    usage: TenantUsage
 
 
 class QuotaCheck(_Model):

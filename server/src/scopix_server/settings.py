@@ -234,6 +234,17 @@ class Settings(BaseSettings):
         "descriptor of each face is computed and stored. Off by default, for privacy: off, no "
         "descriptor is computed or stored.",
     )
+    console: bool = Field(
+        True,
+        description="Serve the web console at / (browse, upload, inspect and search in a "
+        "browser; sign in with an API key).",
+    )
+    console_direct_upload_bytes: int = Field(
+        32 * MiB,
+        ge=1,
+        description="The console sends files from this size on as direct uploads (in parts "
+        "from direct_upload_multipart_bytes on), smaller ones through /files/upload.",
+    )
     direct_upload_part_bytes: int = Field(
         16 * MiB, ge=5 * MiB, description="Part size of multipart direct uploads."
     )

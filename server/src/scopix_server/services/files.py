@@ -24,6 +24,7 @@ __all__ = [
     "change",
     "details",
     "get_file",
+    "is_terminal",
     "list_files",
     "list_filters",
     "processing_status",
@@ -102,6 +103,9 @@ def summary(row: File, *, thumbnail_url: str | None = None) -> dict[str, Any]:
         "size_bytes": row.size_bytes,
         "content_category": row.content_category,
         "description_status": row.description_status,
+        "status": row.status,
+        "is_terminal": is_terminal(row),
+        "blur_hash": row.blur_hash,
         "thumbnail_url": thumbnail_url,
         "created_at": row.created_at,
         "content_created_at": row.content_created_at,
@@ -140,6 +144,7 @@ def details(row: File, *, urls: Mapping[str, str | None]) -> dict[str, Any]:
         "content_created_at": row.content_created_at,
         "blur_hash": row.blur_hash,
         "variant_status": row.variant_status,
+        "is_terminal": is_terminal(row),
         "thumbnail_url": urls.get("thumbnail_url"),
         "medium_url": urls.get("medium_url"),
         "full_url": urls.get("full_url"),
@@ -154,10 +159,15 @@ def details(row: File, *, urls: Mapping[str, str | None]) -> dict[str, Any]:
     }
 
 
-def processing_status(row: File) -> dict[str, Any]:
+def is_terminal(row: File) -> bool:
+    """Every processing step of ``row`` has ended (completed, failed or skipped)."""
     steps = [row.status, row.description_status, row.variant_status, row.embedding_status]
     if row.text_extraction_status is not None:
         steps.append(row.text_extraction_status)
+    return all(step in TERMINAL for step in steps)
+
+
+def processing_status(row: File) -> dict[str, Any]:
     return {
         "file_id": row.id,
         "media_type": row.media_type,
@@ -173,7 +183,7 @@ def processing_status(row: File) -> dict[str, Any]:
         "provider_errors": list(row.provider_errors or []),
         "embedding_status": row.embedding_status,
         "embedding_error": row.embedding_error,
-        "is_terminal": all(step in TERMINAL for step in steps),
+        "is_terminal": is_terminal(row),
         "updated_at": row.updated_at,
     }
 
@@ -188,6 +198,7 @@ class ListQuery:
     date_from: datetime | None = None
     date_to: datetime | None = None
     has_description: bool | None = None
+    statuses: tuple[str, ...] = ()  # the file's own processing: processing, completed, failed
     ids: tuple[str, ...] = ()
     safe_below: float | None = None  # only files scored under this (and unscored non-images)
     sort_by: str = "created_at"
@@ -211,6 +222,8 @@ def list_filters(q: ListQuery) -> list[ColumnElement[bool]]:
         where.append(File.description_status == "completed")
     elif q.has_description is False:
         where.append(File.description_status != "completed")
+    if q.statuses:
+        where.append(File.status.in_(q.statuses))
     if q.ids:
         where.append(File.id.in_(q.ids))
     if q.safe_below is not None:  # a picture not scored yet is not known to be safe

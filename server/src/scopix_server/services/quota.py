@@ -9,15 +9,15 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.dialect import insert
-from ..db.models import Tenant, UsageCounter, utcnow
+from ..db.models import File, Tenant, UsageCounter, utcnow
 from ..errors import QuotaExceeded
 from .tiers import limits_for
 
-__all__ = ["UNLIMITED", "check_quota", "quota_info", "record_uploads"]
+__all__ = ["UNLIMITED", "check_quota", "overview", "quota_info", "record_uploads"]
 
 UNLIMITED = 2**31 - 1
 
@@ -61,6 +61,38 @@ async def quota_info(session: AsyncSession, tenant: Tenant, file_count: int) -> 
         "max_batch_size": limits.max_batch_size,
         "prepaid_credits": 0,
         "max_concurrent_uploads": limits.concurrent_uploads,
+    }
+
+
+async def overview(session: AsyncSession, tenant: Tenant) -> dict[str, object]:
+    """The body of ``GET /tenant``: who, the tier's limits, and this month's and the library's
+    usage (files and bytes of the originals not deleted)."""
+    limits = limits_for(tenant.tier)
+    files, stored = (
+        await session.execute(
+            select(func.count(), func.coalesce(func.sum(File.size_bytes), 0)).where(
+                File.tenant_id == tenant.id, File.deleted_at.is_(None)
+            )
+        )
+    ).one()
+    return {
+        "id": tenant.id,
+        "name": tenant.name,
+        "subscription_tier": tenant.tier,
+        "created_at": tenant.created_at,
+        "safety_threshold": tenant.safety_threshold,
+        "limits": {
+            "requests_per_minute": limits.requests_per_minute,
+            "concurrent_uploads": limits.concurrent_uploads,
+            "max_batch_size": limits.max_batch_size,
+            "monthly_uploads": limits.monthly_uploads,
+        },
+        "usage": {
+            "period": period_of(utcnow()),
+            "uploads_this_month": await _usage(session, tenant.id),
+            "files": int(files),
+            "bytes_stored": int(stored),
+        },
     }
 
 

@@ -110,6 +110,8 @@ def _csv(values: list[str] | None, field: str, limit: int) -> tuple[str, ...]:
 _UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
 _IDS_PATTERN = f"^ *{_UUID} *(, *{_UUID} *)*$"
 _MEDIA_TYPES_PATTERN = "^ *({0}) *(, *({0}) *)*$".format("|".join(MEDIA_TYPES))
+FILE_STATUSES = ("processing", "completed", "failed")
+_STATUSES_PATTERN = "^ *({0}) *(, *({0}) *)*$".format("|".join(FILE_STATUSES))
 
 
 @router.get("/files", response_model=FileList, summary="List files with filters")
@@ -140,6 +142,11 @@ async def list_files(
     date_from: Annotated[UtcDateTime | None, Query(description="ISO 8601; no offset: UTC")] = None,
     date_to: Annotated[UtcDateTime | None, Query(description="ISO 8601; no offset: UTC")] = None,
     has_description: bool | None = None,
+    status: Annotated[
+        list[Annotated[str, WithJsonSchema({"type": "string", "pattern": _STATUSES_PATTERN})]]
+        | None,
+        Query(description="the file's processing: processing, completed, failed (any of them)"),
+    ] = None,
     safe: Annotated[
         bool,
         Query(
@@ -164,6 +171,12 @@ async def list_files(
     unknown = sorted(set(types) - set(MEDIA_TYPES))
     if unknown:
         raise ValidationFailed(f"media_types: unknown type {unknown[0]!r}")
+    statuses = _csv(status, "status", len(FILE_STATUSES))
+    strange = sorted(set(statuses) - set(FILE_STATUSES))
+    if strange:
+        raise ValidationFailed(
+            f"status: unknown status {strange[0]!r}; one of {', '.join(FILE_STATUSES)}"
+        )
     query = file_service.ListQuery(
         search=search,
         search_mode=search_mode,
@@ -173,6 +186,7 @@ async def list_files(
         date_from=date_from,
         date_to=date_to,
         has_description=has_description,
+        statuses=statuses,
         ids=id_list,
         safe_below=auth.tenant.safety_threshold if safe else None,
         sort_by=sort_by,

@@ -1,4 +1,5 @@
-"""``/tenant/settings``: the tenant's settings (any key reads them; an admin key sets them)."""
+"""``/tenant``: who the key belongs to, its tier's limits and usage; ``/tenant/settings``: the
+tenant's settings (any key reads them; an admin key sets them)."""
 
 from __future__ import annotations
 
@@ -7,7 +8,8 @@ from typing import Any
 from fastapi import APIRouter
 
 from ...errors import Forbidden
-from ...schemas import TenantSettings
+from ...schemas import TenantOverview, TenantSettings
+from ...services.quota import overview
 from ..deps import AuthDep, SessionDep
 from ..openapi import errors
 
@@ -18,6 +20,13 @@ router = APIRouter(tags=["tenant"])
 
 def _settings(threshold: float) -> dict[str, Any]:
     return {"safety_threshold": threshold}
+
+
+@router.get(
+    "/tenant", response_model=TenantOverview, summary="The key's tenant: tier, limits and usage"
+)
+async def read_overview(auth: AuthDep, session: SessionDep) -> dict[str, Any]:
+    return await overview(session, auth.tenant)
 
 
 @router.get("/tenant/settings", response_model=TenantSettings, summary="The tenant's settings")
