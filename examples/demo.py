@@ -146,6 +146,7 @@ def main() -> None:
                 f"Try:  SCOPIX_API_KEY={key} SCOPIX_BASE_URL={base_url} "
                 ".venv/bin/scopix ls\n"
                 f"      API docs: http://127.0.0.1:{port}/api/v2/docs\n"
+                f"      web console: http://127.0.0.1:{port}/ (sign in with the key above)\n"
                 "Press Ctrl-C to stop it (its data folder is removed then)."
             )
             with contextlib.suppress(KeyboardInterrupt):

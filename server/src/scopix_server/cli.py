@@ -88,10 +88,12 @@ def serve(
         data_dir, host=host, port=port, log_level=log_level, workers=0 if no_workers else None
     )
     _preflight(settings)
+    root = f"http://{settings.host}:{settings.port}"
     click.echo(
-        f"scopix-server {__version__}: http://{settings.host}:{settings.port}/api/v2 "
-        f"(data in {settings.data_dir.resolve()})"
+        f"scopix-server {__version__}: {root}/api/v2 (data in {settings.data_dir.resolve()})"
     )
+    if settings.console:
+        click.echo(f"web console: {root}/ (sign in with an API key: scopix-server keys create)")
     uvicorn.run(
         create_app(settings),
         host=settings.host,
