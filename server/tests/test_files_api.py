@@ -4,11 +4,19 @@ from __future__ import annotations
 
 import uuid
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
 
-from server_support import GIF_1X1, LiveServer, make_key, png_bytes
+from server_support import (
+    GIF_1X1,
+    LiveServer,
+    make_key,
+    png_bytes,
+    serving,
+    wait_until_terminal_sync,
+)
 
 
 @pytest.fixture
@@ -64,6 +72,66 @@ def test_filters(api: httpx.Client, library: dict[str, dict]) -> None:
     assert len(ids(api.get("/files", params={"has_description": "false"}))) == 4
 
 
+def test_status_filter_while_nothing_has_been_processed(
+    api: httpx.Client, library: dict[str, dict]
+) -> None:
+    everything = {item["image_id"] for item in library.values()}
+    assert set(ids(api.get("/files", params={"status": "processing"}))) == everything
+    assert ids(api.get("/files", params={"status": "completed,failed"})) == []
+    listed = api.get("/files").json()["items"]
+    assert {(item["status"], item["is_terminal"]) for item in listed} == {("processing", False)}
+
+
+def test_status_filter_follows_processing_to_its_end(tmp_path: Path) -> None:
+    """``status`` is the file's processing as a whole (as the console's badges show it)."""
+    with serving(tmp_path, ocr_enabled=False, vision_enabled=False, embedder="none") as live:
+        key = make_key(live.settings)
+        with httpx.Client(
+            base_url=live.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+        ) as api:
+            good = upload(api, "good.png", png_bytes(8, 8, (9, 9, 9)))["image_id"]
+            # PNG by its magic bytes, but nothing after them decodes
+            broken = upload(api, "broken.png", png_bytes(8, 8)[:16] + b"\0" * 64)["image_id"]
+            for file_id in (good, broken):
+                wait_until_terminal_sync(api, file_id)
+            assert ids(api.get("/files", params={"status": "completed"})) == [good]
+            assert ids(api.get("/files", params={"status": "failed"})) == [broken]
+            both = ids(api.get("/files", params={"status": " failed , completed "}))
+            assert set(both) == {good, broken}
+            assert ids(api.get("/files", params={"status": "processing"})) == []
+            listed = {item["id"]: item for item in api.get("/files").json()["items"]}
+            assert listed[good]["blur_hash"] and listed[good]["is_terminal"] is True
+            assert listed[broken]["status"] == "failed"
+
+
+def test_tenant_overview(live: LiveServer) -> None:
+    key = make_key(live.settings, f"overview-{uuid.uuid4().hex[:8]}", tier="starter")
+    with httpx.Client(base_url=live.base_url, headers={"Authorization": f"Bearer {key}"}) as api:
+        empty = api.get("/tenant").json()
+        assert empty["subscription_tier"] == "starter"
+        assert empty["limits"] == {
+            "requests_per_minute": 30,
+            "concurrent_uploads": 20,
+            "max_batch_size": 50,
+            "monthly_uploads": 500,
+        }
+        assert empty["usage"]["files"] == 0 and empty["usage"]["bytes_stored"] == 0
+        first = upload(api, "a.png", png_bytes(3, 3, (7, 1, 1)))
+        second = upload(api, "b.txt", b"twelve bytes")
+        usage = api.get("/tenant").json()["usage"]
+        sizes = first["size_bytes"] + second["size_bytes"]
+        assert (usage["files"], usage["bytes_stored"]) == (2, sizes)
+        assert usage["uploads_this_month"] == empty["usage"]["uploads_this_month"] + 2
+        assert api.delete(f"/files/{first['image_id']}").status_code in (200, 204)
+        after = api.get("/tenant").json()["usage"]
+        # a deleted file is not stored any more, but its upload was counted this month
+        assert (after["files"], after["uploads_this_month"]) == (1, usage["uploads_this_month"])
+    other = make_key(live.settings)
+    with httpx.Client(base_url=live.base_url, headers={"Authorization": f"Bearer {other}"}) as api:
+        assert api.get("/tenant").json()["usage"]["files"] == 0  # another tenant's own
+    assert httpx.get(f"{live.base_url}/tenant").status_code == 401
+
+
 def test_sorting(api: httpx.Client, library: dict[str, dict]) -> None:
     by_size = api.get("/files", params={"sort_by": "size_bytes", "sort_order": "asc"}).json()
     sizes = [item["size_bytes"] for item in by_size["items"]]
@@ -87,6 +155,7 @@ def test_sorting(api: httpx.Client, library: dict[str, dict]) -> None:
         {"folder_id": "x"},
         {"date_from": "yesterday"},
         {"has_description": "perhaps"},
+        {"status": "done"},
     ],
 )
 def test_bad_list_parameters_are_422(api: httpx.Client, params: dict) -> None:

@@ -9,7 +9,18 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import ColumnElement, Select, String, and_, cast, func, or_, select, update
+from sqlalchemy import (
+    ColumnElement,
+    Select,
+    String,
+    and_,
+    cast,
+    func,
+    not_,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import File, utcnow
@@ -30,6 +41,7 @@ __all__ = [
     "processing_status",
     "queue_description",
     "recategorise",
+    "state_filter",
     "summary",
     "upload_record",
 ]
@@ -167,6 +179,30 @@ def is_terminal(row: File) -> bool:
     return all(step in TERMINAL for step in steps)
 
 
+def _terminal_clause() -> ColumnElement[bool]:
+    """``is_terminal`` in SQL."""
+    return and_(
+        File.status.in_(TERMINAL),
+        File.description_status.in_(TERMINAL),
+        File.variant_status.in_(TERMINAL),
+        File.embedding_status.in_(TERMINAL),
+        or_(File.text_extraction_status.is_(None), File.text_extraction_status.in_(TERMINAL)),
+    )
+
+
+def state_filter(states: tuple[str, ...]) -> ColumnElement[bool]:
+    """Files in any of ``states``: ``processing`` (a step has not ended), ``failed`` (every step
+    ended; the file or its description failed), ``completed`` (every step ended, neither failed)."""
+    terminal = _terminal_clause()
+    broke = or_(File.status == "failed", File.description_status == "failed")
+    clauses = {
+        "processing": not_(terminal),
+        "failed": and_(terminal, broke),
+        "completed": and_(terminal, not_(broke)),
+    }
+    return or_(*(clauses[state] for state in states))
+
+
 def processing_status(row: File) -> dict[str, Any]:
     return {
         "file_id": row.id,
@@ -198,7 +234,7 @@ class ListQuery:
     date_from: datetime | None = None
     date_to: datetime | None = None
     has_description: bool | None = None
-    statuses: tuple[str, ...] = ()  # the file's own processing: processing, completed, failed
+    statuses: tuple[str, ...] = ()  # processing, completed, failed: see state_filter
     ids: tuple[str, ...] = ()
     safe_below: float | None = None  # only files scored under this (and unscored non-images)
     sort_by: str = "created_at"
@@ -223,7 +259,7 @@ def list_filters(q: ListQuery) -> list[ColumnElement[bool]]:
     elif q.has_description is False:
         where.append(File.description_status != "completed")
     if q.statuses:
-        where.append(File.status.in_(q.statuses))
+        where.append(state_filter(q.statuses))
     if q.ids:
         where.append(File.id.in_(q.ids))
     if q.safe_below is not None:  # a picture not scored yet is not known to be safe

@@ -9,6 +9,7 @@ session storage and sent as ``Authorization``: it never appears in a URL.
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 from html import escape
 from pathlib import Path
@@ -24,6 +25,7 @@ from ..settings import Settings
 
 __all__ = ["content_security_policy", "install_console"]
 
+logger = logging.getLogger("scopix_server")
 STATIC = Path(__file__).with_name("static")
 ASSETS = "/console/assets"
 
@@ -69,9 +71,13 @@ def _storage_origins(app: FastAPI) -> tuple[str, ...]:
     state = getattr(app.state, "scopix", None)
     if state is None:
         return ()
-    probe = state.storage.presigned_url(
-        "console/probe", filename="", content_type="image/webp", ttl_seconds=60
-    )
+    try:
+        probe = state.storage.presigned_url(
+            "console/probe", filename="", content_type="image/webp", ttl_seconds=60
+        )
+    except Exception:  # (e.g. no S3 credentials yet: the console still works, less its pictures)
+        logger.warning("the console could not sign a storage link; pictures from S3 are blocked")
+        return ()
     origin = _origin(probe)
     return (origin,) if origin else ()
 
@@ -114,6 +120,7 @@ def install_console(app: FastAPI, settings: Settings) -> None:
     page = (STATIC / "index.html").read_text(encoding="utf-8")
     page = page.replace("{{version}}", escape(__version__))
     page = page.replace("{{direct_upload_bytes}}", str(settings.console_direct_upload_bytes))
+    page = page.replace("{{max_upload_bytes}}", str(settings.max_upload_bytes))
 
     files = _Assets(directory=STATIC)
 

@@ -145,7 +145,11 @@ async def list_files(
     status: Annotated[
         list[Annotated[str, WithJsonSchema({"type": "string", "pattern": _STATUSES_PATTERN})]]
         | None,
-        Query(description="the file's processing: processing, completed, failed (any of them)"),
+        Query(
+            description="processing (a step of its processing has not ended), failed (every "
+            "step ended; the file or its description failed) or completed (every step ended, "
+            "neither failed); comma-separated: any of them"
+        ),
     ] = None,
     safe: Annotated[
         bool,
@@ -175,7 +179,7 @@ async def list_files(
     strange = sorted(set(statuses) - set(FILE_STATUSES))
     if strange:
         raise ValidationFailed(
-            f"status: unknown status {strange[0]!r}; one of {', '.join(FILE_STATUSES)}"
+            f"status: unknown status {strange[0][:40]!r}; one of {', '.join(FILE_STATUSES)}"
         )
     query = file_service.ListQuery(
         search=search,

@@ -1,6 +1,8 @@
 // The console's API client: the key from session storage as a bearer token, errors as
 // ApiError with the server's code and message, uploads with progress (XMLHttpRequest).
 
+import { sleep } from "./dom.js";
+
 const BASE = "/api/v2";
 const KEY = "scopix.apiKey";
 
@@ -101,7 +103,7 @@ export async function call(method, path, { query, json, signal } = {}) {
     const error = await errorOf(response);
     if (response.status === 401) unauthorised.forEach((listener) => listener(error));
     if (response.status === 429 && attempt < 2) {
-      await new Promise((resolve) => setTimeout(resolve, 1000 * Math.min(error.retryAfter || 1, 10)));
+      await sleep(1000 * Math.min(error.retryAfter || 1, 30), signal); // (aborted: fetch says so)
       continue;
     }
     throw error;
@@ -147,10 +149,16 @@ export function send(method, url, body, { headers: extra = {}, onProgress, signa
     xhr.upload.addEventListener("progress", (event) => {
       if (event.lengthComputable && onProgress) onProgress(event.loaded, event.total);
     });
-    xhr.addEventListener("load", () => (xhr.status < 300 ? resolve(xhr) : reject(xhrError(xhr))));
-    xhr.addEventListener("error", () => reject(xhrError(xhr)));
-    xhr.addEventListener("abort", () => reject(new ApiError(0, "CANCELLED", "Cancelled.")));
-    signal?.addEventListener("abort", () => xhr.abort());
+    const cancel = () => xhr.abort();
+    const settle = (outcome, value) => {
+      signal?.removeEventListener("abort", cancel);
+      outcome(value);
+    };
+    xhr.addEventListener("load", () => (xhr.status < 300 ? settle(resolve, xhr) : settle(reject, xhrError(xhr))));
+    xhr.addEventListener("error", () => settle(reject, xhrError(xhr)));
+    xhr.addEventListener("abort", () => settle(reject, new ApiError(0, "CANCELLED", "Cancelled.")));
+    if (signal?.aborted) return reject(new ApiError(0, "CANCELLED", "Cancelled."));
+    signal?.addEventListener("abort", cancel, { once: true });
     xhr.send(body);
   });
 }
@@ -172,7 +180,7 @@ export async function uploadFile(file, options, onProgress, signal) {
     } catch (error) {
       const again = error.status === 429 || error.status === 503 || error.status === 0;
       if (!again || error.code === "CANCELLED" || attempt >= 2) throw error;
-      await new Promise((resolve) => setTimeout(resolve, 1000 * Math.min(error.retryAfter || 2, 10)));
+      await sleep(1000 * Math.min(error.retryAfter || 2, 30), signal);
     }
   }
 }
@@ -191,9 +199,16 @@ export async function directUpload(file, options, onProgress, signal) {
   if (plan.deduplicated) {
     return call("POST", `/files/direct-uploads/${plan.upload_id}/complete`, { json: {}, signal });
   }
+  // a PUT the browser could not make: the storage is unreachable, or the bucket has no CORS
+  // rule for this page (told apart from the server's own answers, which are not relabelled)
+  const put = (url, body, options) =>
+    send("PUT", local(url), body, options).catch((error) => {
+      if (error.status === 0 && error.code !== "CANCELLED") error.code = "STORAGE_UNREACHABLE";
+      throw error;
+    });
   try {
     if (plan.method === "single") {
-      await send("PUT", local(plan.upload_url), file, {
+      await put(plan.upload_url, file, {
         headers: plan.upload_headers || {},
         onProgress,
         signal,
@@ -205,7 +220,7 @@ export async function directUpload(file, options, onProgress, signal) {
     for (const part of plan.parts) {
       const start = (part.part_number - 1) * plan.part_size;
       const slice = file.slice(start, Math.min(start + plan.part_size, file.size));
-      const xhr = await send("PUT", local(part.upload_url), slice, {
+      const xhr = await put(part.upload_url, slice, {
         onProgress: (loaded) => {
           sent[part.part_number - 1] = loaded;
           onProgress?.(sent.reduce((a, b) => a + b, 0), file.size);
@@ -221,10 +236,6 @@ export async function directUpload(file, options, onProgress, signal) {
       signal,
     });
   } catch (error) {
-    if (error.status === 0 && error.code !== "CANCELLED") {
-      // the browser could not reach the storage, or the bucket has no CORS rule for this page
-      error.code = "STORAGE_UNREACHABLE";
-    }
     // free the parts already stored; the error that stopped us is the one to show
     call("DELETE", `/files/direct-uploads/${plan.upload_id}`).catch(() => {});
     throw error;

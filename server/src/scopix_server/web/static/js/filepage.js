@@ -187,7 +187,7 @@ async function similar(file, signal) {
   return box;
 }
 
-function actions(file, main, signal, problem) {
+function actions(file, problem) {
   const download = h("button", { type: "button", id: "download" }, "Download");
   download.addEventListener("click", async () => {
     try {
@@ -207,7 +207,8 @@ function actions(file, main, signal, problem) {
     try {
       await call("POST", `/files/${file.id}/describe`, { json: {} });
       announce("Describing again.");
-      showFile(main, file.id, signal);
+      // drawn again as a new route: this view's polling ends, the new one follows the work
+      window.dispatchEvent(new HashChangeEvent("hashchange"));
     } catch (error) {
       problem.textContent = error.message;
     }
@@ -244,7 +245,7 @@ export async function showFile(main, id, signal) {
   const status = statusOf(file);
   const problem = h("p", { class: "error", role: "alert" });
   const facts = [
-    actions(file, main, signal, problem),
+    actions(file, problem),
     problem,
     section(
       "Description",

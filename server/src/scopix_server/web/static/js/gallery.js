@@ -121,15 +121,18 @@ export function showGallery(main, signal) {
   let offset = 0;
   let loading = null;
   let generation = 0;
+  let tickets = 0; // (only the newest load may say that no load is running)
 
   async function load(reset) {
     if (reset) {
       generation += 1;
       offset = 0;
+      more.hidden = true; // (no "more" of a list being replaced)
     } else if (loading) {
       return loading;
     }
     const mine = generation;
+    const ticket = ++tickets;
     loading = (async () => {
       try {
         const page = await call("GET", "/files", { query: query(offset), signal });
@@ -154,7 +157,7 @@ export function showGallery(main, signal) {
       } catch (error) {
         if (error.name !== "AbortError") problem.textContent = error.message;
       } finally {
-        loading = null;
+        if (ticket === tickets) loading = null;
       }
     })();
     return loading;

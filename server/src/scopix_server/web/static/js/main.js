@@ -6,12 +6,15 @@ import { announce, h, replace } from "./dom.js";
 import { showFile } from "./filepage.js";
 import { showGallery } from "./gallery.js";
 import { session } from "./state.js";
+import { resetUploads } from "./upload.js";
 import { showUsage } from "./usage.js";
 
 const main = document.getElementById("main");
 let leaving = null; // aborts the current view's polling when the route changes
 
 function signIn(message = "") {
+  leaving?.abort(); // (a view still loading must not draw over the form)
+  leaving = null;
   session.tenant = null;
   document.getElementById("account").hidden = true;
   const error = h("p", { class: "error", id: "sign-in-error", role: "alert" }, message);
@@ -77,8 +80,15 @@ async function loadTenant() {
   document.getElementById("account").hidden = false;
 }
 
+let routed = false;
+
 async function route() {
+  // (other fragments, e.g. the skip link's #main, are places in the page, not routes)
+  if (location.hash && !location.hash.startsWith("#/")) return;
   leaving?.abort();
+  if (routed) main.focus({ preventScroll: false }); // a new view: the reader starts at its top
+  routed = true;
+  document.getElementById("tooltip").hidden = true;
   const here = new AbortController();
   leaving = here;
   if (!storedKey()) return signIn();
@@ -101,6 +111,7 @@ async function route() {
 }
 
 document.getElementById("sign-out").addEventListener("click", () => {
+  resetUploads(); // (nothing queued under this key goes on under the next one)
   forgetKey();
   announce("Signed out.");
   location.hash = "#/";
@@ -108,8 +119,13 @@ document.getElementById("sign-out").addEventListener("click", () => {
 });
 onUnauthorised(() => {
   if (!session.tenant) return; // (signing in: the form says why)
+  resetUploads();
   forgetKey();
   signIn("The server refused the key (revoked or expired?); sign in again.");
+});
+document.querySelector("a.skip").addEventListener("click", (event) => {
+  event.preventDefault(); // (the address keeps its route)
+  main.focus();
 });
 window.addEventListener("hashchange", route);
 route();

@@ -28,11 +28,15 @@ function pointsOf(region) {
   return `${x},${y} ${x + width},${y} ${x + width},${y + height} ${x},${y + height}`;
 }
 
-function shape(kind, points, label) {
+// Beyond this many boxes (a scanned page), only the first are Tab stops: the table of text
+// regions beside the picture lists every one.
+const FOCUSABLE = 60;
+
+function shape(kind, points, label, focusable) {
   const el = h("svg:polygon", {
     class: kind,
     points,
-    tabindex: 0,
+    tabindex: focusable ? 0 : null,
     role: "img",
     "aria-label": label,
     "vector-effect": "non-scaling-stroke",
@@ -55,14 +59,14 @@ export function overlay(regions, faces) {
     "aria-label": `${regions.length} text region${regions.length === 1 ? "" : "s"}, ${faces.length} face${faces.length === 1 ? "" : "s"}`,
     role: "group",
   });
-  regions.forEach((region) => {
-    const label = `Text “${region.text}”, confidence ${percent(region.confidence)}`;
-    svg.append(shape("region", pointsOf(region), label));
-  });
   faces.forEach((face, index) => {
     const { x, y, width, height } = face.bbox;
     const points = `${x},${y} ${x + width},${y} ${x + width},${y + height} ${x},${y + height}`;
-    svg.append(shape("face", points, `Face ${index + 1}, confidence ${percent(face.confidence)}`));
+    svg.append(shape("face", points, `Face ${index + 1}, confidence ${percent(face.confidence)}`, index < FOCUSABLE));
+  });
+  regions.forEach((region, index) => {
+    const label = `Text “${region.text}”, confidence ${percent(region.confidence)}`;
+    svg.append(shape("region", pointsOf(region), label, faces.length + index < FOCUSABLE));
   });
   return svg;
 }

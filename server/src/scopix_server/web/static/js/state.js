@@ -12,10 +12,11 @@ export const filters = {
 };
 
 /**
- * How long a view waits between status polls: `base`, or longer where the key's tier allows few
- * requests a minute, so that polling takes at most a quarter of them (the rest stay for the user).
+ * How long a poller waits between status polls: `base`, or longer where the key's tier allows
+ * few requests a minute, so that each poller takes at most an eighth of them (the gallery's and
+ * the upload queue's together a quarter; the rest stay for the user).
  */
 export function pollDelay(base) {
   const perMinute = session.tenant?.limits?.requests_per_minute;
-  return perMinute ? Math.max(base, Math.ceil((4 * 60_000) / perMinute)) : base;
+  return perMinute ? Math.max(base, Math.ceil((8 * 60_000) / perMinute)) : base;
 }

@@ -6,9 +6,9 @@ import { call, directUpload, uploadFile } from "./api.js";
 import { announce, formatBytes, h, replace, sleep } from "./dom.js";
 import { pollDelay, session } from "./state.js";
 
-const DIRECT_FROM = Number(
-  document.querySelector('meta[name="scopix-direct-upload-bytes"]')?.content || 32 * 1024 * 1024,
-);
+const meta = (name, fallback) => Number(document.querySelector(`meta[name="${name}"]`)?.content || fallback);
+const DIRECT_FROM = meta("scopix-direct-upload-bytes", 32 * 1024 * 1024);
+const MAX_UPLOAD = meta("scopix-max-upload-bytes", 100 * 1024 * 1024);
 
 function row(file) {
   const progress = h("progress", { max: 100, value: 0, "aria-label": `Upload of ${file.name}` });
@@ -33,20 +33,30 @@ function row(file) {
   };
 }
 
-// The panel lives as long as the page: uploads go on while the user looks at a file.
+// The panel lives as long as the signed-in session: uploads go on while the user looks at a
+// file; signing out cancels them and forgets the queue.
 let panel = null;
 let notify = null;
-const forever = new AbortController().signal;
+let lifetime = new AbortController();
 
-/** The upload panel; ``onFinished`` is called when a round of uploads (or processing) ends. */
+/** The upload panel; ``onFinished`` is called when a round of uploads ends. */
 export function uploadPanel({ onFinished }) {
   notify = onFinished;
-  panel ||= build(forever, () => notify?.());
+  panel ||= build(lifetime.signal, () => notify?.());
   return panel;
 }
 
+/** Cancel every upload and forget the queue (sign-out, a refused key). */
+export function resetUploads() {
+  lifetime.abort();
+  lifetime = new AbortController();
+  panel = null;
+  notify = null;
+}
+
 function build(signal, onFinished) {
-  const input = h("input", { id: "file-input", type: "file", multiple: true, class: "visually-hidden" });
+  // (the label "choose files" is the control keyboards reach; the input itself is not a stop)
+  const input = h("input", { id: "file-input", type: "file", multiple: true, class: "visually-hidden", tabindex: -1 });
   const queue = h("ol", { class: "queue", id: "upload-queue", "aria-label": "Uploads" });
   const skip = h("input", { id: "skip-duplicates", type: "checkbox", checked: true });
   const describe = h("input", { id: "auto-describe", type: "checkbox", checked: true });
@@ -84,11 +94,16 @@ function build(signal, onFinished) {
       .filter(Boolean);
     return { skip: skip.checked, describe: describe.checked, tags: list };
   }
-  window.addEventListener("beforeunload", (event) => {
-    if (running || pending.length) event.preventDefault(); // (the browser asks to confirm)
-  });
+  window.addEventListener(
+    "beforeunload",
+    (event) => {
+      if (running || pending.length) event.preventDefault(); // (the browser asks to confirm)
+    },
+    { signal },
+  );
 
   async function one(file, view, chosen) {
+    if (signal.aborted) return;
     view.set("uploading", "Uploading");
     const onProgress = (loaded, total) => view.progress(loaded, total);
     try {
@@ -111,6 +126,12 @@ function build(signal, onFinished) {
           if (error.code !== "STORAGE_UNREACHABLE") throw error;
           // the storage does not accept this page's requests (see "Direct uploads from the
           // console" in the server's README): the bytes go through the server instead
+          if (file.size > MAX_UPLOAD) {
+            error.message =
+              "the storage refused the browser (does the bucket have a CORS rule for this page?), " +
+              `and the file is over the server's ${formatBytes(MAX_UPLOAD)} limit for other uploads`;
+            throw error;
+          }
           view.set("uploading", "Uploading (through the server: the storage refused the browser)");
           record = await uploadFile(file, fields, onProgress, signal);
         }
@@ -135,12 +156,17 @@ function build(signal, onFinished) {
   }
 
   async function pump() {
+    if (signal.aborted) {
+      pending.length = 0;
+      return;
+    }
     const limit = Math.max(1, Math.min(session.tenant?.limits?.concurrent_uploads || 3, 3));
     while (running < limit && pending.length) {
       const [file, view, chosen] = pending.shift();
       running += 1;
       one(file, view, chosen).finally(() => {
         running -= 1;
+        if (signal.aborted) return;
         if (!pending.length && running === 0) finished();
         else pump();
       });
@@ -189,34 +215,46 @@ function build(signal, onFinished) {
     if (files.length) add(files);
   });
 
-  followProcessing(following, signal, onFinished);
+  followProcessing(following, signal);
   return zone;
 }
 
-/** Until each uploaded file's processing ends: Done, or Failed with the reason. */
-async function followProcessing(following, signal, onChange) {
+/** Until each uploaded file's processing ends: Done, or Failed with the reason. (The gallery
+ * follows its own cards.) */
+async function followProcessing(following, signal) {
   while (!signal.aborted) {
     await sleep(pollDelay(1500), signal);
     if (signal.aborted || following.size === 0) continue;
     const ids = [...following.keys()].slice(0, 100);
+    let page;
     try {
-      const page = await call("GET", "/files", { query: { ids: ids.join(","), limit: 100 }, signal });
-      let changed = false;
-      for (const file of page.items) {
-        if (!file.is_terminal) continue;
-        const view = following.get(file.id);
-        following.delete(file.id);
-        changed = true;
-        if (file.status === "failed" || file.description_status === "failed") {
-          const status = await call("GET", `/files/${file.id}/status`, { signal });
-          view.set("failed", `Failed: ${status.description_error || "processing failed"}`, file.id);
-        } else {
-          view.set("done", "Done", file.id);
-        }
-      }
-      if (changed) onChange?.();
+      page = await call("GET", "/files", { query: { ids: ids.join(","), limit: 100 }, signal });
     } catch {
-      // try again next round
+      continue; // try again next round
+    }
+    const found = new Map(page.items.map((file) => [file.id, file]));
+    for (const id of ids) {
+      const file = found.get(id);
+      const view = following.get(id);
+      if (!file) {
+        following.delete(id);
+        view.set("failed", "Deleted before its processing ended");
+        continue;
+      }
+      if (!file.is_terminal) continue;
+      following.delete(id);
+      if (file.status === "failed" || file.description_status === "failed") {
+        let reason = "processing failed";
+        try {
+          const status = await call("GET", `/files/${id}/status`, { signal });
+          reason = status.description_error || reason;
+        } catch {
+          // the generic reason; the file's page shows the details
+        }
+        view.set("failed", `Failed: ${reason}`, id);
+      } else {
+        view.set("done", "Done", id);
+      }
     }
   }
 }
