@@ -287,6 +287,7 @@ export async function showFile(main, id, signal) {
   if (file.media_type === "document") page.push(section("Document", await documentParts(file, signal)));
   page.push(section("Similar files", similarBox));
   if (signal.aborted) return;
+  document.getElementById("tooltip").hidden = true; // (its box may be gone with the old page)
   replace(main, ...page);
   main.dataset.fileId = file.id;
   similar(file, signal).then((found) => found && replace(similarBox, found));
