@@ -17,6 +17,7 @@ from .api.methods import AllowedMethodsMiddleware
 from .api.openapi import install_openapi
 from .api.routes import (
     analyze,
+    chat,
     direct,
     files,
     health,
@@ -215,7 +216,7 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     app.add_middleware(RequestContextMiddleware, metrics=metrics)  # (outermost)
     app.include_router(health.router)
     app.include_router(health.router, prefix=API_PREFIX, include_in_schema=False)
-    for module in (files, search, uploads, analyze, direct, keys, storage, tenant, people):
+    for module in (files, search, uploads, analyze, direct, keys, storage, tenant, people, chat):
         app.include_router(module.router, prefix=API_PREFIX)
     install_console(app, settings)
     return app

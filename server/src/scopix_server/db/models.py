@@ -29,6 +29,8 @@ from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeEngine, UserDefinedType
 
 __all__ = [
+    "ChatMessage",
+    "ChatSession",
     "DirectUpload",
     "Base",
     "Tenant",
@@ -395,3 +397,46 @@ class UsageCounter(Base):
     )
     period: Mapped[str] = mapped_column(String(7), primary_key=True)
     uploads: Mapped[int] = mapped_column(Integer, default=0)
+
+
+class ChatSession(Base):
+    """A conversation about the tenant's library, with the files it may use (none pinned: all
+    of them, unless ``use_all_images`` is off)."""
+
+    __tablename__ = "chat_sessions"
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    title: Mapped[str] = mapped_column(String(200))
+    use_all_images: Mapped[bool] = mapped_column(Boolean, default=True)
+    image_ids: Mapped[list[Any]] = mapped_column(default=list)  # pinned images
+    document_ids: Mapped[list[Any]] = mapped_column(default=list)  # pinned documents
+    total_messages: Mapped[int] = mapped_column(Integer, default=0)
+    total_tokens: Mapped[int] = mapped_column(Integer, default=0)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    updated_at: Mapped[datetime] = mapped_column(default=utcnow)
+    last_message_at: Mapped[datetime | None] = mapped_column(default=None)
+    closed_at: Mapped[datetime | None] = mapped_column(default=None)
+    # a turn being answered holds the session (a conditional update takes it): one at a time
+    turn_started_at: Mapped[datetime | None] = mapped_column(default=None)
+
+
+class ChatMessage(Base):
+    """One message of a session; ``position`` orders them (unique per session)."""
+
+    __tablename__ = "chat_messages"
+    __table_args__ = (
+        Index("ux_chat_messages_session_position", "session_id", "position", unique=True),
+    )
+
+    id: Mapped[str] = mapped_column(String(36), primary_key=True, default=new_id)
+    session_id: Mapped[str] = mapped_column(ForeignKey("chat_sessions.id", ondelete="CASCADE"))
+    tenant_id: Mapped[str] = mapped_column(ForeignKey("tenants.id", ondelete="CASCADE"), index=True)
+    position: Mapped[int] = mapped_column(Integer)
+    role: Mapped[str] = mapped_column(String(16))  # user | assistant
+    content: Mapped[str] = mapped_column(Text)
+    token_count: Mapped[int | None] = mapped_column(Integer, default=None)
+    processing_time_ms: Mapped[int | None] = mapped_column(Integer, default=None)
+    created_at: Mapped[datetime] = mapped_column(default=utcnow)
+    image_context: Mapped[list[Any] | None] = mapped_column(default=None)  # images cited
+    details: Mapped[dict[str, Any] | None] = mapped_column(default=None)  # mode, passages cited

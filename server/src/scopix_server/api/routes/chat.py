@@ -1,0 +1,290 @@
+"""``/chat/sessions``: conversations about the tenant's library, answered in one piece or as
+server-sent events. Without a chat model configured, answers are in retrieval mode: the files
+and passages that best match, and a sentence saying that no model wrote them."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import AsyncIterator
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query, Request
+from fastapi.responses import StreamingResponse
+from sqlalchemy.ext.asyncio import AsyncSession
+
+from ...chat import retrieve, sse, words
+from ...chat.retrieval import Answer
+from ...chat.schemas import (
+    ChatSessionClosed,
+    ChatSessionCreate,
+    ChatSessionCreated,
+    ChatSessionDetail,
+    ChatSessionList,
+    DocumentsPinned,
+    DocumentsUpdate,
+    ImagesPinned,
+    ImagesUpdate,
+    MessageSend,
+    MessageSent,
+)
+from ...db.models import ChatSession, File
+from ...jobs.steps.variants import THUMBNAIL
+from ...services import chat as chat_service
+from ..deps import AppState, Auth, AuthDep, SessionDep, StateDep
+from ..ingest import signed_url
+from ..openapi import errors
+
+__all__ = ["router"]
+
+router = APIRouter(tags=["chat"])
+SessionId = str
+
+
+@router.post(
+    "/chat/sessions",
+    response_model=ChatSessionCreated,
+    status_code=201,
+    summary="Start a chat session",
+    responses=errors(422),
+)
+async def create(body: ChatSessionCreate, auth: AuthDep, session: SessionDep) -> dict[str, Any]:
+    row = await chat_service.create_session(
+        session,
+        auth.tenant.id,
+        title=body.title,
+        image_ids=body.initial_image_ids,
+        use_all_images=body.use_all_images,
+    )
+    return {"session_id": row.id, "title": row.title, "created_at": row.created_at}
+
+
+@router.get("/chat/sessions", response_model=ChatSessionList, summary="The tenant's chat sessions")
+async def list_sessions(
+    auth: AuthDep,
+    session: SessionDep,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    offset: Annotated[int, Query(ge=0, le=1_000_000)] = 0,
+    active_only: Annotated[bool, Query(description="Only sessions not closed.")] = False,
+) -> dict[str, Any]:
+    rows, total = await chat_service.list_sessions(
+        session, auth.tenant.id, limit=limit, offset=offset, active_only=active_only
+    )
+    return {
+        "sessions": [await chat_service.summary(session, row) for row in rows],
+        "total_count": total,
+        "has_more": offset + len(rows) < total,
+    }
+
+
+def _context(row: ChatSession) -> str:
+    images = f"{len(row.image_ids)} pinned image(s)" if row.image_ids else None
+    documents = f"{len(row.document_ids)} pinned document(s)" if row.document_ids else None
+    if not images and not row.use_all_images:
+        images = "no images"
+    scope = ", ".join(x for x in (images, documents) if x)
+    return f"Uses {scope or 'the whole library'}."
+
+
+@router.get(
+    "/chat/sessions/{session_id}",
+    response_model=ChatSessionDetail,
+    summary="A chat session with its messages",
+    responses=errors(404),
+)
+async def read(
+    session_id: SessionId,
+    auth: AuthDep,
+    session: SessionDep,
+    include_messages: bool = True,
+    message_limit: Annotated[int | None, Query(ge=1, le=chat_service.MAX_MESSAGES)] = None,
+) -> dict[str, Any]:
+    row = await chat_service.get_session(session, auth.tenant.id, session_id)
+    messages = (
+        await chat_service.messages_of(session, row, limit=message_limit)
+        if include_messages
+        else []
+    )
+    return {
+        "session": await chat_service.summary(session, row),
+        "messages": [chat_service.message_out(m) for m in messages],
+        "selected_image_ids": list(row.image_ids),
+        "selected_document_ids": list(row.document_ids),
+        "context_summary": _context(row),
+    }
+
+
+@router.delete(
+    "/chat/sessions/{session_id}",
+    response_model=ChatSessionClosed,
+    summary="Close a chat session (it stays readable)",
+    responses=errors(404),
+)
+async def close(session_id: SessionId, auth: AuthDep, session: SessionDep) -> dict[str, Any]:
+    row = await chat_service.close_session(session, auth.tenant.id, session_id)
+    return {
+        "session_id": row.id,
+        "closed_at": row.closed_at,
+        "total_messages": row.total_messages,
+        "total_tokens": row.total_tokens,
+    }
+
+
+@router.put(
+    "/chat/sessions/{session_id}/images",
+    response_model=ImagesPinned,
+    summary="Pin the images a session may use (none: the whole library, if allowed)",
+    responses=errors(404, 409, 422),
+)
+async def pin_images(
+    session_id: SessionId, body: ImagesUpdate, auth: AuthDep, session: SessionDep
+) -> dict[str, Any]:
+    row = await chat_service.pin_images(session, auth.tenant.id, session_id, body.image_ids)
+    return {
+        "session_id": row.id,
+        "selected_image_ids": list(row.image_ids),
+        "context_summary": _context(row),
+        "estimated_tokens": 0,
+    }
+
+
+@router.put(
+    "/chat/sessions/{session_id}/documents",
+    response_model=DocumentsPinned,
+    summary="Pin the documents a session may use (none: every document)",
+    responses=errors(404, 409, 422),
+)
+async def pin_documents(
+    session_id: SessionId, body: DocumentsUpdate, auth: AuthDep, session: SessionDep
+) -> dict[str, Any]:
+    row = await chat_service.pin_documents(session, auth.tenant.id, session_id, body.document_ids)
+    return {
+        "session_id": row.id,
+        "selected_document_ids": list(row.document_ids),
+        "document_count": len(row.document_ids),
+    }
+
+
+async def _answer(
+    session_id: str,
+    body: MessageSend,
+    request: Request,
+    auth: Auth,
+    session: AsyncSession,
+    state: AppState,
+) -> tuple[Answer, dict[str, Any]]:
+    """One turn in retrieval mode, recorded; the answer and the reply's wire form."""
+    turn = await chat_service.begin_turn(session, auth.tenant.id, session_id, body.message)
+    try:
+        answer = await retrieve(
+            session,
+            state.searcher,
+            turn.row,
+            body.message,
+            expected_image_ids=body.expected_image_ids or (),
+        )
+    except BaseException:
+        await session.rollback()
+        await chat_service.end_turn(session, turn, answer=None)  # (the session is free again)
+        raise
+    images = answer.image_context()
+    details = {
+        "mode": "retrieval",
+        "search_mode": answer.search_mode,
+        "citations": answer.citations(),
+        "passages": answer.passages_out(),
+    }
+    reply = await chat_service.end_turn(
+        session, turn, answer=answer.content, image_context=images, details=details
+    )
+    assert reply is not None
+    thumbnails = {hit.file.id: _thumbnail(request, state, hit.file) for hit in answer.images}
+    row = turn.row
+    return answer, {
+        "message_id": reply.id,
+        "content": reply.content,
+        "token_count": 0,
+        "processing_time_ms": reply.processing_time_ms or 0,
+        "remaining_tokens": max(0, chat_service.MAX_TOKENS - row.total_tokens),
+        "remaining_messages": max(0, chat_service.MAX_MESSAGES - row.total_messages),
+        "mode": "retrieval",
+        "image_context": [{**i, "thumbnail_url": thumbnails[i["image_id"]]} for i in images],
+        "citations": details["citations"],
+    }
+
+
+def _thumbnail(request: Request, state: AppState, row: File) -> str | None:
+    return signed_url(request, state, row, download=False, variant=THUMBNAIL)
+
+
+@router.post(
+    "/chat/sessions/{session_id}/messages",
+    response_model=MessageSent,
+    summary="Ask a question; the answer in one piece",
+    responses=errors(404, 409, 422),
+)
+async def send(
+    session_id: SessionId,
+    body: MessageSend,
+    request: Request,
+    auth: AuthDep,
+    session: SessionDep,
+    state: StateDep,
+) -> dict[str, Any]:
+    _, sent = await _answer(session_id, body, request, auth, session, state)
+    return sent
+
+
+@router.post(
+    "/chat/sessions/{session_id}/messages/stream",
+    summary="Ask a question; the answer as server-sent events",
+    response_class=StreamingResponse,
+    responses={
+        200: {
+            "description": "text/event-stream: `event: <type>` and a JSON `data` line "
+            '`{"type", "content", "data"}` per token (connection, status, image_results, '
+            "token, complete, error, ...)",
+            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+        },
+        **errors(404, 409, 422),
+    },
+)
+async def send_stream(
+    session_id: SessionId,
+    body: MessageSend,
+    request: Request,
+    auth: AuthDep,
+    session: SessionDep,
+    state: StateDep,
+    debug_reasoning: Annotated[  # noqa: ARG001  (the hosted API's; nothing to show here)
+        bool, Query(description="Accepted for compatibility (retrieval mode has no reasoning).")
+    ] = False,
+) -> StreamingResponse:
+    started = time.perf_counter()
+    # (answered before the stream starts: a refusal, e.g. 409 for a busy session, keeps its status)
+    answer, sent = await _answer(session_id, body, request, auth, session, state)
+
+    async def tokens() -> AsyncIterator[bytes]:
+        yield sse("connection", data={"session_id": session_id.lower(), "mode": "retrieval"})
+        yield sse("status", "Searched your library (no language model is configured).")
+        yield sse("image_results", data={"images": sent["image_context"]})
+        for piece in words(answer.content):
+            yield sse("token", piece)
+        yield sse(
+            "complete",
+            data={
+                "message_id": sent["message_id"],
+                "token_count": 0,
+                "processing_time_ms": round((time.perf_counter() - started) * 1000),
+                "remaining_tokens": sent["remaining_tokens"],
+                "remaining_messages": sent["remaining_messages"],
+                "mode": "retrieval",
+                "citations": sent["citations"],
+            },
+        )
+        yield sse("close")
+
+    return StreamingResponse(
+        tokens(),
+        media_type="text/event-stream",
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

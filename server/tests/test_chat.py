@@ -1,0 +1,280 @@
+"""Chat sessions over a real socket, in retrieval mode (no chat model configured): sessions and
+messages persisted per tenant, answers that quote only the tenant's own files, the stream as
+server-sent events, pinned files, closed sessions, and one turn at a time per session."""
+
+from __future__ import annotations
+
+import io
+import json
+from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+import pytest
+
+from media_support import text_image
+from scopix_server.chat import NO_MODEL
+from server_support import LiveServer, make_key, serving, wait_until_terminal_sync
+
+pytestmark = pytest.mark.socket
+
+VAT = (
+    "The quarterly VAT return must be filed before the end of the month. A late filing is "
+    "charged a penalty and interest by the revenue office."
+)
+GARDEN = "Water the tomatoes every morning and prune the roses in early spring."
+
+
+@dataclass
+class Chat:
+    live: LiveServer
+    key: str
+    files: dict[str, str]
+
+    def client(self, key: str | None = None) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.live.base_url,
+            headers={"Authorization": f"Bearer {key or self.key}"},
+            timeout=60,
+        )
+
+
+@pytest.fixture(scope="module")
+def chat(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Chat]:
+    with serving(tmp_path_factory.mktemp("chat"), vision_enabled=False) as live:
+        key = make_key(live.settings, "chat-tenant")
+        image, _ = text_image([("HARBOUR", 120, 200), ("LIGHTHOUSE TOURS", 120, 520)])
+        sign = io.BytesIO()
+        image.save(sign, "PNG")
+        uploads = {
+            "harbour.png": sign.getvalue(),
+            "vat.txt": VAT.encode(),
+            "garden.txt": GARDEN.encode(),
+        }
+        files = {}
+        with httpx.Client(
+            base_url=live.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60
+        ) as api:
+            for name, data in uploads.items():
+                answer = api.post("/files/upload", files={"file": (name, data)})
+                assert answer.status_code == 201, answer.text
+                files[name] = answer.json()["image_id"]
+            for file_id in files.values():
+                wait_until_terminal_sync(api, file_id, timeout=180)
+        yield Chat(live, key, files)
+
+
+def _new(api: httpx.Client, **body: Any) -> str:
+    answer = api.post("/chat/sessions", json=body)
+    assert answer.status_code == 201, answer.text
+    return str(answer.json()["session_id"])
+
+
+def _events(response: httpx.Response) -> list[tuple[str, dict[str, Any]]]:
+    """The server-sent events of a response, parsed as any SSE client does."""
+    events: list[tuple[str, dict[str, Any]]] = []
+    kind, data = "message", []
+    for line in response.iter_lines():
+        if line == "":
+            if data:
+                events.append((kind, json.loads("\n".join(data))))
+            kind, data = "message", []
+        elif line.startswith("event:"):
+            kind = line[6:].strip()
+        elif line.startswith("data:"):
+            data.append(line[5:].strip())
+    return events
+
+
+def test_a_question_is_answered_with_the_tenants_own_files(chat: Chat) -> None:
+    with chat.client() as api:
+        session_id = _new(api)
+        sent = api.post(
+            f"/chat/sessions/{session_id}/messages",
+            json={"message": "Is there a penalty when the tax return is filed late?"},
+        )
+        assert sent.status_code == 200, sent.text
+        answer = sent.json()
+        assert answer["mode"] == "retrieval" and answer["token_count"] == 0
+        assert answer["content"].startswith(NO_MODEL)
+        cited = {c["file_id"]: c for c in answer["citations"]}
+        assert chat.files["vat.txt"] in cited
+        assert cited[chat.files["vat.txt"]]["media_type"] == "document"
+        assert set(cited) <= set(chat.files.values())
+        # the passage is quoted, not paraphrased
+        assert "late filing is charged a penalty" in answer["content"]
+        for image in answer["image_context"]:
+            assert image["image_id"] in chat.files.values()
+            assert image["thumbnail_url"]
+
+        detail = api.get(f"/chat/sessions/{session_id}").json()
+        roles = [(m["role"], m["content"][:20]) for m in detail["messages"]]
+        assert roles == [("user", "Is there a penalty w"), ("assistant", NO_MODEL[:20])]
+        assert detail["messages"][1]["id"] == answer["message_id"]
+        assert detail["messages"][1]["metadata"]["mode"] == "retrieval"
+        assert detail["session"]["total_messages"] == 2
+        assert detail["session"]["title"].startswith("Is there a penalty")
+        assert detail["session"]["remaining_messages"] == answer["remaining_messages"]
+        listed = api.get("/chat/sessions").json()
+        assert session_id in {s["id"] for s in listed["sessions"]}
+
+
+def test_the_stream_carries_the_same_answer_as_events(chat: Chat) -> None:
+    with chat.client() as api:
+        session_id = _new(api, title="Signs")
+        with api.stream(
+            "POST",
+            f"/chat/sessions/{session_id}/messages/stream",
+            json={"message": "lighthouse tours"},
+        ) as response:
+            assert response.status_code == 200
+            assert response.headers["content-type"].startswith("text/event-stream")
+            events = _events(response)
+        kinds = [kind for kind, _ in events]
+        assert kinds[:3] == ["connection", "status", "image_results"]
+        assert kinds[-2:] == ["complete", "close"]
+        assert set(kinds[3:-2]) == {"token"}
+        assert all(body["type"] == kind for kind, body in events)
+        images = events[2][1]["data"]["images"]
+        assert images and images[0]["image_id"] == chat.files["harbour.png"]
+        text = "".join(body["content"] for kind, body in events if kind == "token")
+        complete = events[-2][1]["data"]
+        stored = api.get(f"/chat/sessions/{session_id}").json()["messages"]
+        assert stored[-1]["id"] == complete["message_id"]
+        assert stored[-1]["content"] == text
+        assert chat.files["harbour.png"] in {c["file_id"] for c in complete["citations"]}
+
+
+def test_pinned_documents_limit_what_is_quoted(chat: Chat) -> None:
+    with chat.client() as api:
+        session_id = _new(api)
+        pinned = api.put(
+            f"/chat/sessions/{session_id}/documents",
+            json={"document_ids": [chat.files["garden.txt"]]},
+        )
+        assert pinned.status_code == 200 and pinned.json()["document_count"] == 1
+        none = api.put(f"/chat/sessions/{session_id}/images", json={"image_ids": []})
+        assert none.status_code == 200
+        answer = api.post(
+            f"/chat/sessions/{session_id}/messages",
+            json={"message": "late filing penalty for the VAT return"},
+        ).json()
+        cited = {c["file_id"] for c in answer["citations"]}
+        assert chat.files["vat.txt"] not in cited
+        assert cited <= {chat.files["garden.txt"], chat.files["harbour.png"]}
+
+
+def test_nothing_to_quote_is_said_plainly(chat: Chat) -> None:
+    empty_key = make_key(chat.live.settings)  # a tenant with no files
+    with chat.client(empty_key) as api:
+        session_id = _new(api)
+        answer = api.post(
+            f"/chat/sessions/{session_id}/messages", json={"message": "late filing penalty"}
+        ).json()
+    assert answer["citations"] == [] and answer["image_context"] == []
+    assert "Nothing in your library matches" in answer["content"]
+
+
+def test_another_tenants_sessions_and_files_are_out_of_reach(chat: Chat) -> None:
+    with chat.client() as api:
+        session_id = _new(api)
+    other = make_key(chat.live.settings)
+    with chat.client(other) as api:
+        assert api.get(f"/chat/sessions/{session_id}").status_code == 404
+        assert api.delete(f"/chat/sessions/{session_id}").status_code == 404
+        sent = api.post(f"/chat/sessions/{session_id}/messages", json={"message": "hello"})
+        assert sent.status_code == 404
+        assert session_id not in {s["id"] for s in api.get("/chat/sessions").json()["sessions"]}
+        own = _new(api)
+        pinned = api.put(
+            f"/chat/sessions/{own}/images", json={"image_ids": [chat.files["harbour.png"]]}
+        )
+        assert pinned.status_code == 422
+        assert chat.files["harbour.png"] in pinned.json()["error"]["message"]
+        created = api.post(
+            "/chat/sessions", json={"initial_image_ids": [chat.files["harbour.png"]]}
+        )
+        assert created.status_code == 422
+
+
+def test_a_closed_session_stays_readable_and_refuses_messages(chat: Chat) -> None:
+    with chat.client() as api:
+        session_id = _new(api)
+        closed = api.delete(f"/chat/sessions/{session_id}")
+        assert closed.status_code == 200
+        again = api.delete(f"/chat/sessions/{session_id}")
+        assert again.json()["closed_at"] == closed.json()["closed_at"]
+        sent = api.post(f"/chat/sessions/{session_id}/messages", json={"message": "hello"})
+        assert sent.status_code == 409 and "closed" in sent.json()["error"]["message"]
+        assert api.get(f"/chat/sessions/{session_id}").json()["session"]["is_active"] is False
+        active = api.get("/chat/sessions", params={"active_only": "true", "limit": 100}).json()
+        assert session_id not in {s["id"] for s in active["sessions"]}
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        {"message": ""},
+        {"message": "x" * 10_001},
+        {"message": "hi", "expected_image_ids": ["not-an-id"]},
+        {"message": "hi", "surprise": True},
+        {},
+    ],
+)
+def test_bad_messages_are_422(chat: Chat, body: dict[str, Any]) -> None:
+    with chat.client() as api:
+        session_id = _new(api)
+        answer = api.post(f"/chat/sessions/{session_id}/messages", json=body)
+    assert answer.status_code == 422, answer.text
+    assert answer.json()["error"]["code"] == "VALIDATION_ERROR"
+
+
+def test_unknown_sessions_are_404(chat: Chat) -> None:
+    with chat.client() as api:
+        for path in ("/chat/sessions/nope", "/chat/sessions/" + "0" * 36):
+            assert api.get(path).status_code == 404
+        sent = api.post("/chat/sessions/nope/messages/stream", json={"message": "hello"})
+        assert sent.status_code == 404
+        assert sent.json()["error"]["code"] == "NOT_FOUND"
+
+
+@pytest.mark.parametrize("round_", range(3))
+def test_messages_sent_at_once_are_answered_one_at_a_time(chat: Chat, round_: int) -> None:
+    """Concurrent sends to one session: each is answered or refused with 409; none is lost
+    half-way, and the messages keep a strict question-answer order."""
+    with chat.client() as api:
+        session_id = _new(api)
+
+    def send(number: int) -> int:
+        with chat.client() as api:
+            answer = api.post(
+                f"/chat/sessions/{session_id}/messages",
+                json={"message": f"question {round_}-{number} about the harbour"},
+            )
+            return answer.status_code
+
+    with ThreadPoolExecutor(8) as pool:
+        statuses = list(pool.map(send, range(8)))
+    assert set(statuses) <= {200, 409}, statuses
+    answered = statuses.count(200)
+    assert answered >= 1
+    with chat.client() as api:
+        detail = api.get(f"/chat/sessions/{session_id}").json()
+    messages = detail["messages"]
+    assert detail["session"]["total_messages"] == len(messages) == 2 * answered
+    assert [m["role"] for m in messages] == ["user", "assistant"] * answered
+
+
+def test_sessions_page(live: LiveServer) -> None:
+    key = make_key(live.settings)  # (a tenant of its own)
+    with httpx.Client(base_url=live.base_url, headers={"Authorization": f"Bearer {key}"}) as api:
+        made = [_new(api, title=f"chat {n}") for n in range(5)]
+        first = api.get("/chat/sessions", params={"limit": 2}).json()
+        assert first["total_count"] == 5 and first["has_more"] is True
+        rest = api.get("/chat/sessions", params={"limit": 10, "offset": 2}).json()
+        assert rest["has_more"] is False
+        seen = [s["id"] for s in first["sessions"] + rest["sessions"]]
+        assert sorted(seen) == sorted(made)
+        assert api.get("/chat/sessions", params={"limit": 0}).status_code == 422
