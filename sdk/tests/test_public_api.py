@@ -62,6 +62,15 @@ TYPES = [
     "SimilarFile",
     "Person",
     "PeopleList",
+    "ChatMessage",
+    "ChatResponse",
+    "ChatSession",
+    "ChatSessionDetail",
+    "ChatSessionSummary",
+    "ChatToken",
+    "ChatTokenType",
+    "MessageRole",
+    "SessionList",
 ]
 
 CLIENTS = [

@@ -6,15 +6,30 @@ from __future__ import annotations
 
 import io
 import json
+import socket
+import threading
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
+import anyio
 import httpx
 import pytest
 
 from media_support import text_image
+from scopix import (
+    ChatMessage,
+    ChatResponse,
+    ChatToken,
+    ChatTokenType,
+    ClientConfig,
+    MessageRole,
+    ResourceNotFoundError,
+    Scopix,
+    SSEStreamError,
+    SyncScopix,
+)
 from scopix_server.chat import NO_MODEL
 from server_support import LiveServer, make_key, serving, wait_until_terminal_sync
 
@@ -278,3 +293,80 @@ def test_sessions_page(live: LiveServer) -> None:
         seen = [s["id"] for s in first["sessions"] + rest["sessions"]]
         assert sorted(seen) == sorted(made)
         assert api.get("/chat/sessions", params={"limit": 0}).status_code == 422
+
+
+def test_the_sdk_streams_and_reads_sessions(chat: Chat) -> None:
+    """The real SDK over the socket: a session as a context manager, the stream as typed
+    tokens, the whole answer, the messages, the pages of sessions; then its blocking twin."""
+    config = ClientConfig(api_key=chat.key, base_url=chat.live.base_url, max_retries=0)
+
+    async def run() -> tuple[str, list[ChatToken], ChatResponse, list[ChatMessage], set[str]]:
+        async with Scopix.from_config(config) as client:
+            async with client.chat_session(title="From the SDK") as session:
+                tokens = [token async for token in session.send_stream("late filing penalty")]
+                whole = await session.send("lighthouse tours")
+                messages = await session.messages()
+                ids = {s.id async for s in client.chats.iter_sessions(page_size=2)}
+                with pytest.raises(ResourceNotFoundError):
+                    async for _ in client.chats.send_stream("hi", session_id="0" * 36):
+                        pass
+            detail = await client.chats.get_session(session.session_id)
+            assert detail.session.is_active is False  # (closed by the context manager)
+            return session.session_id, tokens, whole, messages, ids
+
+    session_id, tokens, whole, messages, ids = anyio.run(run)
+    kinds = [token.type for token in tokens]
+    assert kinds[0] is ChatTokenType.CONNECTION and kinds[-1] is ChatTokenType.CLOSE
+    complete = next(t for t in tokens if t.type is ChatTokenType.COMPLETE)
+    text = "".join(t.content or "" for t in tokens if t.type is ChatTokenType.TOKEN)
+    assert [m.role for m in messages] == [MessageRole.USER, MessageRole.ASSISTANT] * 2
+    assert messages[1].content == text and messages[1].id == complete.data["message_id"]
+    assert chat.files["vat.txt"] in {c["file_id"] for c in complete.data["citations"]}
+    assert whole.mode == "retrieval" and whole.content.startswith(NO_MODEL)
+    assert whole.image_context[0]["image_id"] == chat.files["harbour.png"]
+    assert session_id in ids
+
+    with SyncScopix.from_config(config) as client:
+        with client.chat_session() as session:
+            pieces = list(session.send_stream("harbour"))
+            assert pieces[-2].type is ChatTokenType.COMPLETE
+        listed = client.chats.list_sessions(limit=100)
+    assert session.session_id in {s.id for s in listed.sessions}
+
+
+def test_a_stream_cut_off_before_its_end_is_an_error() -> None:
+    """A server that dies mid-answer: the SDK raises SSEStreamError, never hangs or ends as if
+    the answer were whole."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = listener.getsockname()[1]
+
+    def serve() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.recv(65536)
+            conn.sendall(
+                b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n"
+                b"transfer-encoding: chunked\r\n\r\n"
+            )
+            event = b'event: token\ndata: {"type": "token", "content": "The "}\n\n'
+            conn.sendall(b"%x\r\n%s\r\n" % (len(event), event))
+            # then the connection drops, with no complete token and no last chunk
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    config = ClientConfig(
+        api_key="scopix_abcdefgh_" + "x" * 32, base_url=f"http://127.0.0.1:{port}", max_retries=0
+    )
+    received: list[ChatToken] = []
+
+    async def run() -> None:
+        async with Scopix.from_config(config) as client:
+            async for token in client.chats.send_stream("hello", session_id="0" * 36):
+                received.append(token)
+
+    with pytest.raises(SSEStreamError) as caught:
+        anyio.run(run)
+    thread.join(timeout=10)
+    listener.close()
+    assert [t.content for t in received] == ["The "]
+    assert caught.value.events_received == 1

@@ -175,3 +175,41 @@ def test_search_prints_ranked_ids(env: dict[str, str], tmp_path: Path) -> None:
     assert 0 < float(score) <= 1 and passage.startswith("Pick the apples")
     images = scopix(env, "search", "fruit", "--mode", "psychic")
     assert images.returncode == 2 and "psychic" in images.stderr
+
+
+def test_chat_streams_an_answer_with_its_citations(env: dict[str, str], tmp_path: Path) -> None:
+    note = tmp_path / "boat.txt"
+    note.write_text("The ferry to the island leaves the harbour at nine and returns at six.")
+    uploaded = scopix(env, "upload", str(note), "--wait", "--json")
+    assert uploaded.returncode == 0, uploaded.stderr
+    file_id = parsed(uploaded)["results"][0]["image_id"]
+    deadline = time.monotonic() + 60
+    while scopix(env, "status", file_id, "--json").stdout.count('"is_terminal": true') == 0:
+        assert time.monotonic() < deadline
+        time.sleep(0.2)
+
+    once = scopix(env, "chat", "when does the ferry leave?")
+    assert once.returncode == 0, once.stderr
+    assert "No language model is configured" in once.stdout
+    assert "ferry to the island leaves the harbour at nine" in once.stdout
+    link = env["SCOPIX_BASE_URL"].removesuffix("/api/v2") + f"/#/files/{file_id}"
+    assert f"boat.txt (document pages 1) {file_id}  {link}" in once.stdout
+
+    as_json = scopix(env, "chat", "ferry timetable", "--json")
+    assert as_json.returncode == 0, as_json.stderr
+    answer = parsed(as_json)
+    assert answer["mode"] == "retrieval"
+    assert file_id in {c["file_id"] for c in answer["citations"]}
+
+    # a conversation on stdin: two questions, then the end of input
+    talk = subprocess.run(
+        [str(SCOPIX), "chat"],
+        env=env,
+        input="ferry\nharbour at nine\n",
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert talk.returncode == 0, talk.stderr
+    assert talk.stdout.count("Cited:") == 2
+    assert scopix(env, "chat", "--json").returncode == 2

@@ -7,12 +7,13 @@ attempt gets its own ``X-Request-ID``.
 
 from __future__ import annotations
 
+import contextlib
 import importlib.util
 import logging
 import platform
 import time
 import uuid
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from typing import Any
 
 import anyio
@@ -149,6 +150,41 @@ class HTTPCore:
                 method, url, fixed_headers, request_kwargs, breaker, span=span
             )
 
+    @contextlib.asynccontextmanager
+    async def stream(
+        self,
+        method: str,
+        path: str,
+        *,
+        params: Mapping[str, Any] | None = None,
+        json: Any = None,
+        accept: str = "text/event-stream",
+    ) -> AsyncIterator[httpx.Response]:
+        """Send one request whose answer is read as it arrives (server-sent events). It is
+        retried like any other until its response starts; never once its body is being read.
+        An error status raises the ``ScopixError`` of that status."""
+        if self.closed:
+            raise RuntimeError("This Scopix client is closed; create a new one")
+        method = method.upper()
+        url = self.url(path)
+        headers = self._logical_headers(method, None)
+        headers["Accept"] = accept
+        request_kwargs: dict[str, Any] = {
+            "params": params,
+            "json": json,
+            # (the read timeout bounds the gap between two events, not the whole answer)
+            "timeout": self.config.timeout,
+            "stream": True,
+        }
+        breaker = self.breakers.for_url(url) if self.breakers is not None else None
+        response = await self._send_with_retries(
+            method, url, headers, request_kwargs, breaker, span=None
+        )
+        try:
+            yield response
+        finally:
+            await response.aclose()
+
     def _logical_headers(self, method: str, idempotency_key: str | None) -> dict[str, str]:
         headers = {
             "User-Agent": USER_AGENT,
@@ -249,9 +285,11 @@ class HTTPCore:
         request_kwargs: dict[str, Any],
     ) -> tuple[ScopixError | None, httpx.Response | None]:
         """One HTTP attempt: (None, response) on success, (error, response-or-None) on failure."""
-        request = self.http.build_request(method, url, headers=headers, **request_kwargs)
+        kwargs = dict(request_kwargs)
+        stream = bool(kwargs.pop("stream", False))
+        request = self.http.build_request(method, url, headers=headers, **kwargs)
         try:
-            response = await self.http.send(request)
+            response = await self.http.send(request, stream=stream)
         except httpx.TimeoutException as exc:
             error: ScopixError = ScopixTimeoutError(
                 f"{method} {url} timed out ({type(exc).__name__}); raise `timeout` if the "
@@ -268,6 +306,11 @@ class HTTPCore:
             error.__cause__ = exc
             return error, None
         if response.status_code >= 400:
+            if stream:  # (the error's body is read; the stream ends here)
+                try:
+                    await response.aread()
+                finally:
+                    await response.aclose()
             return make_status_error(response), response
         return None, response
 

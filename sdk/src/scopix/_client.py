@@ -12,7 +12,7 @@ from . import _constants as C
 from ._base_client import HTTPCore, TimeoutArg
 from ._config import ClientConfig
 from ._types import NOT_GIVEN
-from .resources import AgentSearch, Files, Images, People
+from .resources import AgentSearch, Chats, Files, Images, People
 
 __all__ = ["Scopix"]
 
@@ -83,6 +83,10 @@ class Scopix:
         """Find images and document passages by what they mean."""
         self.people = People(core)
         """The faces in your pictures grouped into people (on servers that do it)."""
+        self.chats = Chats(core)
+        """Ask questions about your library, in sessions (answers streamed or whole)."""
+        self.chat_session = self.chats.session
+        """``async with client.chat_session(title=...) as chat:``: a session closed at the end."""
 
     @classmethod
     def from_config(

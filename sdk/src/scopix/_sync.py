@@ -22,7 +22,7 @@ from ._client import Scopix
 from ._config import ClientConfig
 from ._tracing import current_correlation_id, set_correlation_id
 from ._types import NOT_GIVEN
-from .resources import SyncAgentSearch, SyncFiles, SyncImages, SyncPeople
+from .resources import SyncAgentSearch, SyncChats, SyncFiles, SyncImages, SyncPeople
 
 __all__ = ["SyncScopix"]
 
@@ -145,6 +145,10 @@ class SyncScopix:
         """Find images and document passages by what they mean."""
         self.people = SyncPeople(self._loop, async_client.people)
         """The faces in your pictures grouped into people (on servers that do it)."""
+        self.chats = SyncChats(self._loop, async_client.chats)
+        """Ask questions about your library, in sessions (answers streamed or whole)."""
+        self.chat_session = self.chats.session
+        """``with client.chat_session(title=...) as chat:``: a session closed at the end."""
 
     @property
     def config(self) -> ClientConfig:

@@ -45,6 +45,7 @@ from ._config import ClientConfig
 from ._convert import jsonable
 from ._exceptions import ScopixConnectionError, ScopixError, ScopixTimeoutError
 from .resources._batch import expand
+from .types.chat import ChatTokenType
 from .types.events import FileCompleteEvent, UploadProgressEvent
 from .types.upload import BatchUploadResults
 
@@ -480,6 +481,101 @@ def describe(ctx: click.Context, file_id: str, wait: bool, as_json: bool) -> Non
     else:
         out.print(f"{file_id}: description {result.description_status.value}")
     sys.exit(SOME_FAILED if result.description_status.value == "failed" else OK)
+
+
+def _file_link(ctx: click.Context, file_id: str) -> str:
+    """The file's page in the server's web console, where the base URL shows where it is."""
+    base = (ctx.obj.get("base_url") or os.environ.get("SCOPIX_BASE_URL") or "").rstrip("/")
+    if base.endswith("/api/v2"):
+        return f"{base[: -len('/api/v2')]}/#/files/{file_id}"
+    return ""
+
+
+def _citations(ctx: click.Context, citations: Sequence[dict[str, Any]]) -> None:
+    if not citations:
+        return
+    # (plain lines, never wrapped: ids and links stay whole for copying and for scripts)
+    click.echo("\nCited:")
+    for number, cited in enumerate(citations, 1):
+        pages = cited.get("pages") or []
+        where = f" pages {','.join(map(str, pages))}" if pages else ""
+        link = _file_link(ctx, str(cited.get("file_id")))
+        click.echo(
+            f"  [{number}] {cited.get('filename')} ({cited.get('media_type')}{where}) "
+            f"{cited.get('file_id')}" + (f"  {link}" if link else "")
+        )
+
+
+async def _turn(ctx: click.Context, client: Scopix, session_id: str, question: str) -> bool:
+    """One question, its answer printed as it streams, then what it cites; False on error."""
+    ok = True
+    async for token in client.chats.send_stream(question, session_id=session_id):
+        if token.type is ChatTokenType.TOKEN and token.content:
+            sys.stdout.write(token.content)
+            sys.stdout.flush()
+        elif token.type is ChatTokenType.STATUS and token.content and out.is_terminal:
+            err.print(f"[dim]{token.content}[/]", highlight=False)
+        elif token.type is ChatTokenType.ERROR:
+            message = token.data.get("message") or token.content or "the answer failed"
+            err.print(f"[bold red]error:[/] {message}", highlight=False)
+            ok = False
+        elif token.type is ChatTokenType.COMPLETE:
+            sys.stdout.write("\n")
+            _citations(ctx, token.data.get("citations") or [])
+    return ok
+
+
+@main.command()
+@click.argument("question", required=False)
+@click.option("--session", "session_id", help="Go on with this session (default: a new one).")
+@click.option("--image", "images", multiple=True, help="Pin an image id (repeatable).")
+@click.option("--document", "documents", multiple=True, help="Pin a document id (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Ask QUESTION; print the answer as JSON.")
+@click.pass_context
+def chat(
+    ctx: click.Context,
+    question: str | None,
+    session_id: str | None,
+    images: tuple[str, ...],
+    documents: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Ask about your library: QUESTION once, or, without it, a conversation (an empty line or
+    Ctrl-D ends it). Answers stream as they come, then the files they cite (ids and links)."""
+    if as_json and not question:
+        _fail("--json needs a QUESTION", USAGE)
+
+    async def work(client: Scopix) -> bool:
+        ident = session_id
+        if ident is None:
+            created = await client.chats.create_session(
+                title=question[:60] if question else None, image_ids=list(images) or None
+            )
+            ident = created.session_id
+            if out.is_terminal and not as_json:
+                err.print(f"[dim]session {ident}[/]", highlight=False)
+        elif images:
+            await client.chats.update_images(ident, list(images))
+        if documents:
+            await client.chats.update_documents(ident, list(documents))
+        if as_json:
+            assert question is not None
+            _print_json((await client.chats.send(question, session_id=ident)).to_dict())
+            return True
+        if question:
+            return await _turn(ctx, client, ident, question)
+        ok = True
+        while True:
+            try:
+                asked = await anyio.to_thread.run_sync(lambda: input("you> "))
+            except EOFError:
+                break
+            if not asked.strip():
+                break
+            ok = await _turn(ctx, client, ident, asked) and ok
+        return ok
+
+    sys.exit(OK if _run(ctx, work) else SOME_FAILED)
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -8,15 +8,24 @@ from __future__ import annotations
 
 import contextlib
 import functools
-from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator
+from collections.abc import AsyncGenerator, Awaitable, Callable, Iterator, Sequence
 from typing import Any, Concatenate, ParamSpec, Protocol, TypeVar
 
+from ..types.chat import ChatMessage, ChatResponse, ChatSession, ChatToken
+from .chat import Chats
 from .files import Files
 from .images import Images
 from .people import People
 from .search import AgentSearch
 
-__all__ = ["SyncAgentSearch", "SyncFiles", "SyncImages", "SyncPeople"]
+__all__ = [
+    "SyncAgentSearch",
+    "SyncChatSession",
+    "SyncChats",
+    "SyncFiles",
+    "SyncImages",
+    "SyncPeople",
+]
 
 P = ParamSpec("P")
 R = TypeVar("R")
@@ -111,3 +120,62 @@ class SyncPeople(_Twin):
     files = blocking(People.files)
     rename = blocking(People.rename)
     merge = blocking(People.merge)
+
+
+class SyncChats(_Twin):
+    """Blocking ``client.chats`` of ``SyncScopix`` (``send_stream`` is a plain iterator)."""
+
+    create_session = blocking(Chats.create_session)
+    send = blocking(Chats.send)
+    get_session = blocking(Chats.get_session)
+    list_sessions = blocking(Chats.list_sessions)
+    get_messages = blocking(Chats.get_messages)
+    update_images = blocking(Chats.update_images)
+    update_documents = blocking(Chats.update_documents)
+    close_session = blocking(Chats.close_session)
+
+    send_stream = iterating(Chats.send_stream)
+    iter_sessions = iterating(Chats.iter_sessions)
+
+    @contextlib.contextmanager
+    def session(
+        self,
+        *,
+        title: str | None = None,
+        image_ids: Sequence[str] | None = None,
+        use_all_images: bool = True,
+        auto_close: bool = True,
+    ) -> Iterator[SyncChatSession]:
+        """A session for the ``with`` block, closed at its end unless ``auto_close`` is False."""
+        created = self.create_session(
+            title=title, image_ids=image_ids, use_all_images=use_all_images
+        )
+        try:
+            yield SyncChatSession(self, created)
+        finally:
+            if auto_close:
+                self.close_session(created.session_id)
+
+
+class SyncChatSession:
+    """One session's blocking calls without repeating its id (``client.chat_session(...)``)."""
+
+    def __init__(self, chats: SyncChats, created: ChatSession) -> None:
+        self._chats = chats
+        self.session = created
+        self.session_id = created.session_id
+
+    def send(self, message: str, **options: Any) -> ChatResponse:
+        return self._chats.send(message, session_id=self.session_id, **options)
+
+    def send_stream(self, message: str, **options: Any) -> Iterator[ChatToken]:
+        return self._chats.send_stream(message, session_id=self.session_id, **options)
+
+    def messages(self, *, limit: int | None = None) -> list[ChatMessage]:
+        return self._chats.get_messages(self.session_id, limit=limit)
+
+    def update_images(self, image_ids: Sequence[str]) -> dict[str, Any]:
+        return self._chats.update_images(self.session_id, image_ids)
+
+    def update_documents(self, document_ids: Sequence[str]) -> dict[str, Any]:
+        return self._chats.update_documents(self.session_id, document_ids)

@@ -1,5 +1,16 @@
 """Result types and enums of the SDK (all re-exported from ``scopix``)."""
 
+from .chat import (
+    ChatMessage,
+    ChatResponse,
+    ChatSession,
+    ChatSessionDetail,
+    ChatSessionSummary,
+    ChatToken,
+    ChatTokenType,
+    MessageRole,
+    SessionList,
+)
 from .describe import DescriptionErrorType, DescriptionFailure, DescriptionResult
 from .enums import DescriptionStatus, StorageTarget
 from .events import FileCompleteEvent, UploadProgressEvent
@@ -54,4 +65,13 @@ __all__ = [
     "SimilarFile",
     "Person",
     "PeopleList",
+    "ChatMessage",
+    "ChatResponse",
+    "ChatSession",
+    "ChatSessionDetail",
+    "ChatSessionSummary",
+    "ChatToken",
+    "ChatTokenType",
+    "MessageRole",
+    "SessionList",
 ]
