@@ -29,6 +29,7 @@ class Reply:
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
     refusal: bool = False
+    tool_calls: list[dict[str, Any]] | None = None  # (openai) the model calls tools instead
 
 
 @dataclass
@@ -37,6 +38,12 @@ class Seen:
     headers: dict[str, str]
     body: dict[str, Any]
     image_size: tuple[int, int] | None  # of the image the request carried
+
+
+def tool_call(name: str, arguments: Any, ident: str = "call_1") -> dict[str, Any]:
+    """One OpenAI tool call (``arguments``: a dict, sent as its JSON, or raw text as is)."""
+    raw = arguments if isinstance(arguments, str) else json.dumps(arguments)
+    return {"id": ident, "type": "function", "function": {"name": name, "arguments": raw}}
 
 
 def good_answer(description: str = "A red square on a white page.", **extra: Any) -> str:
@@ -130,6 +137,8 @@ class ModelServer:
                 }
             ).encode()
         message: dict[str, Any] = {"role": "assistant", "content": reply.text}
+        if reply.tool_calls is not None:
+            message["tool_calls"] = reply.tool_calls
         if reply.refusal:
             message = {"role": "assistant", "content": None, "refusal": "I can't help with that."}
         return json.dumps(

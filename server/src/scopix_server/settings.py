@@ -286,6 +286,30 @@ class Settings(BaseSettings):
         description="Key of the anthropic provider (required when it is configured).",
         repr=False,
     )
+    chat_provider: Literal["none", "openai"] = Field(
+        "none",
+        description="The language model that answers chat messages: none (retrieval mode: the "
+        "best matching files and passages, no written answer) or openai (any OpenAI-compatible "
+        "chat-completions endpoint with tool calls: OpenAI, Ollama, vLLM, llama.cpp, LM Studio).",
+    )
+    chat_base_url: str | None = Field(
+        None, description="Base URL of the chat model's API (default: openai_base_url)."
+    )
+    chat_model: str | None = Field(
+        None, description="The chat model (default: openai_model); it must support tool calls."
+    )
+    chat_api_key: str | None = Field(
+        None, description="Key of the chat model's API (default: openai_api_key).", repr=False
+    )
+    chat_max_steps: int = Field(
+        8, ge=1, le=50, description="Model calls one chat turn may make (tool steps included)."
+    )
+    chat_max_tokens: int = Field(
+        30_000, ge=1000, description="Model tokens one chat turn may use, all steps together."
+    )
+    chat_timeout_seconds: float = Field(
+        120.0, gt=0, description="How long one chat turn may take, all steps together."
+    )
     provider_timeout_seconds: float = Field(
         60.0, gt=0, description="How long a model provider may take to answer one file."
     )

@@ -316,5 +316,8 @@ async def end_turn(
         )
         session.add_all([question, reply])
     await session.commit()
-    await session.refresh(row)
+    # (the turn may end in another database session than it began: the row is read afresh)
+    fresh = await session.get(ChatSession, row.id, populate_existing=True)
+    if fresh is not None:
+        turn.row = fresh
     return reply

@@ -8,11 +8,14 @@ import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
 
+import anyio
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
+from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...chat import retrieve, sse, words
+from ...chat.agent import Agent, Budget, Event
 from ...chat.retrieval import Answer
 from ...chat.schemas import (
     ChatSessionClosed,
@@ -27,8 +30,11 @@ from ...chat.schemas import (
     MessageSend,
     MessageSent,
 )
+from ...chat.tools import Toolbox
 from ...db.models import ChatSession, File
+from ...errors import ServiceUnavailable
 from ...jobs.steps.variants import THUMBNAIL
+from ...providers.llm import model_client
 from ...services import chat as chat_service
 from ..deps import AppState, Auth, AuthDep, SessionDep, StateDep
 from ..ingest import signed_url
@@ -230,8 +236,23 @@ async def send(
     session: SessionDep,
     state: StateDep,
 ) -> dict[str, Any]:
-    _, sent = await _answer(session_id, body, request, auth, session, state)
-    return sent
+    if state.settings.chat_provider == "none":
+        _, sent = await _answer(session_id, body, request, auth, session, state)
+        return sent
+    turn = await chat_service.begin_turn(session, auth.tenant.id, session_id, body.message)
+    history = await _history(session, turn.row)
+    final: Event | None = None
+    async for event in _agent_turn(state, turn, history, body):
+        if event.kind in ("complete", "error"):
+            final = event
+    assert final is not None
+    if final.kind == "error":
+        data = final.data or {}
+        raise ServiceUnavailable(
+            f"the chat model could not answer: {data.get('message')}",
+            details={"error_type": data.get("code")},
+        )
+    return await _agent_reply(request, state, turn, final)
 
 
 @router.post(
@@ -260,6 +281,16 @@ async def send_stream(
     ] = False,
 ) -> StreamingResponse:
     started = time.perf_counter()
+    if state.settings.chat_provider != "none":
+        # (taken before the stream starts: a refusal, e.g. 409 for a busy session, keeps its
+        # status; the turn then runs while its events are sent)
+        turn = await chat_service.begin_turn(session, auth.tenant.id, session_id, body.message)
+        history = await _history(session, turn.row)
+        return StreamingResponse(
+            _agent_stream(request, state, turn, history, body),
+            media_type="text/event-stream",
+            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+        )
     # (answered before the stream starts: a refusal, e.g. 409 for a busy session, keeps its status)
     answer, sent = await _answer(session_id, body, request, auth, session, state)
 
@@ -288,3 +319,114 @@ async def send_stream(
         media_type="text/event-stream",
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+
+
+# --- agent mode: a chat model with tools ---
+
+HISTORY = 20  # earlier messages given to the model
+
+
+async def _history(session: AsyncSession, row: ChatSession) -> list[dict[str, str]]:
+    earlier = await chat_service.messages_of(session, row, limit=HISTORY)
+    return [{"role": m.role, "content": m.content} for m in earlier]
+
+
+async def _agent_turn(
+    state: AppState, turn: chat_service.Turn, history: list[dict[str, str]], body: MessageSend
+) -> AsyncIterator[Event]:
+    """The agent's events for ``turn``, which ends recorded (``complete``) or given up
+    (``error``, or the client gone): the session is never left held."""
+    settings = state.settings
+    agent_budget = Budget(
+        steps=settings.chat_max_steps,
+        tokens=settings.chat_max_tokens,
+        seconds=settings.chat_timeout_seconds,
+    )
+    recorded = False
+    async with state.sessions() as db, model_client(settings.provider_timeout_seconds) as client:
+        try:
+            agent = Agent(
+                client,
+                base_url=settings.chat_base_url or settings.openai_base_url,
+                model=settings.chat_model or settings.openai_model,
+                api_key=settings.chat_api_key or settings.openai_api_key,
+                budget=agent_budget,
+            )
+            toolbox = Toolbox(db, state.searcher, turn.row)
+            async for event in agent.run(history, body.message, toolbox):
+                if event.kind == "complete":
+                    data = event.data or {}
+                    await chat_service.end_turn(
+                        db,
+                        turn,
+                        answer=event.content or "",
+                        token_count=int(data.get("tokens", 0)),
+                        image_context=toolbox.images_found,
+                        details={
+                            "mode": "agent",
+                            "steps": data.get("steps"),
+                            "citations": data.get("citations", []),
+                        },
+                    )
+                    recorded = True
+                yield event
+        finally:
+            if not recorded:
+                with anyio.CancelScope(shield=True):
+                    await db.rollback()
+                    await chat_service.end_turn(db, turn, answer=None)
+
+
+async def _agent_reply(
+    request: Request, state: AppState, turn: chat_service.Turn, final: Event
+) -> dict[str, Any]:
+    data = final.data or {}
+    async with state.sessions() as db:
+        last = await chat_service.messages_of(db, turn.row, limit=1)
+        images = list(last[0].image_context or []) if last else []
+        rows = {
+            r.id: r
+            for r in (
+                await db.scalars(select(File).where(File.id.in_([i["image_id"] for i in images])))
+            ).all()
+        }
+    row = turn.row
+    return {
+        "message_id": last[0].id if last else "",
+        "content": final.content or "",
+        "token_count": int(data.get("tokens", 0)),
+        "processing_time_ms": (last[0].processing_time_ms or 0) if last else 0,
+        "remaining_tokens": max(0, chat_service.MAX_TOKENS - row.total_tokens),
+        "remaining_messages": max(0, chat_service.MAX_MESSAGES - row.total_messages),
+        "mode": "agent",
+        "image_context": [
+            {**i, "thumbnail_url": _thumbnail(request, state, rows[i["image_id"]])}
+            for i in images
+            if i["image_id"] in rows
+        ],
+        "citations": data.get("citations", []),
+    }
+
+
+async def _agent_stream(
+    request: Request,
+    state: AppState,
+    turn: chat_service.Turn,
+    history: list[dict[str, str]],
+    body: MessageSend,
+) -> AsyncIterator[bytes]:
+    yield sse("connection", data={"session_id": turn.row.id, "mode": "agent"})
+    async for event in _agent_turn(state, turn, history, body):
+        if event.kind == "complete":
+            for piece in words(event.content or ""):
+                yield sse("token", piece)
+            reply = await _agent_reply(request, state, turn, event)
+            yield sse(
+                "complete",
+                data={k: v for k, v in reply.items() if k not in ("content", "image_context")},
+            )
+        elif event.kind == "image_results":
+            yield sse("image_results", data=event.data)
+        else:
+            yield sse(event.kind, event.content, event.data)
+    yield sse("close")

@@ -1,0 +1,234 @@
+"""Chat with a model: a local OpenAI-protocol server scripts the model's tool calls and answers,
+and the real server runs its agent loop over its own library (a real socket each way).
+
+The model is scripted to search, to read another tenant's file (refused as not found), to send
+malformed calls, to cite a file no tool returned (the citation is removed), to never stop
+(the step budget ends it) and to fail (a classified error); the session stays consistent."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import anyio
+import httpx
+import pytest
+
+from model_servers import ModelServer, Reply, tool_call
+from scopix import ChatTokenType, ClientConfig, Scopix
+from server_support import LiveServer, make_key, serving, wait_until_terminal_sync
+
+pytestmark = pytest.mark.socket
+
+VAT = (
+    "The quarterly VAT return must be filed before the end of the month. A late filing is "
+    "charged a penalty and interest by the revenue office."
+)
+SECRET = "Project Nightjar: the merger closes on the ninth of March."
+
+
+@dataclass
+class Setup:
+    live: LiveServer
+    model: ModelServer
+    key: str
+    vat: str
+    theirs: str  # another tenant's document
+
+    def api(self) -> httpx.Client:
+        return httpx.Client(
+            base_url=self.live.base_url,
+            headers={"Authorization": f"Bearer {self.key}"},
+            timeout=60,
+        )
+
+
+def _upload(live: LiveServer, key: str, name: str, data: bytes) -> str:
+    with httpx.Client(
+        base_url=live.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60
+    ) as api:
+        answer = api.post("/files/upload", files={"file": (name, data)})
+        assert answer.status_code == 201, answer.text
+        file_id = str(answer.json()["image_id"])
+        wait_until_terminal_sync(api, file_id, timeout=120)
+        return file_id
+
+
+@pytest.fixture(scope="module")
+def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
+    model = ModelServer("openai", key="model-key")
+    try:
+        with serving(
+            tmp_path_factory.mktemp("agent"),
+            vision_enabled=False,
+            chat_provider="openai",
+            chat_base_url=model.url,
+            chat_model="scripted",
+            chat_api_key="model-key",
+            chat_max_steps=4,
+            chat_timeout_seconds=20,
+        ) as live:
+            key = make_key(live.settings, "agent-tenant")
+            vat = _upload(live, key, "vat.txt", VAT.encode())
+            theirs = _upload(live, make_key(live.settings, "rival"), "secret.txt", SECRET.encode())
+            yield Setup(live, model, key, vat, theirs)
+    finally:
+        model.stop()
+
+
+@pytest.fixture(autouse=True)
+def _fresh_script(setup: Setup) -> None:
+    setup.model.script.clear()
+    setup.model.seen.clear()
+    setup.model.default = Reply(text="(no script)")
+
+
+def _session(api: httpx.Client) -> str:
+    made = api.post("/chat/sessions", json={})
+    assert made.status_code == 201, made.text
+    return str(made.json()["session_id"])
+
+
+def _tool_messages(model: ModelServer) -> list[dict[str, Any]]:
+    last = model.seen[-1].body["messages"]
+    return [m for m in last if m["role"] == "tool"]
+
+
+def test_the_model_searches_reads_and_cites(setup: Setup) -> None:
+    fake = "0" * 8 + "-0000-0000-0000-" + "0" * 12
+    setup.model.script = [
+        Reply(tool_calls=[tool_call("search_documents", {"query": "late filing penalty"})]),
+        Reply(tool_calls=[tool_call("read_file", {"file_id": setup.vat}, "call_2")]),
+        Reply(
+            text=f"Yes: a late filing is charged a penalty and interest [file:{setup.vat} p.1]. "
+            f"It is also in the annual report [file:{fake}]."
+        ),
+    ]
+    with setup.api() as api:
+        session_id = _session(api)
+        answer = api.post(
+            f"/chat/sessions/{session_id}/messages",
+            json={"message": "Is a late VAT filing penalised?"},
+        )
+        assert answer.status_code == 200, answer.text
+        body = answer.json()
+        detail = api.get(f"/chat/sessions/{session_id}").json()
+    assert body["mode"] == "agent" and body["token_count"] == 60  # 3 steps of 20
+    assert f"[file:{setup.vat} p.1]" in body["content"]
+    assert fake not in body["content"]  # no tool returned it: the citation is gone
+    assert body["citations"] == [
+        {"file_id": setup.vat, "media_type": "document", "filename": "vat.txt", "pages": [1]}
+    ]
+    # what the model was given: the tools, its own calls and their results, in order
+    first = setup.model.seen[0].body
+    assert {t["function"]["name"] for t in first["tools"]} >= {"search_documents", "read_file"}
+    assert first["messages"][-1] == {"role": "user", "content": "Is a late VAT filing penalised?"}
+    results = _tool_messages(setup.model)
+    assert [m["tool_call_id"] for m in results] == ["call_1", "call_2"]
+    assert "late filing is charged a penalty" in results[0]["content"]
+    assert json.loads(results[1]["content"])["filename"] == "vat.txt"
+    messages = detail["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    assert messages[1]["content"] == body["content"]
+    assert messages[1]["metadata"]["citations"] == body["citations"]
+
+
+def test_another_tenants_file_reads_as_missing(setup: Setup) -> None:
+    setup.model.script = [
+        Reply(tool_calls=[tool_call("read_file", {"file_id": setup.theirs})]),
+        Reply(text=f"I found it [file:{setup.theirs}]."),
+    ]
+    with setup.api() as api:
+        answer = api.post(
+            f"/chat/sessions/{_session(api)}/messages", json={"message": "What is Nightjar?"}
+        ).json()
+    told = _tool_messages(setup.model)[0]["content"]
+    assert "no file" in told and "Nightjar" not in told and "secret.txt" not in told
+    assert setup.theirs not in answer["content"] and answer["citations"] == []
+
+
+def test_malformed_tool_calls_are_told_to_the_model(setup: Setup) -> None:
+    setup.model.script = [
+        Reply(
+            tool_calls=[
+                tool_call("search_documents", "{not json", "call_a"),
+                tool_call("delete_everything", {}, "call_b"),
+                tool_call("search_documents", {"query": 42}, "call_c"),
+            ]
+        ),
+        Reply(text="I could not search properly."),
+    ]
+    with setup.api() as api:
+        answer = api.post(f"/chat/sessions/{_session(api)}/messages", json={"message": "anything?"})
+    assert answer.status_code == 200, answer.text
+    errors = [json.loads(m["content"])["error"] for m in _tool_messages(setup.model)]
+    assert "not valid JSON" in errors[0]
+    assert "no tool 'delete_everything'" in errors[1]
+    assert "query must be a non-empty string" in errors[2]
+
+
+def test_a_model_that_never_stops_is_ended_by_the_budget(setup: Setup) -> None:
+    setup.model.default = Reply(tool_calls=[tool_call("list_files", {})])
+    with setup.api() as api:
+        session_id = _session(api)
+        with api.stream(
+            "POST", f"/chat/sessions/{session_id}/messages/stream", json={"message": "loop"}
+        ) as response:
+            assert response.status_code == 200
+            lines = [json.loads(x[5:]) for x in response.iter_lines() if x.startswith("data:")]
+        assert len(setup.model.seen) == 4  # chat_max_steps
+        kinds = [event["type"] for event in lines]
+        assert kinds.count("tool_invocation") == 4 and "complete" not in kinds
+        error = next(event for event in lines if event["type"] == "error")
+        assert error["data"]["code"] == "budget_exhausted"
+        assert kinds[-1] == "close"
+        # nothing half-recorded, and the session is free for the next question
+        assert api.get(f"/chat/sessions/{session_id}").json()["messages"] == []
+        setup.model.default = Reply(text="Fine now.")
+        again = api.post(f"/chat/sessions/{session_id}/messages", json={"message": "again"})
+        assert again.status_code == 200 and again.json()["content"] == "Fine now."
+
+
+@pytest.mark.parametrize(
+    ("reply", "error_type"),
+    [
+        (Reply(status=500, error=("server_error", "boom")), "vlm_error"),
+        (Reply(status=429, error=("rate_limit", "slow down")), "rate_limit"),
+        (Reply(body=b"<html>not json</html>"), "vlm_error"),
+        (Reply(text=""), "vlm_error"),
+    ],
+)
+def test_a_provider_failure_is_a_classified_error(
+    setup: Setup, reply: Reply, error_type: str
+) -> None:
+    setup.model.default = reply
+    with setup.api() as api:
+        session_id = _session(api)
+        answer = api.post(f"/chat/sessions/{session_id}/messages", json={"message": "hello"})
+        assert answer.status_code == 503, answer.text
+        assert answer.json()["error"]["details"]["error_type"] == error_type
+        assert api.get(f"/chat/sessions/{session_id}").json()["messages"] == []
+
+
+def test_the_sdk_streams_an_agent_answer(setup: Setup) -> None:
+    setup.model.script = [
+        Reply(tool_calls=[tool_call("search_documents", {"query": "VAT deadline"})]),
+        Reply(text=f"Before the end of the month [file:{setup.vat} p.1]."),
+    ]
+    config = ClientConfig(api_key=setup.key, base_url=setup.live.base_url, max_retries=0)
+
+    async def run() -> list[Any]:
+        async with Scopix.from_config(config) as client, client.chat_session() as chat:
+            return [token async for token in chat.send_stream("When is VAT due?")]
+
+    tokens = anyio.run(run)
+    kinds = [t.type for t in tokens]
+    assert kinds[0] is ChatTokenType.CONNECTION and kinds[-1] is ChatTokenType.CLOSE
+    assert ChatTokenType.TOOL_INVOCATION in kinds and ChatTokenType.TOOL_RESULT in kinds
+    text = "".join(t.content or "" for t in tokens if t.type is ChatTokenType.TOKEN)
+    assert text == f"Before the end of the month [file:{setup.vat} p.1]."
+    complete = next(t for t in tokens if t.type is ChatTokenType.COMPLETE)
+    assert complete.data["mode"] == "agent"
+    assert complete.data["citations"][0]["file_id"] == setup.vat
