@@ -16,6 +16,7 @@ from typing import Any
 import anyio
 import httpx
 import pytest
+from sqlalchemy import update
 
 from media_support import text_image
 from scopix import (
@@ -31,6 +32,8 @@ from scopix import (
     SyncScopix,
 )
 from scopix_server.chat import NO_MODEL
+from scopix_server.db.models import UsageCounter
+from scopix_server.db.session import create_engine
 from server_support import LiveServer, make_key, serving, wait_until_terminal_sync
 
 pytestmark = pytest.mark.socket
@@ -370,3 +373,44 @@ def test_a_stream_cut_off_before_its_end_is_an_error() -> None:
     listener.close()
     assert [t.content for t in received] == ["The "]
     assert caught.value.events_received == 1
+
+
+def test_chat_messages_are_counted_and_capped_per_tier(chat: Chat) -> None:
+    """Each question answered counts in the month's usage; past the tier's limit, 403."""
+    key = make_key(chat.live.settings, "chat-free", tier="free")
+    with chat.client(key) as api:
+        tenant = api.get("/tenant").json()
+        assert tenant["limits"]["monthly_chat_messages"] == 50
+        session_id = _new(api)
+        assert (
+            api.post(
+                f"/chat/sessions/{session_id}/messages", json={"message": "harbour"}
+            ).status_code
+            == 200
+        )
+        usage = api.get("/tenant").json()["usage"]
+        assert usage["chat_messages_this_month"] == 1
+
+        async def near_the_cap() -> None:  # (48 more asked, as if earlier this month)
+            engine = create_engine(chat.live.settings.resolved_database_url)
+            try:
+                async with engine.begin() as connection:
+                    await connection.execute(
+                        update(UsageCounter)
+                        .where(UsageCounter.tenant_id == tenant["id"])
+                        .values(chat_messages=49)
+                    )
+            finally:
+                await engine.dispose()
+
+        anyio.run(near_the_cap)
+        last = api.post(f"/chat/sessions/{session_id}/messages", json={"message": "harbour"})
+        assert last.status_code == 200
+        over = api.post(f"/chat/sessions/{session_id}/messages", json={"message": "harbour"})
+        assert over.status_code == 403, over.text
+        assert over.json()["error"]["code"] == "QUOTA_EXCEEDED"
+        assert "50 chat messages" in over.json()["error"]["message"]
+        # the refused question took neither a place in the session nor the session itself
+        detail = api.get(f"/chat/sessions/{session_id}").json()
+        assert detail["session"]["total_messages"] == 4
+        assert api.get("/tenant").json()["usage"]["chat_messages_this_month"] == 50

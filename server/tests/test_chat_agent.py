@@ -8,6 +8,7 @@ malformed calls, to cite a file no tool returned (the citation is removed), to n
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -206,10 +207,13 @@ def test_a_provider_failure_is_a_classified_error(
     setup.model.default = reply
     with setup.api() as api:
         session_id = _session(api)
+        asked = api.get("/tenant").json()["usage"]["chat_messages_this_month"]
         answer = api.post(f"/chat/sessions/{session_id}/messages", json={"message": "hello"})
         assert answer.status_code == 503, answer.text
         assert answer.json()["error"]["details"]["error_type"] == error_type
         assert api.get(f"/chat/sessions/{session_id}").json()["messages"] == []
+        # a question that got no answer is not counted
+        assert api.get("/tenant").json()["usage"]["chat_messages_this_month"] == asked
 
 
 def test_the_sdk_streams_an_agent_answer(setup: Setup) -> None:
@@ -232,3 +236,32 @@ def test_the_sdk_streams_an_agent_answer(setup: Setup) -> None:
     complete = next(t for t in tokens if t.type is ChatTokenType.COMPLETE)
     assert complete.data["mode"] == "agent"
     assert complete.data["citations"][0]["file_id"] == setup.vat
+
+
+def test_a_client_that_hangs_up_mid_answer_leaves_the_session_consistent(setup: Setup) -> None:
+    setup.model.script = [
+        Reply(tool_calls=[tool_call("search_documents", {"query": "VAT"})]),
+        Reply(text="Too late for anyone to read.", delay=2.0),
+    ]
+    with setup.api() as api:
+        session_id = _session(api)
+        asked = api.get("/tenant").json()["usage"]["chat_messages_this_month"]
+        with api.stream(
+            "POST", f"/chat/sessions/{session_id}/messages/stream", json={"message": "VAT?"}
+        ) as response:
+            for line in response.iter_lines():
+                if '"tool_result"' in line:
+                    break  # the client goes away while the model is still writing
+        # the turn is given up: nothing recorded, not counted, the session free again
+        setup.model.default = Reply(text="Here again.")
+        deadline = time.monotonic() + 15
+        while True:
+            again = api.post(f"/chat/sessions/{session_id}/messages", json={"message": "hi"})
+            if again.status_code != 409 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert again.status_code == 200, again.text
+        messages = api.get(f"/chat/sessions/{session_id}").json()["messages"]
+        assert (messages[0]["role"], messages[0]["content"]) == ("user", "hi")
+        assert len(messages) == 2  # (only the second question and its answer)
+        assert api.get("/tenant").json()["usage"]["chat_messages_this_month"] == asked + 1

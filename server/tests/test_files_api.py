@@ -114,6 +114,7 @@ def test_tenant_overview(live: LiveServer) -> None:
             "concurrent_uploads": 20,
             "max_batch_size": 50,
             "monthly_uploads": 500,
+            "monthly_chat_messages": 1000,
         }
         assert empty["usage"]["files"] == 0 and empty["usage"]["bytes_stored"] == 0
         first = upload(api, "a.png", png_bytes(3, 3, (7, 1, 1)))

@@ -358,11 +358,13 @@ class TierLimitsOut(_Model):
     concurrent_uploads: int | None
     max_batch_size: int | None
     monthly_uploads: int | None
+    monthly_chat_messages: int | None
 
 
 class TenantUsage(_Model):
     period: str = Field(description="the calendar month counted (UTC), YYYY-MM")
     uploads_this_month: int
+    chat_messages_this_month: int = Field(description="chat questions answered")
     files: int = Field(description="files stored (deleted files not counted)")
     bytes_stored: int = Field(description="the originals' bytes (variants not counted)")
 

@@ -388,7 +388,7 @@ class ObjectClaim(Base):
 
 
 class UsageCounter(Base):
-    """Accepted uploads per tenant and calendar month (``period`` = ``YYYY-MM``)."""
+    """Accepted uploads and chat questions per tenant and calendar month (``YYYY-MM``)."""
 
     __tablename__ = "usage_counters"
 
@@ -397,6 +397,7 @@ class UsageCounter(Base):
     )
     period: Mapped[str] = mapped_column(String(7), primary_key=True)
     uploads: Mapped[int] = mapped_column(Integer, default=0)
+    chat_messages: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
 
 
 class ChatSession(Base):

@@ -15,8 +15,9 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from ..db.models import ChatMessage, ChatSession, File, utcnow
-from ..errors import Conflict, NotFound, ValidationFailed
+from ..db.models import ChatMessage, ChatSession, File, Tenant, utcnow
+from ..errors import Conflict, NotFound, QuotaExceeded, ValidationFailed
+from .quota import refund_chat_message, reserve_chat_message
 
 __all__ = [
     "MAX_MESSAGES",
@@ -220,10 +221,10 @@ class Turn:
     started: datetime = field(default_factory=utcnow)
 
 
-async def begin_turn(session: AsyncSession, tenant_id: str, session_id: str, question: str) -> Turn:
+async def begin_turn(session: AsyncSession, tenant: Tenant, session_id: str, question: str) -> Turn:
     """Take the session for one turn (409 while another turn is being answered, or when it is
-    closed or full)."""
-    row = await get_session(session, tenant_id, session_id)
+    closed or full) and count the question against the tier's monthly limit (403 past it)."""
+    row = await get_session(session, tenant.id, session_id)
     _open(row)
     if row.total_messages + 2 > MAX_MESSAGES:
         raise Conflict(
@@ -248,12 +249,18 @@ async def begin_turn(session: AsyncSession, tenant_id: str, session_id: str, que
         .values(turn_started_at=now)
         .execution_options(synchronize_session=False)
     )
-    await session.commit()
     if taken.rowcount != 1:  # type: ignore[attr-defined]
+        await session.rollback()
         raise Conflict(
             "another message of this session is being answered; send this one when it is done",
             headers={"Retry-After": "2"},
         )
+    try:
+        await reserve_chat_message(session, tenant)
+    except QuotaExceeded:
+        await session.rollback()  # (the session is not taken either)
+        raise
+    await session.commit()
     await session.refresh(row)
     return Turn(row, question, row.turn_started_at or now)  # (as stored: end_turn matches it)
 
@@ -291,6 +298,8 @@ async def end_turn(
     if held.rowcount != 1:  # type: ignore[attr-defined]
         await session.rollback()
         raise Conflict("this turn took too long and was given up; send the message again")
+    if answer is None:
+        await refund_chat_message(session, row.tenant_id)
     if answer is not None:
         took = round((now - turn.started).total_seconds() * 1000)
         position = row.total_messages

@@ -17,7 +17,15 @@ from ..db.models import File, Tenant, UsageCounter, utcnow
 from ..errors import QuotaExceeded
 from .tiers import limits_for
 
-__all__ = ["UNLIMITED", "check_quota", "overview", "quota_info", "record_uploads"]
+__all__ = [
+    "UNLIMITED",
+    "check_quota",
+    "overview",
+    "quota_info",
+    "record_uploads",
+    "refund_chat_message",
+    "reserve_chat_message",
+]
 
 UNLIMITED = 2**31 - 1
 
@@ -26,9 +34,9 @@ def period_of(moment: datetime) -> str:
     return moment.strftime("%Y-%m")
 
 
-async def _usage(session: AsyncSession, tenant_id: str) -> int:
+async def _usage(session: AsyncSession, tenant_id: str, column: str = "uploads") -> int:
     used = await session.scalar(
-        select(UsageCounter.uploads).where(
+        select(getattr(UsageCounter, column)).where(
             UsageCounter.tenant_id == tenant_id, UsageCounter.period == period_of(utcnow())
         )
     )
@@ -86,10 +94,12 @@ async def overview(session: AsyncSession, tenant: Tenant) -> dict[str, object]:
             "concurrent_uploads": limits.concurrent_uploads,
             "max_batch_size": limits.max_batch_size,
             "monthly_uploads": limits.monthly_uploads,
+            "monthly_chat_messages": limits.monthly_chat_messages,
         },
         "usage": {
             "period": period_of(utcnow()),
             "uploads_this_month": await _usage(session, tenant.id),
+            "chat_messages_this_month": await _usage(session, tenant.id, "chat_messages"),
             "files": int(files),
             "bytes_stored": int(stored),
         },
@@ -143,3 +153,44 @@ async def record_uploads(session: AsyncSession, tenant: Tenant, count: int) -> N
             f"{count} uploads would pass the monthly limit of {cap}; try again",
             details={"limit": cap, "requested": count},
         )
+
+
+async def reserve_chat_message(session: AsyncSession, tenant: Tenant) -> None:
+    """Count one chat question this month in the caller's transaction, or refuse it (403) past
+    the tier's limit; one conditional ``UPDATE`` decides, as for uploads."""
+    period = period_of(utcnow())
+    increment = (
+        update(UsageCounter)
+        .where(UsageCounter.tenant_id == tenant.id, UsageCounter.period == period)
+        .values(chat_messages=UsageCounter.chat_messages + 1)
+    )
+    cap = limits_for(tenant.tier).monthly_chat_messages
+    if cap is not None:
+        increment = increment.where(UsageCounter.chat_messages < cap)
+    counted = await session.execute(increment)
+    if getattr(counted, "rowcount", 0) != 1:  # the month's first count, or past the cap
+        await session.execute(
+            insert(session, UsageCounter)
+            .values(tenant_id=tenant.id, period=period, uploads=0, chat_messages=0)
+            .on_conflict_do_nothing(index_elements=[UsageCounter.tenant_id, UsageCounter.period])
+        )
+        counted = await session.execute(increment)
+    if getattr(counted, "rowcount", 0) != 1:
+        raise QuotaExceeded(
+            f"the {tenant.tier} tier's {cap} chat messages of this month are used; the count "
+            "resets on the 1st of next month (UTC)",
+            details={"limit": cap, "requested": 1, "available": 0},
+        )
+
+
+async def refund_chat_message(session: AsyncSession, tenant_id: str) -> None:
+    """Give back the question of a turn that was not answered (in the caller's transaction)."""
+    await session.execute(
+        update(UsageCounter)
+        .where(
+            UsageCounter.tenant_id == tenant_id,
+            UsageCounter.period == period_of(utcnow()),
+            UsageCounter.chat_messages > 0,
+        )
+        .values(chat_messages=UsageCounter.chat_messages - 1)
+    )

@@ -13,14 +13,15 @@ class TierLimits:
     concurrent_uploads: int | None
     max_batch_size: int | None
     monthly_uploads: int | None  # accepted uploads per calendar month
+    monthly_chat_messages: int | None  # chat questions answered per calendar month
 
 
 TIERS: dict[str, TierLimits] = {
-    "free": TierLimits(10, 10, 10, 10),
-    "starter": TierLimits(30, 20, 50, 500),
-    "professional": TierLimits(100, 30, 100, 2_500),
-    "enterprise": TierLimits(500, 50, 200, 10_000),
-    "custom": TierLimits(None, None, None, None),
+    "free": TierLimits(10, 10, 10, 10, 50),
+    "starter": TierLimits(30, 20, 50, 500, 1_000),
+    "professional": TierLimits(100, 30, 100, 2_500, 5_000),
+    "enterprise": TierLimits(500, 50, 200, 10_000, 20_000),
+    "custom": TierLimits(None, None, None, None, None),
 }
 
 

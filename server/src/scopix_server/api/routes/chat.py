@@ -179,7 +179,7 @@ async def _answer(
     state: AppState,
 ) -> tuple[Answer, dict[str, Any]]:
     """One turn in retrieval mode, recorded; the answer and the reply's wire form."""
-    turn = await chat_service.begin_turn(session, auth.tenant.id, session_id, body.message)
+    turn = await chat_service.begin_turn(session, auth.tenant, session_id, body.message)
     try:
         answer = await retrieve(
             session,
@@ -226,7 +226,7 @@ def _thumbnail(request: Request, state: AppState, row: File) -> str | None:
     "/chat/sessions/{session_id}/messages",
     response_model=MessageSent,
     summary="Ask a question; the answer in one piece",
-    responses=errors(404, 409, 422),
+    responses=errors(403, 404, 409, 422, 503),
 )
 async def send(
     session_id: SessionId,
@@ -239,7 +239,7 @@ async def send(
     if state.settings.chat_provider == "none":
         _, sent = await _answer(session_id, body, request, auth, session, state)
         return sent
-    turn = await chat_service.begin_turn(session, auth.tenant.id, session_id, body.message)
+    turn = await chat_service.begin_turn(session, auth.tenant, session_id, body.message)
     history = await _history(session, turn.row)
     final: Event | None = None
     async for event in _agent_turn(state, turn, history, body):
@@ -266,7 +266,7 @@ async def send(
             "token, complete, error, ...)",
             "content": {"text/event-stream": {"schema": {"type": "string"}}},
         },
-        **errors(404, 409, 422),
+        **errors(403, 404, 409, 422),
     },
 )
 async def send_stream(
@@ -284,7 +284,7 @@ async def send_stream(
     if state.settings.chat_provider != "none":
         # (taken before the stream starts: a refusal, e.g. 409 for a busy session, keeps its
         # status; the turn then runs while its events are sent)
-        turn = await chat_service.begin_turn(session, auth.tenant.id, session_id, body.message)
+        turn = await chat_service.begin_turn(session, auth.tenant, session_id, body.message)
         history = await _history(session, turn.row)
         return StreamingResponse(
             _agent_stream(request, state, turn, history, body),

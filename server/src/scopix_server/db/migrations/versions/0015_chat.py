@@ -1,4 +1,4 @@
-"""chat: sessions and their messages
+"""chat: sessions and their messages; chat questions counted per month
 
 Revision ID: 0015
 Revises: 0014
@@ -7,7 +7,8 @@ Create Date: 2026-12-06 00:00:00
 A session belongs to a tenant and lists the images and documents pinned to it (JSON lists of
 file ids). Messages are ordered by ``position``, unique per session, so that two turns can never
 take the same place; ``turn_started_at`` is set by the conditional update that lets one turn
-at a time be answered.
+at a time be answered. ``usage_counters.chat_messages`` counts the questions a tenant asked
+in the month, against its tier's limit.
 """
 
 from __future__ import annotations
@@ -28,6 +29,10 @@ def _tenant() -> sa.Column:  # type: ignore[type-arg]
 
 
 def upgrade() -> None:
+    with op.batch_alter_table("usage_counters") as batch:
+        batch.add_column(
+            sa.Column("chat_messages", sa.Integer(), nullable=False, server_default="0")
+        )
     op.create_table(
         "chat_sessions",
         sa.Column("id", sa.String(36), primary_key=True),
@@ -72,3 +77,5 @@ def upgrade() -> None:
 def downgrade() -> None:
     op.drop_table("chat_messages")
     op.drop_table("chat_sessions")
+    with op.batch_alter_table("usage_counters") as batch:
+        batch.drop_column("chat_messages")
