@@ -209,12 +209,12 @@ def test_another_tenants_sessions_and_files_are_out_of_reach(chat: Chat) -> None
         pinned = api.put(
             f"/chat/sessions/{own}/images", json={"image_ids": [chat.files["harbour.png"]]}
         )
-        assert pinned.status_code == 422
+        assert pinned.status_code == 404  # (exactly as for an id that does not exist)
         assert chat.files["harbour.png"] in pinned.json()["error"]["message"]
         created = api.post(
             "/chat/sessions", json={"initial_image_ids": [chat.files["harbour.png"]]}
         )
-        assert created.status_code == 422
+        assert created.status_code == 404
 
 
 def test_a_closed_session_stays_readable_and_refuses_messages(chat: Chat) -> None:
@@ -238,6 +238,7 @@ def test_a_closed_session_stays_readable_and_refuses_messages(chat: Chat) -> Non
         {"message": "x" * 10_001},
         {"message": "hi", "expected_image_ids": ["not-an-id"]},
         {"message": "hi", "surprise": True},
+        {"message": "hi", "force_detailed_analysis": 0},
         {},
     ],
 )

@@ -72,6 +72,14 @@ def cite(text: str, seen: Mapping[str, dict[str, Any]]) -> tuple[str, list[dict[
     return re.sub(r"[ \t]+([.,;:])", r"\1", cleaned).strip(), list(cited.values())
 
 
+def _left(deadline: float) -> float:
+    """Seconds left before ``deadline``; none left is a timeout at once."""
+    left = deadline - anyio.current_time()
+    if left <= 0:
+        raise TimeoutError
+    return left
+
+
 class _Budgeted(Exception):
     def __init__(self, code: str, message: str) -> None:
         super().__init__(message)
@@ -123,10 +131,12 @@ class Agent:
         messages += [{"role": m["role"], "content": m["content"]} for m in history]
         messages.append({"role": "user", "content": question})
         used = 0
+        deadline = anyio.current_time() + self.budget.seconds
         yield Event("status", "Reading your library.")
+        # (no event is yielded inside a cancel scope: each wait gets its own, up to the deadline)
         try:
-            with anyio.fail_after(self.budget.seconds):
-                for step in range(1, self.budget.steps + 1):
+            for step in range(1, self.budget.steps + 1):
+                with anyio.fail_after(_left(deadline)):
                     answer = await post_json(
                         self._client,
                         self._url,
@@ -134,45 +144,42 @@ class Agent:
                         headers=self._headers,
                         provider="chat model",
                     )
-                    message, tokens = _choice(answer)
-                    used += tokens
-                    calls = message.get("tool_calls")
-                    if not calls:
-                        text = _text_of(message)
-                        if not text.strip():
-                            raise StepError(
-                                "the chat model answered with neither text nor a tool call",
-                                "vlm_error",
-                                step="chat",
-                            )
-                        answer_text, citations = cite(text, tools.seen)
-                        if tools.images_found:
-                            yield Event("image_results", data={"images": tools.images_found})
-                        yield Event(
-                            "complete",
-                            answer_text,
-                            {"tokens": used, "steps": step, "citations": citations},
+                message, tokens = _choice(answer)
+                used += tokens
+                calls = message.get("tool_calls")
+                if not calls:
+                    text = _text_of(message)
+                    if not text.strip():
+                        raise StepError(
+                            "the chat model answered with neither text nor a tool call",
+                            "vlm_error",
+                            step="chat",
                         )
-                        return
-                    if used >= self.budget.tokens:
-                        raise _Budgeted(
-                            "budget_exhausted",
-                            f"the turn used {used} tokens, over its {self.budget.tokens}",
-                        )
-                    messages.append(
-                        {
-                            "role": "assistant",
-                            "content": message.get("content"),
-                            "tool_calls": calls,
-                        }
+                    answer_text, citations = cite(text, tools.seen)
+                    if tools.images_found:
+                        yield Event("image_results", data={"images": tools.images_found})
+                    yield Event(
+                        "complete",
+                        answer_text,
+                        {"tokens": used, "steps": step, "citations": citations},
                     )
-                    async for event in self._tools(calls, tools, messages):
-                        yield event
-                raise _Budgeted(
-                    "budget_exhausted",
-                    f"the model had not answered after {self.budget.steps} steps "
-                    "(SCOPIX_SERVER_CHAT_MAX_STEPS)",
+                    return
+                if used >= self.budget.tokens:
+                    raise _Budgeted(
+                        "budget_exhausted",
+                        f"the turn used {used} tokens, over its {self.budget.tokens} "
+                        "(SCOPIX_SERVER_CHAT_MAX_TOKENS)",
+                    )
+                messages.append(
+                    {"role": "assistant", "content": message.get("content"), "tool_calls": calls}
                 )
+                async for event in self._tools(calls, tools, messages, deadline):
+                    yield event
+            raise _Budgeted(
+                "budget_exhausted",
+                f"the model had not answered after {self.budget.steps} steps "
+                "(SCOPIX_SERVER_CHAT_MAX_STEPS)",
+            )
         except TimeoutError:
             yield Event(
                 "error",
@@ -188,7 +195,7 @@ class Agent:
             yield Event("error", data={"code": failed.error_type, "message": failed.message})
 
     async def _tools(
-        self, calls: Any, tools: Toolbox, messages: list[dict[str, Any]]
+        self, calls: Any, tools: Toolbox, messages: list[dict[str, Any]], deadline: float
     ) -> AsyncIterator[Event]:
         if not isinstance(calls, list):
             raise StepError("the chat model sent tool_calls that are not a list", "vlm_error")
@@ -203,7 +210,10 @@ class Agent:
             if isinstance(arguments, dict):  # (some servers send an object, not its JSON)
                 arguments = json.dumps(arguments)
             try:
-                result = await tools.call(name, arguments if isinstance(arguments, str) else None)
+                with anyio.fail_after(_left(deadline)):
+                    result = await tools.call(
+                        name, arguments if isinstance(arguments, str) else None
+                    )
                 ok = True
             except ToolError as wrong:
                 result = json.dumps({"error": str(wrong)})

@@ -47,7 +47,7 @@ class ChatSessionCreate(_Model):
         None, max_length=MAX_PINNED, description="Images pinned from the start."
     )
     use_all_images: bool = Field(
-        True, description="With no image pinned, the whole library may be used."
+        True, strict=True, description="With no image pinned, the whole library may be used."
     )
 
 
@@ -114,7 +114,9 @@ class ChatSessionClosed(_Model):
 class MessageSend(_Model):
     message: str = Field(min_length=1, max_length=10_000)
     force_detailed_analysis: bool = Field(
-        False, description="Accepted for compatibility; answers here always read the files."
+        False,
+        strict=True,
+        description="Accepted for compatibility; answers here always read the files.",
     )
     expected_image_ids: list[FileId] | None = Field(
         None, max_length=MAX_PINNED, description="Images the answer should consider first."

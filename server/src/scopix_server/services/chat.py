@@ -16,7 +16,7 @@ from sqlalchemy import func, or_, select, update
 from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import ChatMessage, ChatSession, File, Tenant, utcnow
-from ..errors import Conflict, NotFound, QuotaExceeded, ValidationFailed
+from ..errors import Conflict, NotFound, QuotaExceeded
 from .quota import refund_chat_message, reserve_chat_message
 
 __all__ = [
@@ -51,7 +51,7 @@ async def _live_ids(
     session: AsyncSession, tenant_id: str, ids: list[str], media_type: str
 ) -> list[str]:
     """``ids`` (lower-cased, first occurrence kept) once each is the tenant's live ``media_type``
-    file; otherwise a 422 that names the first unknown one."""
+    file; otherwise a 404 that names the first unknown one."""
     wanted = list(dict.fromkeys(i.lower() for i in ids))
     if not wanted:
         return []
@@ -69,7 +69,7 @@ async def _live_ids(
     )
     missing = [i for i in wanted if i not in found]
     if missing:
-        raise ValidationFailed(
+        raise NotFound(
             f"{len(missing)} of the {media_type} ids are not {media_type}s of this tenant "
             f"(first: {missing[0]}); list them with GET /files?media_types={media_type}",
             details={"unknown_ids": missing[:50]},

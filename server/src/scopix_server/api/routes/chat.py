@@ -5,7 +5,7 @@ and passages that best match, and a sentence saying that no model wrote them."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Annotated, Any
 
 import anyio
@@ -18,6 +18,7 @@ from ...chat import retrieve, sse, words
 from ...chat.agent import Agent, Budget, Event
 from ...chat.retrieval import Answer
 from ...chat.schemas import (
+    TOKEN_TYPES,
     ChatSessionClosed,
     ChatSessionCreate,
     ChatSessionCreated,
@@ -51,7 +52,7 @@ SessionId = str
     response_model=ChatSessionCreated,
     status_code=201,
     summary="Start a chat session",
-    responses=errors(422),
+    responses=errors(404, 422),
 )
 async def create(body: ChatSessionCreate, auth: AuthDep, session: SessionDep) -> dict[str, Any]:
     row = await chat_service.create_session(
@@ -242,9 +243,13 @@ async def send(
     turn = await chat_service.begin_turn(session, auth.tenant, session_id, body.message)
     history = await _history(session, turn.row)
     final: Event | None = None
-    async for event in _agent_turn(state, turn, history, body):
-        if event.kind in ("complete", "error"):
-            final = event
+    events = _agent_turn(state, turn, history, body)
+    try:
+        async for event in events:
+            if event.kind in ("complete", "error"):
+                final = event
+    finally:
+        await _close(events)
     assert final is not None
     if final.kind == "error":
         data = final.data or {}
@@ -264,7 +269,22 @@ async def send(
             "description": "text/event-stream: `event: <type>` and a JSON `data` line "
             '`{"type", "content", "data"}` per token (connection, status, image_results, '
             "token, complete, error, ...)",
-            "content": {"text/event-stream": {"schema": {"type": "string"}}},
+            "content": {
+                "text/event-stream": {
+                    "schema": {
+                        "description": "one server-sent event",
+                        "type": "object",
+                        "properties": {
+                            "event": {"type": "string", "enum": list(TOKEN_TYPES)},
+                            "data": {
+                                "type": "string",
+                                "description": 'JSON: {"type", "content", "data"}',
+                            },
+                        },
+                        "required": ["event", "data"],
+                    }
+                }
+            },
         },
         **errors(403, 404, 409, 422),
     },
@@ -286,6 +306,7 @@ async def send_stream(
         # status; the turn then runs while its events are sent)
         turn = await chat_service.begin_turn(session, auth.tenant, session_id, body.message)
         history = await _history(session, turn.row)
+        await session.close()  # (the stream uses a database session of its own)
         return StreamingResponse(
             _agent_stream(request, state, turn, history, body),
             media_type="text/event-stream",
@@ -333,7 +354,7 @@ async def _history(session: AsyncSession, row: ChatSession) -> list[dict[str, st
 
 async def _agent_turn(
     state: AppState, turn: chat_service.Turn, history: list[dict[str, str]], body: MessageSend
-) -> AsyncIterator[Event]:
+) -> AsyncGenerator[Event, None]:
     """The agent's events for ``turn``, which ends recorded (``complete``) or given up
     (``error``, or the client gone): the session is never left held."""
     settings = state.settings
@@ -416,17 +437,27 @@ async def _agent_stream(
     body: MessageSend,
 ) -> AsyncIterator[bytes]:
     yield sse("connection", data={"session_id": turn.row.id, "mode": "agent"})
-    async for event in _agent_turn(state, turn, history, body):
-        if event.kind == "complete":
-            for piece in words(event.content or ""):
-                yield sse("token", piece)
-            reply = await _agent_reply(request, state, turn, event)
-            yield sse(
-                "complete",
-                data={k: v for k, v in reply.items() if k not in ("content", "image_context")},
-            )
-        elif event.kind == "image_results":
-            yield sse("image_results", data=event.data)
-        else:
-            yield sse(event.kind, event.content, event.data)
+    events = _agent_turn(state, turn, history, body)
+    try:
+        async for event in events:
+            if event.kind == "complete":
+                for piece in words(event.content or ""):
+                    yield sse("token", piece)
+                reply = await _agent_reply(request, state, turn, event)
+                yield sse(
+                    "complete",
+                    data={k: v for k, v in reply.items() if k not in ("content", "image_context")},
+                )
+            elif event.kind == "image_results":
+                yield sse("image_results", data=event.data)
+            else:
+                yield sse(event.kind, event.content, event.data)
+    finally:
+        await _close(events)  # (the client may be gone: the turn still ends cleanly)
     yield sse("close")
+
+
+async def _close(events: AsyncGenerator[Event, None]) -> None:
+    """Finish the turn's generator now, even under cancellation (it releases the session)."""
+    with anyio.CancelScope(shield=True):
+        await events.aclose()

@@ -1,0 +1,171 @@
+"""Chat with a model: time to first token and the server's own cost per tool step.
+
+    .venv/bin/python bench/chat.py [--steps 3] [--rounds 15]
+
+A local OpenAI-protocol server (the tests' scripted model) plays the model: each turn it calls
+``search_documents`` ``--steps`` times, then answers. ``scopix-server serve`` (the embedded
+defaults: SQLite, a local folder, the bundled MiniLM embedder) runs the agent loop over a small
+library of documents. In interleaved rounds (median of each), so that the shared machine's drift
+hits all of them alike:
+
+- baseline: the scripted model answering directly: the turn's ``steps`` + 1 chat-completions
+  calls made one after the other over HTTP by one client;
+- the turn through the server (``POST .../messages``): the same ``steps`` + 1 model calls;
+- the same turn streamed (``.../messages/stream``): the time to its first text token.
+
+Turns of 1 tool step are timed too, so that what each further step costs the server (running
+the tool, a hybrid search, and sending the model its result) is told apart from what every turn
+costs once (the client's HTTP hop, taking the session, recording the messages):
+per step = ((turn - turn of 1) - (baseline - baseline of 1)) / (steps - 1). Target (issue 17):
+under 50 ms per tool step.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import httpx
+from bench_support import VENV_BIN, create_key, free_port, wait_for_port
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server" / "tests"))
+from model_servers import ModelServer, Reply, tool_call  # (the tests' scripted model)
+
+TARGET_MS = 50.0
+NOTES = [
+    "The quarterly VAT return is due at the end of the month; late filing costs a penalty.",
+    "The ferry leaves the harbour at nine and returns at six, weather permitting.",
+    "Water the tomatoes every morning and prune the roses in early spring.",
+    "The warranty covers parts and labour for two years from the date of purchase.",
+    "Board meetings are held on the first Tuesday of each quarter in room 4.",
+]
+
+
+def script(model: ModelServer, steps: int) -> None:
+    model.script = [
+        Reply(tool_calls=[tool_call("search_documents", {"query": f"deadline {n}"}, f"c{n}")])
+        for n in range(steps)
+    ] + [Reply(text="The return is due at the end of the month.")]
+
+
+def direct_turn(direct: httpx.Client, model: ModelServer, steps: int) -> float:
+    """The same model calls as one turn, made straight to the model (one client, in a row)."""
+    body = {"model": "bench", "messages": [{"role": "user", "content": "hello"}]}
+    started = time.perf_counter()
+    for _ in range(steps + 1):
+        direct.post(f"{model.url}/chat/completions", json=body).raise_for_status()
+    return time.perf_counter() - started
+
+
+def turn(api: httpx.Client, session_id: str) -> float:
+    started = time.perf_counter()
+    answer = api.post(f"/chat/sessions/{session_id}/messages", json={"message": "VAT due?"})
+    answer.raise_for_status()
+    assert answer.json()["mode"] == "agent", answer.text
+    return time.perf_counter() - started
+
+
+def first_token(api: httpx.Client, session_id: str) -> float:
+    started = time.perf_counter()
+    path = f"/chat/sessions/{session_id}/messages/stream"
+    with api.stream("POST", path, json={"message": "VAT due?"}) as response:
+        response.raise_for_status()
+        for line in response.iter_lines():
+            if line.startswith("event: token"):
+                return time.perf_counter() - started
+    raise RuntimeError("the stream carried no token")
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--steps", type=int, default=3, help="at least 2")
+    parser.add_argument("--rounds", type=int, default=15)
+    args = parser.parse_args()
+
+    model = ModelServer("openai")
+    model.default = Reply(text="The return is due at the end of the month.")
+    with tempfile.TemporaryDirectory() as tmp:
+        data_dir = Path(tmp) / "data"
+        key = create_key(data_dir)
+        port = free_port()
+        base = f"http://127.0.0.1:{port}/api/v2"
+        server = subprocess.Popen(
+            [str(VENV_BIN / "scopix-server"), "serve", "--data-dir", str(data_dir),
+             "--port", str(port), "--log-level", "warning"],
+            env={
+                **os.environ,
+                "SCOPIX_SERVER_CHAT_PROVIDER": "openai",
+                "SCOPIX_SERVER_CHAT_BASE_URL": model.url,
+                "SCOPIX_SERVER_CHAT_MODEL": "bench",
+                "SCOPIX_SERVER_CHAT_MAX_STEPS": str(args.steps + 2),
+                "SCOPIX_SERVER_VISION_ENABLED": "false",
+            },
+        )  # fmt: skip
+        calls: list[float] = []
+        turns: list[float] = []
+        direct_one: list[float] = []
+        turns_one: list[float] = []
+        firsts: list[float] = []
+        try:
+            wait_for_port(port, server)
+            headers = {"Authorization": f"Bearer {key}"}
+            with (
+                httpx.Client(base_url=base, headers=headers, timeout=120) as api,
+                httpx.Client(timeout=30) as direct,
+            ):
+                for number, note in enumerate(NOTES):
+                    sent = api.post("/files/upload", files={"file": (f"note-{number}.txt", note)})
+                    sent.raise_for_status()
+                    file_id = sent.json()["image_id"]
+                    while not api.get(f"/files/{file_id}/status").json()["is_terminal"]:
+                        time.sleep(0.1)
+                session_id = api.post("/chat/sessions", json={}).json()["session_id"]
+                script(model, args.steps)
+                turn(api, session_id)  # (warm: the embedder, the first queries)
+                print(f"{len(NOTES)} documents; {args.steps} tool steps a turn; "
+                      f"{args.rounds} interleaved rounds")  # fmt: skip
+                for number in range(args.rounds):
+                    if number % 10 == 9:  # (a session holds 200 messages)
+                        session_id = api.post("/chat/sessions", json={}).json()["session_id"]
+                    for steps, direct_runs, turn_runs in (
+                        (1, direct_one, turns_one),
+                        (args.steps, calls, turns),
+                    ):
+                        direct_runs.append(direct_turn(direct, model, steps))
+                        script(model, steps)
+                        turn_runs.append(turn(api, session_id))
+                    script(model, args.steps)
+                    firsts.append(first_token(api, session_id))
+        finally:
+            server.terminate()
+            server.wait()
+            model.stop()
+
+    direct = statistics.median(calls)
+    whole = statistics.median(turns)
+    first = statistics.median(firsts)
+    direct_1 = statistics.median(direct_one)
+    whole_1 = statistics.median(turns_one)
+    # each further tool step: what the turn gains minus what the model calls alone gain
+    overhead_ms = ((whole - whole_1) - (direct - direct_1)) / (args.steps - 1) * 1000
+    fixed_ms = (whole_1 - direct_1) * 1000 - overhead_ms
+    print(f"{args.steps + 1} model calls, direct (baseline): {direct * 1000:7.1f} ms")
+    print(f"the same turn via the server:       {whole * 1000:7.1f} ms ({whole / direct:.2f}x)")
+    print(f"a turn of 1 tool step: direct {direct_1 * 1000:.1f} ms, via the server "
+          f"{whole_1 * 1000:.1f} ms")  # fmt: skip
+    print(f"streamed: time to first token:      {first * 1000:7.1f} ms")
+    print(f"server overhead per turn (fixed):   {fixed_ms:7.1f} ms (HTTP, the session's rows)")
+    print(f"server overhead per tool step:      {overhead_ms:7.1f} ms (target < {TARGET_MS:.0f})")
+    ok = overhead_ms < TARGET_MS
+    print("result:", "PASS" if ok else "FAIL")
+    sys.exit(0 if ok else 1)
+
+
+if __name__ == "__main__":
+    main()
