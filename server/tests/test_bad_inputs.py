@@ -142,6 +142,22 @@ def test_ten_thousand_character_title(api: httpx.Client) -> None:
     assert api.get("/files").json()["total_count"] == 0
 
 
+def test_a_title_is_measured_as_sent(api: httpx.Client) -> None:
+    """The schema bounds the value sent: 256 characters are refused even when one of them is
+    invisible and the stored title would have been 255 (what schema-checking clients expect)."""
+    sent = "\u00ed\r" + "*" * 254
+    response = api.post(
+        "/files/upload", files={"file": ("a.png", png_bytes())}, data={"title": sent}
+    )
+    assert response.status_code == 422
+    assert "at most 255 characters, got 256" in response.json()["error"]["message"]
+    fits = api.post(
+        "/files/upload", files={"file": ("a.png", png_bytes())}, data={"title": sent[1:]}
+    )
+    assert fits.status_code == 201
+    assert api.get(f"/files/{fits.json()['image_id']}").json()["title"] == "*" * 254
+
+
 @pytest.mark.parametrize(
     ("fields", "field"),
     [
