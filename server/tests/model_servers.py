@@ -29,7 +29,9 @@ class Reply:
     delay: float = 0.0
     headers: dict[str, str] = field(default_factory=dict)
     refusal: bool = False
-    tool_calls: list[dict[str, Any]] | None = None  # (openai) the model calls tools instead
+    tool_calls: list[dict[str, Any]] | None = None  # the model calls tools (``tool_call``)
+    pace: float = 0.0  # seconds between the pieces of a streamed answer
+    cut: bool = False  # a streamed answer stops halfway: the connection just closes
 
 
 @dataclass
@@ -55,9 +57,10 @@ def good_answer(description: str = "A red square on a white page.", **extra: Any
 class ModelServer:
     """``protocol`` is "openai" or "anthropic"; ``key`` is the API key it requires."""
 
-    def __init__(self, protocol: str, *, key: str | None = None) -> None:
+    def __init__(self, protocol: str, *, key: str | None = None, streams: bool = True) -> None:
         self.protocol = protocol
         self.key = key
+        self.streams = streams  # False: ``stream`` is ignored, as some servers do
         self.script: list[Reply] = []
         self.default = Reply(text=good_answer())
         self.seen: list[Seen] = []
@@ -125,13 +128,15 @@ class ModelServer:
                 {"error": {"message": message, "type": "error", "code": kind}}
             ).encode()
         if self.protocol == "anthropic":
+            content: list[dict[str, Any]] = [{"type": "text", "text": reply.text or ""}]
+            content += [_tool_use(call) for call in reply.tool_calls or []]
             return json.dumps(
                 {
                     "id": "msg_test",
                     "type": "message",
                     "role": "assistant",
                     "model": "test",
-                    "content": [{"type": "text", "text": reply.text or ""}],
+                    "content": content,
                     "stop_reason": "refusal" if reply.refusal else "end_turn",
                     "usage": {"input_tokens": 10, "output_tokens": 10},
                 }
@@ -172,6 +177,10 @@ class ModelServer:
                     server.seen.append(Seen(self.path, headers, body, size))
                     reply = server._refused(headers, body) or server.next_reply()
                 time.sleep(reply.delay)
+                streamed = body.get("stream") is True and server.streams
+                if streamed and reply.status < 400 and reply.body is None:
+                    self._stream(server._events(reply, body), reply)
+                    return
                 payload = server._answer(reply)
                 try:
                     self.send_response(reply.status)
@@ -184,7 +193,94 @@ class ModelServer:
                 except (BrokenPipeError, ConnectionResetError):
                     pass  # the client gave up waiting (timeout tests)
 
+            def _stream(self, events: list[bytes], reply: Reply) -> None:
+                """Server-sent events, the body ending when the connection closes."""
+                if reply.cut:
+                    events = events[: len(events) // 2]
+                try:
+                    self.send_response(200)
+                    self.send_header("content-type", "text/event-stream")
+                    self.send_header("connection", "close")
+                    self.end_headers()
+                    for event in events:
+                        self.wfile.write(event)
+                        self.wfile.flush()
+                        time.sleep(reply.pace)
+                except (BrokenPipeError, ConnectionResetError):
+                    pass
+                self.close_connection = True
+
         return Handler
+
+    def _events(self, reply: Reply, body: dict[str, Any]) -> list[bytes]:
+        """The answer as the protocol streams it: the text in small pieces, tool calls with
+        their arguments in two halves, usage at the end."""
+        text = reply.text or ""
+        pieces = [text[i : i + 6] for i in range(0, len(text), 6)]
+        calls = reply.tool_calls or []
+        if self.protocol == "anthropic":
+            return _anthropic_events(pieces, calls)
+        events: list[dict[str, Any]] = []
+        for piece in pieces:
+            events.append({"delta": {"content": piece}})
+        for index, call in enumerate(calls):
+            arguments = call["function"]["arguments"]
+            half = len(arguments) // 2
+            start = {"index": index, "id": call["id"], "type": "function"}
+            start["function"] = {"name": call["function"]["name"], "arguments": arguments[:half]}
+            events.append({"delta": {"tool_calls": [start]}})
+            rest = {"index": index, "function": {"arguments": arguments[half:]}}
+            events.append({"delta": {"tool_calls": [rest]}})
+        events.append({"delta": {}, "finish_reason": "tool_calls" if calls else "stop"})
+        chunks = [
+            {"object": "chat.completion.chunk", "choices": [{"index": 0, **e}]} for e in events
+        ]
+        if (body.get("stream_options") or {}).get("include_usage"):
+            usage = {"prompt_tokens": 10, "completion_tokens": 10, "total_tokens": 20}
+            chunks.append({"object": "chat.completion.chunk", "choices": [], "usage": usage})
+        out = [f"data: {json.dumps(chunk)}\n\n".encode() for chunk in chunks]
+        return [*out, b"data: [DONE]\n\n"]
+
+
+def _tool_use(call: dict[str, Any]) -> dict[str, Any]:
+    """An OpenAI tool call (``tool_call``) as an Anthropic tool_use block."""
+    try:
+        arguments = json.loads(call["function"]["arguments"])
+    except ValueError:
+        arguments = call["function"]["arguments"]  # (sent as is, as a broken model would)
+    return {
+        "type": "tool_use",
+        "id": call["id"],
+        "name": call["function"]["name"],
+        "input": arguments,
+    }
+
+
+def _anthropic_events(pieces: list[str], calls: list[dict[str, Any]]) -> list[bytes]:
+    def event(kind: str, **data: Any) -> bytes:
+        return f"event: {kind}\ndata: {json.dumps({'type': kind, **data})}\n\n".encode()
+
+    usage = {"input_tokens": 10, "output_tokens": 1}
+    out = [event("message_start", message={"id": "msg_test", "role": "assistant", "usage": usage})]
+    out.append(event("ping"))
+    out.append(event("content_block_start", index=0, content_block={"type": "text", "text": ""}))
+    for piece in pieces:
+        out.append(
+            event("content_block_delta", index=0, delta={"type": "text_delta", "text": piece})
+        )
+    out.append(event("content_block_stop", index=0))
+    for index, call in enumerate(calls, start=1):
+        block = {**_tool_use(call), "input": {}}
+        out.append(event("content_block_start", index=index, content_block=block))
+        raw = call["function"]["arguments"]
+        for part in (raw[: len(raw) // 2], raw[len(raw) // 2 :]):
+            delta = {"type": "input_json_delta", "partial_json": part}
+            out.append(event("content_block_delta", index=index, delta=delta))
+        out.append(event("content_block_stop", index=index))
+    stop = {"stop_reason": "tool_use" if calls else "end_turn"}
+    out.append(event("message_delta", delta=stop, usage={"output_tokens": 10}))
+    out.append(event("message_stop"))
+    return out
 
 
 class EmbeddingServer:

@@ -1,15 +1,18 @@
-"""Chat with a model: a local OpenAI-protocol server scripts the model's tool calls and answers,
-and the real server runs its agent loop over its own library (a real socket each way).
+"""Chat with a model: a local server speaking the OpenAI or the Anthropic protocol (each test
+runs with both) scripts the model's tool calls and answers, streamed as the real services stream
+them, and the real server runs its agent loop over its own library (a real socket each way).
 
 The model is scripted to search, to read another tenant's file (refused as not found), to send
-malformed calls, to cite a file no tool returned (the citation is removed), to never stop
-(the step budget ends it) and to fail (a classified error); the session stays consistent."""
+malformed calls, to cite a file no tool returned (the citation is removed, even while it
+streams), to never stop (the step budget ends it), to fail or to break off its stream (a
+classified error); the session stays consistent."""
 
 from __future__ import annotations
 
 import json
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Any
 
@@ -57,14 +60,16 @@ def _upload(live: LiveServer, key: str, name: str, data: bytes) -> str:
         return file_id
 
 
-@pytest.fixture(scope="module")
-def setup(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Setup]:
-    model = ModelServer("openai", key="model-key")
+@pytest.fixture(scope="module", params=["openai", "anthropic"])
+def setup(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[Setup]:
+    model = ModelServer(request.param, key="model-key")
     try:
         with serving(
             tmp_path_factory.mktemp("agent"),
             vision_enabled=False,
-            chat_provider="openai",
+            chat_provider=request.param,
             chat_base_url=model.url,
             chat_model="scripted",
             chat_api_key="model-key",
@@ -84,6 +89,7 @@ def _fresh_script(setup: Setup) -> None:
     setup.model.script.clear()
     setup.model.seen.clear()
     setup.model.default = Reply(text="(no script)")
+    setup.model.streams = True
 
 
 def _session(api: httpx.Client) -> str:
@@ -93,8 +99,21 @@ def _session(api: httpx.Client) -> str:
 
 
 def _tool_messages(model: ModelServer) -> list[dict[str, Any]]:
+    """The tool results the model was last sent, as ``tool_call_id`` and ``content``."""
     last = model.seen[-1].body["messages"]
-    return [m for m in last if m["role"] == "tool"]
+    if model.protocol == "openai":
+        return [m for m in last if m["role"] == "tool"]
+    return [
+        {"tool_call_id": block["tool_use_id"], "content": block["content"]}
+        for m in last
+        if m["role"] == "user" and isinstance(m["content"], list)
+        for block in m["content"]
+        if block["type"] == "tool_result"
+    ]
+
+
+def _tool_names(body: dict[str, Any]) -> set[str]:
+    return {t["function"]["name"] if "function" in t else t["name"] for t in body["tools"]}
 
 
 def test_the_model_searches_reads_and_cites(setup: Setup) -> None:
@@ -124,7 +143,8 @@ def test_the_model_searches_reads_and_cites(setup: Setup) -> None:
     ]
     # what the model was given: the tools, its own calls and their results, in order
     first = setup.model.seen[0].body
-    assert {t["function"]["name"] for t in first["tools"]} >= {"search_documents", "read_file"}
+    assert _tool_names(first) >= {"search_documents", "read_file"}
+    assert first["stream"] is True
     assert first["messages"][-1] == {"role": "user", "content": "Is a late VAT filing penalised?"}
     results = _tool_messages(setup.model)
     assert [m["tool_call_id"] for m in results] == ["call_1", "call_2"]
@@ -264,4 +284,111 @@ def test_a_client_that_hangs_up_mid_answer_leaves_the_session_consistent(setup: 
         messages = api.get(f"/chat/sessions/{session_id}").json()["messages"]
         assert (messages[0]["role"], messages[0]["content"]) == ("user", "hi")
         assert len(messages) == 2  # (only the second question and its answer)
+        assert api.get("/tenant").json()["usage"]["chat_messages_this_month"] == asked + 1
+
+
+def _stream(api: httpx.Client, session_id: str, message: str) -> list[tuple[float, dict[str, Any]]]:
+    """The turn's events as they arrive, each with the moment it arrived."""
+    events = []
+    with api.stream(
+        "POST", f"/chat/sessions/{session_id}/messages/stream", json={"message": message}
+    ) as response:
+        assert response.status_code == 200, response.read()
+        for line in response.iter_lines():
+            if line.startswith("data:"):
+                events.append((time.monotonic(), json.loads(line[5:])))
+    return events
+
+
+def test_the_answer_streams_as_the_model_writes_it(setup: Setup) -> None:
+    fake = "1" * 8 + "-1111-1111-1111-" + "1" * 12
+    written = f"Let me check the filing rules. [file:{fake}] One moment."  # (before the tool call)
+    answer = (
+        f"Late filings pay a penalty [file:{setup.vat} p.1], not [file:{fake} p.2] a fine. " * 3
+    )
+    setup.model.script = [
+        Reply(text=written, tool_calls=[tool_call("search_documents", {"query": "late"})]),
+        Reply(text=answer, pace=0.05),
+    ]
+    with setup.api() as api:
+        session_id = _session(api)
+        events = _stream(api, session_id, "What happens to late filings?")
+        stored = api.get(f"/chat/sessions/{session_id}").json()["messages"][1]["content"]
+    tokens = [(at, e["content"]) for at, e in events if e["type"] == "token"]
+    complete_at = next(at for at, e in events if e["type"] == "complete")
+    # the text came in many pieces, the first of them long before the model had finished
+    assert len(tokens) > 10
+    assert complete_at - tokens[0][0] > 1.0
+    text = "".join(piece for _, piece in tokens)
+    assert text == stored  # what was shown is what was recorded
+    assert text.startswith("Let me check the filing rules. One moment.\n\nLate filings")
+    assert fake not in text and text.count(f"[file:{setup.vat} p.1]") == 3
+    assert "not a fine." in text and not text.endswith(" ")
+
+
+def test_a_stream_that_breaks_off_is_an_error_and_nothing_is_kept(setup: Setup) -> None:
+    setup.model.script = [Reply(text="The answer is " + "very " * 40 + "long.", cut=True)]
+    with setup.api() as api:
+        session_id = _session(api)
+        events = [e for _, e in _stream(api, session_id, "Tell me")]
+        kinds = [e["type"] for e in events]
+        assert "token" in kinds and "complete" not in kinds and kinds[-1] == "close"
+        error = next(e for e in events if e["type"] == "error")
+        assert error["data"]["code"] == "vlm_error"
+        assert "before its answer was complete" in error["data"]["message"]
+        assert api.get(f"/chat/sessions/{session_id}").json()["messages"] == []
+        setup.model.default = Reply(text="Whole this time.")
+        again = api.post(f"/chat/sessions/{session_id}/messages", json={"message": "again"})
+        assert again.status_code == 200 and again.json()["content"] == "Whole this time."
+
+
+def test_a_model_server_that_does_not_stream_is_read_whole(setup: Setup) -> None:
+    setup.model.streams = False  # (it answers `stream: true` with one JSON body)
+    setup.model.script = [
+        Reply(tool_calls=[tool_call("read_file", {"file_id": setup.vat})]),
+        Reply(text=f"It is about VAT [file:{setup.vat}]."),
+    ]
+    with setup.api() as api:
+        session_id = _session(api)
+        events = [e for _, e in _stream(api, session_id, "What is vat.txt?")]
+    text = "".join(e["content"] for e in events if e["type"] == "token")
+    assert text == f"It is about VAT [file:{setup.vat}]."
+    assert next(e for e in events if e["type"] == "complete")["data"]["citations"][0][
+        "file_id"
+    ] == (setup.vat)
+
+
+def test_the_anthropic_chat_provider_needs_a_key() -> None:
+    from scopix_server.settings import Settings
+
+    with pytest.raises(ValueError, match="SCOPIX_SERVER_CHAT_API_KEY"):
+        Settings(chat_provider="anthropic")
+    configured = Settings(chat_provider="anthropic", anthropic_api_key="k", anthropic_model="m")
+    assert (configured.resolved_chat_model, configured.resolved_chat_api_key) == ("m", "k")
+    assert configured.resolved_chat_base_url == configured.anthropic_base_url
+
+
+def test_a_repeated_question_with_its_idempotency_key_is_answered_once(setup: Setup) -> None:
+    """A client retrying (its first request still at work, or already answered) gets the first
+    answer: the model is asked once, the question counted once, recorded once."""
+    setup.model.script = [Reply(text="Asked once, answered once.", delay=1.0)]
+    with setup.api() as api:
+        session_id = _session(api)
+        asked = api.get("/tenant").json()["usage"]["chat_messages_this_month"]
+        url = f"/chat/sessions/{session_id}/messages"
+        key = {"Idempotency-Key": "question-7"}
+
+        def send(message: str = "Once?") -> httpx.Response:
+            with setup.api() as own:
+                return own.post(url, json={"message": message}, headers=key)
+
+        with ThreadPoolExecutor(3) as pool:
+            answers = list(pool.map(lambda _: send(), range(3)))
+        assert [a.status_code for a in answers] == [200, 200, 200], [a.text for a in answers]
+        assert len({a.json()["message_id"] for a in answers}) == 1
+        assert send().json() == answers[0].json()  # (a repeat later replays it too)
+        assert send("Something else?").status_code == 409  # the key is this question's
+        assert len(setup.model.seen) == 1
+        messages = api.get(f"/chat/sessions/{session_id}").json()["messages"]
+        assert [m["content"] for m in messages] == ["Once?", "Asked once, answered once."]
         assert api.get("/tenant").json()["usage"]["chat_messages_this_month"] == asked + 1

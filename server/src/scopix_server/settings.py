@@ -286,20 +286,27 @@ class Settings(BaseSettings):
         description="Key of the anthropic provider (required when it is configured).",
         repr=False,
     )
-    chat_provider: Literal["none", "openai"] = Field(
+    chat_provider: Literal["none", "openai", "anthropic"] = Field(
         "none",
         description="The language model that answers chat messages: none (retrieval mode: the "
-        "best matching files and passages, no written answer) or openai (any OpenAI-compatible "
-        "chat-completions endpoint with tool calls: OpenAI, Ollama, vLLM, llama.cpp, LM Studio).",
+        "best matching files and passages, no written answer), openai (any OpenAI-compatible "
+        "chat-completions endpoint with tool calls: OpenAI, Ollama, vLLM, llama.cpp, LM Studio) "
+        "or anthropic (the Messages API).",
     )
     chat_base_url: str | None = Field(
-        None, description="Base URL of the chat model's API (default: openai_base_url)."
+        None,
+        description="Base URL of the chat model's API (default: openai_base_url, or "
+        "anthropic_base_url with the anthropic chat provider).",
     )
     chat_model: str | None = Field(
-        None, description="The chat model (default: openai_model); it must support tool calls."
+        None,
+        description="The chat model (default: openai_model or anthropic_model); it must "
+        "support tool calls.",
     )
     chat_api_key: str | None = Field(
-        None, description="Key of the chat model's API (default: openai_api_key).", repr=False
+        None,
+        description="Key of the chat model's API (default: openai_api_key or anthropic_api_key).",
+        repr=False,
     )
     chat_max_steps: int = Field(
         8, ge=1, le=50, description="Model calls one chat turn may make (tool steps included)."
@@ -379,6 +386,11 @@ class Settings(BaseSettings):
             raise ValueError(
                 "the anthropic provider needs a key: set SCOPIX_SERVER_ANTHROPIC_API_KEY"
             )
+        if self.chat_provider == "anthropic" and not self.resolved_chat_api_key:
+            raise ValueError(
+                "the anthropic chat provider needs a key: set SCOPIX_SERVER_CHAT_API_KEY (or "
+                "SCOPIX_SERVER_ANTHROPIC_API_KEY)"
+            )
         if (
             "openai" in names
             and not self.openai_api_key
@@ -390,6 +402,26 @@ class Settings(BaseSettings):
                 "server such as Ollama)"
             )
         return self
+
+    @property
+    def resolved_chat_base_url(self) -> str:
+        if self.chat_base_url:
+            return self.chat_base_url
+        return (
+            self.anthropic_base_url if self.chat_provider == "anthropic" else self.openai_base_url
+        )
+
+    @property
+    def resolved_chat_model(self) -> str:
+        if self.chat_model:
+            return self.chat_model
+        return self.anthropic_model if self.chat_provider == "anthropic" else self.openai_model
+
+    @property
+    def resolved_chat_api_key(self) -> str | None:
+        if self.chat_api_key:
+            return self.chat_api_key
+        return self.anthropic_api_key if self.chat_provider == "anthropic" else self.openai_api_key
 
     @model_validator(mode="after")
     def _embedder_key(self) -> Settings:

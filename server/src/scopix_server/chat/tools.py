@@ -24,66 +24,54 @@ _LIMIT = 10
 _TEXT = 4000  # characters of a file's text given at once
 _ID = {"type": "string", "description": "a file id (UUID) returned by another tool"}
 
+
+def _tool(
+    name: str, description: str, properties: dict[str, Any], required: tuple[str, ...] = ()
+) -> dict[str, Any]:
+    """A tool as OpenAI's chat completions declare it (``models`` converts it for others)."""
+    parameters: dict[str, Any] = {"type": "object", "properties": properties}
+    if required:
+        parameters["required"] = list(required)
+    function = {"name": name, "description": description, "parameters": parameters}
+    return {"type": "function", "function": function}
+
+
+_LIMIT_PARAMETER = {"type": "integer", "minimum": 1, "maximum": _LIMIT}
+_SEARCH = {
+    "query": {"type": "string", "description": "what to look for"},
+    "limit": _LIMIT_PARAMETER,
+}
+
 TOOLS: list[dict[str, Any]] = [
-    {
-        "type": "function",
-        "function": {
-            "name": "search_images",
-            "description": "Find the library's images by what they show or the text in them.",
-            "parameters": {
-                "type": "object",
-                "properties": {
-                    "query": {"type": "string", "description": "what to look for"},
-                    "limit": {"type": "integer", "minimum": 1, "maximum": _LIMIT},
-                },
-                "required": ["query"],
-            },
+    _tool(
+        "search_images",
+        "Find the library's images by what they show or the text in them.",
+        _SEARCH,
+        ("query",),
+    ),
+    _tool(
+        "search_documents",
+        "Find passages of the library's documents by what they say; each passage comes with "
+        "its document id and pages.",
+        _SEARCH,
+        ("query",),
+    ),
+    _tool(
+        "read_file",
+        "A file's details: name, type, description, tags, the text read from it (documents: "
+        "page by page, from `page`).",
+        {"file_id": _ID, "page": {"type": "integer", "minimum": 1}},
+        ("file_id",),
+    ),
+    _tool(
+        "list_files",
+        "The library's newest files, optionally of one type or with a tag.",
+        {
+            "media_type": {"type": "string", "enum": ["image", "document", "video"]},
+            "tag": {"type": "string"},
+            "limit": _LIMIT_PARAMETER,
         },
-    },
-    {
-        "type": "function",
-        "function": {
-            "name": "search_documents",
-            "description": "Find passages of the library's documents by what they say; "
-            "each passage comes with its document id and pages.",
-            "parameters": {
-                "type": "object",
-                "properties": {
-                    "query": {"type": "string", "description": "what to look for"},
-                    "limit": {"type": "integer", "minimum": 1, "maximum": _LIMIT},
-                },
-                "required": ["query"],
-            },
-        },
-    },
-    {
-        "type": "function",
-        "function": {
-            "name": "read_file",
-            "description": "A file's details: name, type, description, tags, the text read "
-            "from it (documents: page by page, from `page`).",
-            "parameters": {
-                "type": "object",
-                "properties": {"file_id": _ID, "page": {"type": "integer", "minimum": 1}},
-                "required": ["file_id"],
-            },
-        },
-    },
-    {
-        "type": "function",
-        "function": {
-            "name": "list_files",
-            "description": "The library's newest files, optionally of one type or with a tag.",
-            "parameters": {
-                "type": "object",
-                "properties": {
-                    "media_type": {"type": "string", "enum": ["image", "document", "video"]},
-                    "tag": {"type": "string"},
-                    "limit": {"type": "integer", "minimum": 1, "maximum": _LIMIT},
-                },
-            },
-        },
-    },
+    ),
 ]
 
 

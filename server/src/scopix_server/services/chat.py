@@ -8,6 +8,7 @@ held session, and ``(session_id, position)`` is unique.
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -31,8 +32,7 @@ __all__ = [
     "list_sessions",
     "messages_of",
     "message_out",
-    "pin_documents",
-    "pin_images",
+    "pin",
     "summary",
 ]
 
@@ -190,23 +190,17 @@ def _open(row: ChatSession) -> None:
         raise Conflict(f"chat session {row.id} is closed; create a new one (POST /chat/sessions)")
 
 
-async def pin_images(
-    session: AsyncSession, tenant_id: str, session_id: str, image_ids: list[str]
+async def pin(
+    session: AsyncSession, tenant_id: str, session_id: str, ids: list[str], media_type: str
 ) -> ChatSession:
+    """Pin the ``media_type`` files (image, document) the session may use (none: all)."""
     row = await get_session(session, tenant_id, session_id)
     _open(row)
-    row.image_ids = await _live_ids(session, tenant_id, image_ids, "image")
-    row.updated_at = utcnow()
-    await session.commit()
-    return row
-
-
-async def pin_documents(
-    session: AsyncSession, tenant_id: str, session_id: str, document_ids: list[str]
-) -> ChatSession:
-    row = await get_session(session, tenant_id, session_id)
-    _open(row)
-    row.document_ids = await _live_ids(session, tenant_id, document_ids, "document")
+    pinned = await _live_ids(session, tenant_id, ids, media_type)
+    if media_type == "image":
+        row.image_ids = pinned
+    else:
+        row.document_ids = pinned
     row.updated_at = utcnow()
     await session.commit()
     return row
@@ -273,9 +267,11 @@ async def end_turn(
     token_count: int = 0,
     image_context: list[dict[str, Any]] | None = None,
     details: dict[str, Any] | None = None,
+    on_record: Callable[[ChatMessage], Awaitable[None]] | None = None,
 ) -> ChatMessage | None:
     """Record the question and its answer (``answer`` None: nothing is recorded, the turn was
-    given up) and give the session back, in one transaction."""
+    given up) and give the session back, in one transaction; ``on_record`` runs in it, with the
+    answer's message (the session's row still has its totals from before the turn)."""
     row = turn.row
     now = utcnow()
     reply = None
@@ -324,6 +320,9 @@ async def end_turn(
             details=details,
         )
         session.add_all([question, reply])
+        await session.flush()
+        if on_record is not None:
+            await on_record(reply)
     await session.commit()
     # (the turn may end in another database session than it began: the row is read afresh)
     fresh = await session.get(ChatSession, row.id, populate_existing=True)

@@ -6,9 +6,12 @@ from __future__ import annotations
 
 import time
 from collections.abc import AsyncGenerator, AsyncIterator
+from dataclasses import dataclass, field
+from functools import partial
 from typing import Annotated, Any
 
 import anyio
+import httpx
 from fastapi import APIRouter, Query, Request
 from fastapi.responses import StreamingResponse
 from sqlalchemy import select
@@ -16,6 +19,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ...chat import retrieve, sse, words
 from ...chat.agent import Agent, Budget, Event
+from ...chat.models import AnthropicChat, ChatModel, OpenAIChat
 from ...chat.retrieval import Answer
 from ...chat.schemas import (
     TOKEN_TYPES,
@@ -32,14 +36,16 @@ from ...chat.schemas import (
     MessageSent,
 )
 from ...chat.tools import Toolbox
-from ...db.models import ChatSession, File
+from ...db.models import ChatMessage, ChatSession, File
 from ...errors import ServiceUnavailable
 from ...jobs.steps.variants import THUMBNAIL
 from ...providers.llm import model_client
 from ...services import chat as chat_service
-from ..deps import AppState, Auth, AuthDep, SessionDep, StateDep
+from ...settings import Settings
+from ..deps import AppState, AuthDep, SessionDep, StateDep
 from ..ingest import signed_url
 from ..openapi import errors
+from ..replay import Replay, idempotent
 
 __all__ = ["router"]
 
@@ -145,7 +151,7 @@ async def close(session_id: SessionId, auth: AuthDep, session: SessionDep) -> di
 async def pin_images(
     session_id: SessionId, body: ImagesUpdate, auth: AuthDep, session: SessionDep
 ) -> dict[str, Any]:
-    row = await chat_service.pin_images(session, auth.tenant.id, session_id, body.image_ids)
+    row = await chat_service.pin(session, auth.tenant.id, session_id, body.image_ids, "image")
     return {
         "session_id": row.id,
         "selected_image_ids": list(row.image_ids),
@@ -163,7 +169,7 @@ async def pin_images(
 async def pin_documents(
     session_id: SessionId, body: DocumentsUpdate, auth: AuthDep, session: SessionDep
 ) -> dict[str, Any]:
-    row = await chat_service.pin_documents(session, auth.tenant.id, session_id, body.document_ids)
+    row = await chat_service.pin(session, auth.tenant.id, session_id, body.document_ids, "document")
     return {
         "session_id": row.id,
         "selected_document_ids": list(row.document_ids),
@@ -171,16 +177,60 @@ async def pin_documents(
     }
 
 
+@dataclass
+class _Reply:
+    """The answer of a turn as it is recorded: filled in the transaction that records it, so
+    that an ``Idempotency-Key`` stores the same answer (``Replay.remember``) in that commit."""
+
+    request: Request
+    state: AppState
+    turn: chat_service.Turn
+    mode: str
+    replay: Replay | None = None
+    citations: list[dict[str, Any]] = field(default_factory=list)
+    body: dict[str, Any] = field(default_factory=dict)
+
+    async def record(self, db: AsyncSession, message: ChatMessage) -> None:
+        images = list(message.image_context or [])
+        found = select(File).where(File.id.in_([i["image_id"] for i in images]))
+        files = {r.id: r for r in (await db.scalars(found)).all()}
+        row = self.turn.row  # (as it was before this turn: its totals grow by this turn's)
+        self.body = {
+            "message_id": message.id,
+            "content": message.content,
+            "token_count": message.token_count or 0,
+            "processing_time_ms": message.processing_time_ms or 0,
+            "remaining_tokens": max(
+                0, chat_service.MAX_TOKENS - row.total_tokens - (message.token_count or 0)
+            ),
+            "remaining_messages": max(0, chat_service.MAX_MESSAGES - row.total_messages - 2),
+            "mode": self.mode,
+            "image_context": [
+                {**i, "thumbnail_url": _thumbnail(self.request, self.state, files[i["image_id"]])}
+                for i in images
+                if i["image_id"] in files
+            ],
+            "citations": self.citations,
+        }
+        if self.replay is not None:
+            await self.replay.remember(db, 200, self.body)
+
+    def complete(self, processing_time_ms: int | None = None) -> dict[str, Any]:
+        """The data of the stream's ``complete`` token."""
+        data = {k: v for k, v in self.body.items() if k not in ("content", "image_context")}
+        if processing_time_ms is not None:
+            data["processing_time_ms"] = processing_time_ms
+        return data
+
+
 async def _answer(
-    session_id: str,
     body: MessageSend,
-    request: Request,
-    auth: Auth,
     session: AsyncSession,
     state: AppState,
-) -> tuple[Answer, dict[str, Any]]:
-    """One turn in retrieval mode, recorded; the answer and the reply's wire form."""
-    turn = await chat_service.begin_turn(session, auth.tenant, session_id, body.message)
+    turn: chat_service.Turn,
+    reply: _Reply,
+) -> Answer:
+    """One turn in retrieval mode, recorded (``reply`` holds its wire form)."""
     try:
         answer = await retrieve(
             session,
@@ -193,30 +243,22 @@ async def _answer(
         await session.rollback()
         await chat_service.end_turn(session, turn, answer=None)  # (the session is free again)
         raise
-    images = answer.image_context()
+    reply.citations = answer.citations()
     details = {
         "mode": "retrieval",
         "search_mode": answer.search_mode,
-        "citations": answer.citations(),
+        "citations": reply.citations,
         "passages": answer.passages_out(),
     }
-    reply = await chat_service.end_turn(
-        session, turn, answer=answer.content, image_context=images, details=details
+    await chat_service.end_turn(
+        session,
+        turn,
+        answer=answer.content,
+        image_context=answer.image_context(),
+        details=details,
+        on_record=partial(reply.record, session),
     )
-    assert reply is not None
-    thumbnails = {hit.file.id: _thumbnail(request, state, hit.file) for hit in answer.images}
-    row = turn.row
-    return answer, {
-        "message_id": reply.id,
-        "content": reply.content,
-        "token_count": 0,
-        "processing_time_ms": reply.processing_time_ms or 0,
-        "remaining_tokens": max(0, chat_service.MAX_TOKENS - row.total_tokens),
-        "remaining_messages": max(0, chat_service.MAX_MESSAGES - row.total_messages),
-        "mode": "retrieval",
-        "image_context": [{**i, "thumbnail_url": thumbnails[i["image_id"]]} for i in images],
-        "citations": details["citations"],
-    }
+    return answer
 
 
 def _thumbnail(request: Request, state: AppState, row: File) -> str | None:
@@ -227,6 +269,8 @@ def _thumbnail(request: Request, state: AppState, row: File) -> str | None:
     "/chat/sessions/{session_id}/messages",
     response_model=MessageSent,
     summary="Ask a question; the answer in one piece",
+    description="With an `Idempotency-Key`, a repeat (an SDK retry after a timeout, say) gets "
+    "the first answer, waiting for it if it is still being written, and asks nothing again.",
     responses=errors(403, 404, 409, 422, 503),
 )
 async def send(
@@ -236,28 +280,35 @@ async def send(
     auth: AuthDep,
     session: SessionDep,
     state: StateDep,
-) -> dict[str, Any]:
-    if state.settings.chat_provider == "none":
-        _, sent = await _answer(session_id, body, request, auth, session, state)
-        return sent
-    turn = await chat_service.begin_turn(session, auth.tenant, session_id, body.message)
-    history = await _history(session, turn.row)
-    final: Event | None = None
-    events = _agent_turn(state, turn, history, body)
-    try:
-        async for event in events:
-            if event.kind in ("complete", "error"):
-                final = event
-    finally:
-        await _close(events)
-    assert final is not None
-    if final.kind == "error":
-        data = final.data or {}
-        raise ServiceUnavailable(
-            f"the chat model could not answer: {data.get('message')}",
-            details={"error_type": data.get("code")},
-        )
-    return await _agent_reply(request, state, turn, final)
+) -> Any:
+    asked = body.model_dump(mode="json")
+    route = f"chat.send:{session_id.lower()}"
+    async with idempotent(request, session, state, auth, route, asked) as replay:
+        if replay.answer is not None:
+            return replay.answer
+        turn = await chat_service.begin_turn(session, auth.tenant, session_id, body.message)
+        if state.settings.chat_provider == "none":
+            reply = _Reply(request, state, turn, "retrieval", replay)
+            await _answer(body, session, state, turn, reply)
+            return reply.body
+        reply = _Reply(request, state, turn, "agent", replay)
+        history = await _history(session, turn.row)
+        final: Event | None = None
+        events = _agent_turn(state, turn, history, body, reply)
+        try:
+            async for event in events:
+                if event.kind in ("complete", "error"):
+                    final = event
+        finally:
+            await _close(events)
+        assert final is not None
+        if final.kind == "error":
+            data = final.data or {}
+            raise ServiceUnavailable(
+                f"the chat model could not answer: {data.get('message')}",
+                details={"error_type": data.get("code")},
+            )
+        return reply.body
 
 
 @router.post(
@@ -301,45 +352,33 @@ async def send_stream(
     ] = False,
 ) -> StreamingResponse:
     started = time.perf_counter()
+    # (the turn is taken before the stream starts: a refusal, e.g. 409 for a busy session, keeps
+    # its status)
+    turn = await chat_service.begin_turn(session, auth.tenant, session_id, body.message)
+    headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
     if state.settings.chat_provider != "none":
-        # (taken before the stream starts: a refusal, e.g. 409 for a busy session, keeps its
-        # status; the turn then runs while its events are sent)
-        turn = await chat_service.begin_turn(session, auth.tenant, session_id, body.message)
         history = await _history(session, turn.row)
         await session.close()  # (the stream uses a database session of its own)
+        reply = _Reply(request, state, turn, "agent")
         return StreamingResponse(
-            _agent_stream(request, state, turn, history, body),
+            _agent_stream(state, turn, history, body, reply),
             media_type="text/event-stream",
-            headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+            headers=headers,
         )
-    # (answered before the stream starts: a refusal, e.g. 409 for a busy session, keeps its status)
-    answer, sent = await _answer(session_id, body, request, auth, session, state)
+    reply = _Reply(request, state, turn, "retrieval")
+    answer = await _answer(body, session, state, turn, reply)
 
     async def tokens() -> AsyncIterator[bytes]:
-        yield sse("connection", data={"session_id": session_id.lower(), "mode": "retrieval"})
+        yield sse("connection", data={"session_id": turn.row.id, "mode": "retrieval"})
         yield sse("status", "Searched your library (no language model is configured).")
-        yield sse("image_results", data={"images": sent["image_context"]})
+        yield sse("image_results", data={"images": reply.body["image_context"]})
         for piece in words(answer.content):
             yield sse("token", piece)
-        yield sse(
-            "complete",
-            data={
-                "message_id": sent["message_id"],
-                "token_count": 0,
-                "processing_time_ms": round((time.perf_counter() - started) * 1000),
-                "remaining_tokens": sent["remaining_tokens"],
-                "remaining_messages": sent["remaining_messages"],
-                "mode": "retrieval",
-                "citations": sent["citations"],
-            },
-        )
+        took = round((time.perf_counter() - started) * 1000)
+        yield sse("complete", data=reply.complete(took))
         yield sse("close")
 
-    return StreamingResponse(
-        tokens(),
-        media_type="text/event-stream",
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
-    )
+    return StreamingResponse(tokens(), media_type="text/event-stream", headers=headers)
 
 
 # --- agent mode: a chat model with tools ---
@@ -352,11 +391,24 @@ async def _history(session: AsyncSession, row: ChatSession) -> list[dict[str, st
     return [{"role": m.role, "content": m.content} for m in earlier]
 
 
+def _chat_model(settings: Settings, client: httpx.AsyncClient) -> ChatModel:
+    url, model = settings.resolved_chat_base_url, settings.resolved_chat_model
+    key = settings.resolved_chat_api_key
+    if settings.chat_provider == "anthropic":
+        assert key is not None  # (the settings refuse an anthropic chat provider without one)
+        return AnthropicChat(client, base_url=url, model=model, api_key=key)
+    return OpenAIChat(client, base_url=url, model=model, api_key=key)
+
+
 async def _agent_turn(
-    state: AppState, turn: chat_service.Turn, history: list[dict[str, str]], body: MessageSend
+    state: AppState,
+    turn: chat_service.Turn,
+    history: list[dict[str, str]],
+    body: MessageSend,
+    reply: _Reply,
 ) -> AsyncGenerator[Event, None]:
-    """The agent's events for ``turn``, which ends recorded (``complete``) or given up
-    (``error``, or the client gone): the session is never left held."""
+    """The agent's events for ``turn``, which ends recorded (``complete``: ``reply`` holds the
+    answer) or given up (``error``, or the client gone): the session is never left held."""
     settings = state.settings
     agent_budget = Budget(
         steps=settings.chat_max_steps,
@@ -366,17 +418,12 @@ async def _agent_turn(
     recorded = False
     async with state.sessions() as db, model_client(settings.provider_timeout_seconds) as client:
         try:
-            agent = Agent(
-                client,
-                base_url=settings.chat_base_url or settings.openai_base_url,
-                model=settings.chat_model or settings.openai_model,
-                api_key=settings.chat_api_key or settings.openai_api_key,
-                budget=agent_budget,
-            )
+            agent = Agent(_chat_model(settings, client), agent_budget)
             toolbox = Toolbox(db, state.searcher, turn.row)
             async for event in agent.run(history, body.message, toolbox):
                 if event.kind == "complete":
                     data = event.data or {}
+                    reply.citations = data.get("citations", [])
                     await chat_service.end_turn(
                         db,
                         turn,
@@ -386,8 +433,9 @@ async def _agent_turn(
                         details={
                             "mode": "agent",
                             "steps": data.get("steps"),
-                            "citations": data.get("citations", []),
+                            "citations": reply.citations,
                         },
+                        on_record=partial(reply.record, db),
                     )
                     recorded = True
                 yield event
@@ -398,58 +446,19 @@ async def _agent_turn(
                     await chat_service.end_turn(db, turn, answer=None)
 
 
-async def _agent_reply(
-    request: Request, state: AppState, turn: chat_service.Turn, final: Event
-) -> dict[str, Any]:
-    data = final.data or {}
-    async with state.sessions() as db:
-        last = await chat_service.messages_of(db, turn.row, limit=1)
-        images = list(last[0].image_context or []) if last else []
-        rows = {
-            r.id: r
-            for r in (
-                await db.scalars(select(File).where(File.id.in_([i["image_id"] for i in images])))
-            ).all()
-        }
-    row = turn.row
-    return {
-        "message_id": last[0].id if last else "",
-        "content": final.content or "",
-        "token_count": int(data.get("tokens", 0)),
-        "processing_time_ms": (last[0].processing_time_ms or 0) if last else 0,
-        "remaining_tokens": max(0, chat_service.MAX_TOKENS - row.total_tokens),
-        "remaining_messages": max(0, chat_service.MAX_MESSAGES - row.total_messages),
-        "mode": "agent",
-        "image_context": [
-            {**i, "thumbnail_url": _thumbnail(request, state, rows[i["image_id"]])}
-            for i in images
-            if i["image_id"] in rows
-        ],
-        "citations": data.get("citations", []),
-    }
-
-
 async def _agent_stream(
-    request: Request,
     state: AppState,
     turn: chat_service.Turn,
     history: list[dict[str, str]],
     body: MessageSend,
+    reply: _Reply,
 ) -> AsyncIterator[bytes]:
     yield sse("connection", data={"session_id": turn.row.id, "mode": "agent"})
-    events = _agent_turn(state, turn, history, body)
+    events = _agent_turn(state, turn, history, body, reply)
     try:
         async for event in events:
-            if event.kind == "complete":
-                for piece in words(event.content or ""):
-                    yield sse("token", piece)
-                reply = await _agent_reply(request, state, turn, event)
-                yield sse(
-                    "complete",
-                    data={k: v for k, v in reply.items() if k not in ("content", "image_context")},
-                )
-            elif event.kind == "image_results":
-                yield sse("image_results", data=event.data)
+            if event.kind == "complete":  # (its text came as the tokens before it)
+                yield sse("complete", data=reply.complete())
             else:
                 yield sse(event.kind, event.content, event.data)
     finally:
