@@ -358,11 +358,14 @@ def test_a_model_server_that_does_not_stream_is_read_whole(setup: Setup) -> None
     ] == (setup.vat)
 
 
-def test_the_anthropic_chat_provider_needs_a_key() -> None:
+def test_a_hosted_chat_provider_needs_a_key() -> None:
     from scopix_server.settings import Settings
 
     with pytest.raises(ValueError, match="SCOPIX_SERVER_CHAT_API_KEY"):
         Settings(chat_provider="anthropic")
+    with pytest.raises(ValueError, match="SCOPIX_SERVER_CHAT_BASE_URL at a local server"):
+        Settings(chat_provider="openai")
+    assert Settings(chat_provider="openai", chat_base_url="http://127.0.0.1:11434/v1")
     configured = Settings(chat_provider="anthropic", anthropic_api_key="k", anthropic_model="m")
     assert (configured.resolved_chat_model, configured.resolved_chat_api_key) == ("m", "k")
     assert configured.resolved_chat_base_url == configured.anthropic_base_url

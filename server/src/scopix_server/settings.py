@@ -392,6 +392,16 @@ class Settings(BaseSettings):
                 "SCOPIX_SERVER_ANTHROPIC_API_KEY)"
             )
         if (
+            self.chat_provider == "openai"
+            and not self.resolved_chat_api_key
+            and "api.openai.com" in self.resolved_chat_base_url
+        ):
+            raise ValueError(
+                "the openai chat provider at api.openai.com needs a key: set "
+                "SCOPIX_SERVER_CHAT_API_KEY (or point SCOPIX_SERVER_CHAT_BASE_URL at a local "
+                "server such as Ollama)"
+            )
+        if (
             "openai" in names
             and not self.openai_api_key
             and "api.openai.com" in self.openai_base_url

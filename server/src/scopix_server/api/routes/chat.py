@@ -46,6 +46,7 @@ from ..deps import AppState, AuthDep, SessionDep, StateDep
 from ..ingest import signed_url
 from ..openapi import errors
 from ..replay import Replay, idempotent
+from ..streaming import ClosingStreamingResponse
 
 __all__ = ["router"]
 
@@ -293,6 +294,7 @@ async def send(
             return reply.body
         reply = _Reply(request, state, turn, "agent", replay)
         history = await _history(session, turn.row)
+        await session.close()  # (the turn uses a database session of its own)
         final: Event | None = None
         events = _agent_turn(state, turn, history, body, reply)
         try:
@@ -360,7 +362,7 @@ async def send_stream(
         history = await _history(session, turn.row)
         await session.close()  # (the stream uses a database session of its own)
         reply = _Reply(request, state, turn, "agent")
-        return StreamingResponse(
+        return ClosingStreamingResponse(
             _agent_stream(state, turn, history, body, reply),
             media_type="text/event-stream",
             headers=headers,
@@ -378,7 +380,7 @@ async def send_stream(
         yield sse("complete", data=reply.complete(took))
         yield sse("close")
 
-    return StreamingResponse(tokens(), media_type="text/event-stream", headers=headers)
+    return ClosingStreamingResponse(tokens(), media_type="text/event-stream", headers=headers)
 
 
 # --- agent mode: a chat model with tools ---

@@ -41,6 +41,7 @@ from ..ingest import (
 )
 from ..openapi import binary, errors
 from ..replay import idempotent
+from ..streaming import ClosingStreamingResponse
 
 __all__ = ["router"]
 
@@ -357,7 +358,7 @@ async def download(
             "told (server log)",
             details={"resource_type": "file", "resource_id": file_id},
         )
-    return StreamingResponse(
+    return ClosingStreamingResponse(
         state.storage.read(row.object_key),
         media_type=row.content_type,
         headers={
@@ -427,7 +428,7 @@ async def document_text(
     assert row.text_key is not None
     if not await state.storage.exists(row.text_key):
         raise ServiceUnavailable(f"the extracted text of file {file_id} cannot be read right now")
-    return StreamingResponse(
+    return ClosingStreamingResponse(
         state.storage.read(row.text_key), media_type="text/plain; charset=utf-8"
     )
 

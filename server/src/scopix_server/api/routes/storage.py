@@ -11,6 +11,7 @@ from ...db.models import File
 from ...errors import NotFound
 from ..deps import SessionDep, StateDep
 from ..openapi import binary
+from ..streaming import ClosingStreamingResponse
 
 __all__ = ["router"]
 
@@ -47,6 +48,6 @@ async def signed_object(token: str, state: StateDep, session: SessionDep) -> Str
     }
     if granted.filename:
         headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(granted.filename)}"
-    return StreamingResponse(
+    return ClosingStreamingResponse(
         state.storage.read(granted.key), media_type=granted.content_type, headers=headers
     )
