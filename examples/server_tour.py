@@ -179,6 +179,14 @@ def tour(base_url: str, key: str, workdir: Path) -> None:
             f"deduplicated={resumed.deduplicated}"
         )
 
+        heading("Ask the library (no language model is configured: the best passages, quoted)")
+        client.files.wait_for_description(results["notes.md"].file_id, timeout=60)
+        with client.chat_session(title="Tour") as chat:
+            answer = chat.send("What is on the ridge?")
+        cited = "notes.md" in [c["filename"] for c in answer.citations]
+        quoted = "ridge" in answer.content
+        print(f"mode={answer.mode}; cites notes.md: {cited}; quotes it: {quoted}")
+
         heading("Quota")
         quota = QuotaInfo.from_api_response(
             client.request("GET", "/uploads/quota-check", params={"file_count": 10}).json()

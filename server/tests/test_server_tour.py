@@ -26,4 +26,5 @@ def test_server_tour_runs() -> None:
     assert "accepted=1 rejected=1 status=partial" in out
     assert "interrupted; the server has parts [1] of 3" in out
     assert "resumed and completed: document, status=processing, deduplicated=False" in out
+    assert "mode=retrieval; cites notes.md: True; quotes it: True" in out
     assert "Server stopped and its data folder removed" in out
