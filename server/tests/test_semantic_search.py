@@ -193,6 +193,26 @@ async def test_the_list_ranks_by_meaning_in_hybrid_mode(library: Library) -> Non
         assert library.ids["sailing.md"] not in {i["id"] for i in semantic.json()["items"]}
 
 
+async def test_a_ranked_list_pages_on(library: Library) -> None:
+    """Page by page, a ranked list gives every file it ranks once, and says when there are
+    more (``has_more``) rather than stopping at the first page."""
+    params = {"search": "the", "search_mode": "hybrid", "limit": 1}
+    seen: list[str] = []
+    async with library.client() as client:
+        whole = (await client.request("GET", "/files", params={**params, "limit": 100})).json()
+        assert len(whole["items"]) >= 3 and not whole["has_more"]
+        assert whole["total_count"] == len(whole["items"])
+        while True:
+            page = (
+                await client.request("GET", "/files", params={**params, "offset": len(seen)})
+            ).json()
+            seen += [item["id"] for item in page["items"]]
+            if not page["has_more"]:
+                break
+            assert page["total_count"] > len(seen)
+    assert seen == [item["id"] for item in whole["items"]]
+
+
 async def test_a_new_title_is_searched_by_its_meaning(library: Library) -> None:
     async with library.client() as client:
         file_id = library.ids["server.txt"]

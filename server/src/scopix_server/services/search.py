@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Awaitable, Callable, Hashable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import TypeVar
 
 import anyio
@@ -82,6 +82,7 @@ class ChunkHit:
 class Found:
     mode: str  # the mode that ran (hybrid may fall back to lexical)
     note: str | None = None  # why it fell back
+    ranked: int = 0  # (files) how many matched before the limit: a lower bound past the pool
 
 
 @dataclass(frozen=True)
@@ -248,6 +249,7 @@ class Searcher:
             [(hit.file_id, hit.similarity) for hit in semantic],
             [m.file_id for m in lexical],
         )
+        found = replace(found, ranked=len(ranked))
         ranked = ranked[:limit]
         rows = await _files(session, [file_id for file_id, _ in ranked])
         hits = [

@@ -200,7 +200,7 @@ async def list_files(
         offset=offset,
     )
     if search and search_mode in ("hybrid", "semantic"):
-        hits, _found = await state.searcher.files(
+        hits, found = await state.searcher.files(
             session,
             auth.tenant.id,
             search,
@@ -208,7 +208,9 @@ async def list_files(
             limit=min(offset + limit, RANKED_MAX),
             mode=search_mode,
         )
-        rows, total = [hit.file for hit in hits[offset : offset + limit]], len(hits)
+        # (total: the files ranked so far, which grows as later pages rank more of them)
+        rows = [hit.file for hit in hits[offset : offset + limit]]
+        total = min(max(found.ranked, len(hits)), RANKED_MAX)
     else:
         rows, total = await file_service.list_files(session, auth.tenant.id, query)
     items = [
