@@ -7,12 +7,15 @@ from __future__ import annotations
 
 import json
 import random
-from typing import Any
+from collections.abc import AsyncIterator
+from types import SimpleNamespace
+from typing import Any, cast
 
 import anyio
 import httpx
 import pytest
 
+from scopix_server.chat.agent import Agent, Budget, Event
 from scopix_server.chat.citations import CitedText
 from scopix_server.chat.models import (
     AnthropicChat,
@@ -22,7 +25,7 @@ from scopix_server.chat.models import (
     ToolCall,
     ToolResult,
 )
-from scopix_server.chat.tools import TOOLS
+from scopix_server.chat.tools import TOOLS, Toolbox
 from scopix_server.processing import StepError
 
 KNOWN = "12345678-1234-1234-1234-123456789abc"
@@ -213,3 +216,39 @@ def test_the_conversation_in_each_protocol() -> None:
     assert openai[0] == {"role": "system", "content": "system"}
     assert openai[-2]["tool_calls"][0]["function"]["arguments"] == "{not json"
     assert openai[-1] == {"role": "tool", "tool_call_id": "t1", "content": '{"error": "bad"}'}
+
+
+def test_a_step_past_its_size_is_refused() -> None:
+    endless = _sse([(None, _chunk({"content": "x" * 60_000})) for _ in range(80)])  # ~4.6 MiB
+    with pytest.raises(StepError, match="more than 4 MiB") as raised:
+        _run(_openai, endless)
+    assert raised.value.error_type == "resource_limit"
+    with pytest.raises(StepError, match="more than 4 MiB"):
+        _run(_anthropic, b'{"content": "' + b"x" * (5 * 2**20) + b'"}', "application/json")
+
+
+class _Chatterbox:
+    """A model that writes on and on, never ending its step."""
+
+    def __init__(self) -> None:
+        self.written = 0
+
+    async def stream(self, *_: Any) -> AsyncIterator[str | Step]:
+        while True:
+            self.written += 100
+            yield "word " * 20
+
+
+def test_text_past_the_token_budget_ends_the_turn() -> None:
+    model = _Chatterbox()
+    agent = Agent(model, Budget(steps=3, tokens=1000, seconds=30))
+    toolbox = cast(Toolbox, SimpleNamespace(seen={}, images_found=[]))
+
+    async def run() -> list[Event]:
+        return [event async for event in agent.run([], "talk", toolbox)]
+
+    events = anyio.run(run)
+    assert events[-1].kind == "error" and events[-1].data is not None
+    assert events[-1].data["code"] == "budget_exhausted"
+    assert "complete" not in [e.kind for e in events]
+    assert model.written <= 4 * 1000 + 100

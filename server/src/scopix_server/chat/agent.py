@@ -32,6 +32,7 @@ SYSTEM = (
     "nothing relevant, say so plainly; never invent files, pages or facts."
 )
 _RESULT_CHARS = 12_000  # of one tool result sent back to the model
+_CHARS_PER_TOKEN = 4  # (text the model writes is counted against the token budget as it comes)
 
 
 @dataclass(frozen=True)
@@ -67,7 +68,7 @@ class Agent:
         which is the ``token`` events joined) or ``error``."""
         conversation = Conversation(SYSTEM, history, question)
         answer = CitedText(tools.seen)
-        used = 0
+        used = written = 0
         deadline = anyio.current_time() + self.budget.seconds
         yield Event("status", "Reading your library.")
         # (no event is yielded inside a cancel scope: each wait has its own, up to the deadline)
@@ -77,7 +78,15 @@ class Agent:
                 async for part in self._model.stream(conversation, TOOLS, deadline):
                     if isinstance(part, Step):
                         step = part
-                    elif shown := answer.feed(part):
+                        continue
+                    written += len(part)
+                    if written > _CHARS_PER_TOKEN * self.budget.tokens:
+                        raise _Budgeted(
+                            "budget_exhausted",
+                            f"the answer went past {self.budget.tokens} tokens "
+                            "(SCOPIX_SERVER_CHAT_MAX_TOKENS)",
+                        )
+                    if shown := answer.feed(part):
                         yield Event("token", shown)
                 assert step is not None
                 used += step.tokens

@@ -33,6 +33,7 @@ __all__ = [
 
 ANTHROPIC_VERSION = "2023-06-01"
 ANSWER_TOKENS = 4096  # the most a step may write (Anthropic requires a bound)
+MAX_STEP_BYTES = 4 * 2**20  # of one step's answer, streamed or not
 
 
 def left(deadline: float) -> float:
@@ -126,14 +127,23 @@ async def _events(
         if response.status_code >= 400 or "text/event-stream" not in response.headers.get(
             "content-type", ""
         ):
-            try:
-                with anyio.fail_after(left(deadline)):
-                    await response.aread()
-            except httpx.HTTPError as error:
-                raise _failed(provider, url, error) from error
+            raw = bytearray()
+            chunks = response.aiter_bytes()
+            while True:
+                try:
+                    with anyio.fail_after(left(deadline)):
+                        chunk = await anext(chunks, None)
+                except httpx.HTTPError as error:
+                    raise _failed(provider, url, error) from error
+                if chunk is None:
+                    break
+                raw += chunk
+                _bounded(provider, len(raw))
             if response.status_code >= 400:
-                raise status_error(provider, response)
-            answer = _decoded(provider, response.text)
+                kept = {k: v for k, v in response.headers.items() if k in ("retry-after",)}
+                refused = httpx.Response(response.status_code, headers=kept, content=bytes(raw))
+                raise status_error(provider, refused)
+            answer = _decoded(provider, raw.decode("utf-8", errors="replace"))
             if not isinstance(answer, dict):
                 raise StepError(f"{provider} answered without a JSON object", "vlm_error")
             yield "json", answer
@@ -141,16 +151,19 @@ async def _events(
         lines = response.aiter_lines()
         name = ""
         data: list[str] = []
+        size = 0
         while True:
             try:
                 with anyio.fail_after(left(deadline)):
                     line = await anext(lines, None)
             except httpx.HTTPError as error:
                 raise _failed(provider, url, error) from error
+            size += len(line or "") + 1
+            _bounded(provider, size)
             if line is None or line == "":
                 if data:
-                    raw = "\n".join(data)
-                    yield name, raw if raw == "[DONE]" else _decoded(provider, raw)
+                    text = "\n".join(data)
+                    yield name, text if text == "[DONE]" else _decoded(provider, text)
                 name = ""
                 data = []
                 if line is None:
@@ -165,6 +178,15 @@ async def _events(
     finally:
         with anyio.CancelScope(shield=True):
             await response.aclose()
+
+
+def _bounded(provider: str, size: int) -> None:
+    if size > MAX_STEP_BYTES:
+        raise StepError(
+            f"{provider} sent more than {MAX_STEP_BYTES // 2**20} MiB for one step of the turn",
+            "resource_limit",
+            step="chat",
+        )
 
 
 def _estimate(body: Mapping[str, Any], text: str, calls: Sequence[ToolCall]) -> int:
