@@ -148,26 +148,15 @@ async def _events(
                 raise StepError(f"{provider} answered without a JSON object", "vlm_error")
             yield "json", answer
             return
-        lines = response.aiter_lines()
         name = ""
         data: list[str] = []
-        size = 0
-        while True:
-            try:
-                with anyio.fail_after(left(deadline)):
-                    line = await anext(lines, None)
-            except httpx.HTTPError as error:
-                raise _failed(provider, url, error) from error
-            size += len(line or "") + 1
-            _bounded(provider, size)
+        async for line in _lines(response, provider, url, deadline):
             if line is None or line == "":
                 if data:
                     text = "\n".join(data)
                     yield name, text if text == "[DONE]" else _decoded(provider, text)
                 name = ""
                 data = []
-                if line is None:
-                    return
                 continue
             key, _, value = line.partition(":")
             value = value.removeprefix(" ")
@@ -178,6 +167,32 @@ async def _events(
     finally:
         with anyio.CancelScope(shield=True):
             await response.aclose()
+
+
+async def _lines(
+    response: httpx.Response, provider: str, url: str, deadline: float
+) -> AsyncIterator[str | None]:
+    """The body's lines (without their ends), then None; at most ``MAX_STEP_BYTES`` in all,
+    counted as they arrive (a line that never ends is refused, not buffered)."""
+    chunks = response.aiter_bytes()
+    pending = b""
+    size = 0
+    while True:
+        try:
+            with anyio.fail_after(left(deadline)):
+                chunk = await anext(chunks, None)
+        except httpx.HTTPError as error:
+            raise _failed(provider, url, error) from error
+        if chunk is None:
+            break
+        size += len(chunk)
+        _bounded(provider, size)
+        *complete, pending = (pending + chunk).split(b"\n")
+        for line in complete:
+            yield line.removesuffix(b"\r").decode("utf-8", errors="replace")
+    if pending:
+        yield pending.removesuffix(b"\r").decode("utf-8", errors="replace")
+    yield None
 
 
 def _bounded(provider: str, size: int) -> None:
