@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import AsyncIterator, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass
 from typing import Any
 
@@ -75,19 +76,21 @@ class Agent:
         try:
             for number in range(1, self.budget.steps + 1):
                 step: Step | None = None
-                async for part in self._model.stream(conversation, TOOLS, deadline):
-                    if isinstance(part, Step):
-                        step = part
-                        continue
-                    written += len(part)
-                    if written > _CHARS_PER_TOKEN * self.budget.tokens:
-                        raise _Budgeted(
-                            "budget_exhausted",
-                            f"the answer went past {self.budget.tokens} tokens "
-                            "(SCOPIX_SERVER_CHAT_MAX_TOKENS)",
-                        )
-                    if shown := answer.feed(part):
-                        yield Event("token", shown)
+                # (closed at once when the turn stops in the middle: the model's connection too)
+                async with aclosing(self._model.stream(conversation, TOOLS, deadline)) as parts:
+                    async for part in parts:
+                        if isinstance(part, Step):
+                            step = part
+                            continue
+                        written += len(part)
+                        if written > _CHARS_PER_TOKEN * self.budget.tokens:
+                            raise _Budgeted(
+                                "budget_exhausted",
+                                f"the answer went past {self.budget.tokens} tokens "
+                                "(SCOPIX_SERVER_CHAT_MAX_TOKENS)",
+                            )
+                        if shown := answer.feed(part):
+                            yield Event("token", shown)
                 assert step is not None
                 used += step.tokens
                 if not step.calls:

@@ -10,7 +10,8 @@ answers with one JSON body is read the same way.
 from __future__ import annotations
 
 import json
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, AsyncIterator, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -76,7 +77,7 @@ class Conversation:
 class ChatModel(Protocol):
     def stream(
         self, conversation: Conversation, tools: Sequence[Mapping[str, Any]], deadline: float
-    ) -> AsyncIterator[str | Step]:
+    ) -> AsyncGenerator[str | Step, None]:
         """The step's text in pieces as it is written, then the whole ``Step``."""
         ...
 
@@ -113,7 +114,7 @@ async def _events(
     headers: Mapping[str, str],
     provider: str,
     deadline: float,
-) -> AsyncIterator[tuple[str, Any]]:
+) -> AsyncGenerator[tuple[str, Any], None]:
     """``(event name, decoded data)`` per server-sent event (name "" when the event has none,
     data "[DONE]" as is); ``("json", body)`` once when the answer is one JSON body. Every wait
     is bounded by ``deadline`` (no event is yielded inside a cancel scope)."""
@@ -284,7 +285,7 @@ class OpenAIChat:
 
     async def stream(
         self, conversation: Conversation, tools: Sequence[Mapping[str, Any]], deadline: float
-    ) -> AsyncIterator[str | Step]:
+    ) -> AsyncGenerator[str | Step, None]:
         body = {
             "model": self._model,
             "messages": self.messages(conversation),
@@ -296,39 +297,41 @@ class OpenAIChat:
         parts: dict[int, dict[str, Any]] = {}  # tool calls as their pieces arrive, by index
         tokens: int | None = None
         finished = False  # a choice said why it ended, or [DONE] came
-        async for name, data in _events(
-            self._client, self._url, body, self._headers, "chat model", deadline
-        ):
-            if data == "[DONE]":
-                finished = True
-                break
-            if not isinstance(data, dict):
-                raise StepError("the chat model sent an event that is not an object", "vlm_error")
-            if "error" in data:
-                error = data["error"]
-                said = error.get("message") if isinstance(error, dict) else error
-                raise StepError(f"the chat model failed mid-answer: {said}", "vlm_error")
-            tokens = _openai_usage(data.get("usage")) or tokens
-            if name == "json":  # one JSON body
-                message = _choice_message(data)
-                whole = _openai_text(message)
-                if whole:
-                    yield whole
-                calls = _openai_calls(message.get("tool_calls"))
-                yield Step(whole, calls, tokens or _estimate(body, whole, calls))
-                return
-            for choice in data.get("choices") or []:
-                delta = choice.get("delta") if isinstance(choice, dict) else None
-                if isinstance(choice, dict) and choice.get("finish_reason"):
+        events = _events(self._client, self._url, body, self._headers, "chat model", deadline)
+        async with aclosing(events):
+            async for name, data in events:
+                if data == "[DONE]":
                     finished = True
-                if not isinstance(delta, dict):
-                    continue
-                piece = delta.get("content")
-                if isinstance(piece, str) and piece:
-                    text.append(piece)
-                    yield piece
-                for part in delta.get("tool_calls") or []:
-                    _merge_call(parts, part)
+                    break
+                if not isinstance(data, dict):
+                    raise StepError(
+                        "the chat model sent an event that is not an object", "vlm_error"
+                    )
+                if "error" in data:
+                    error = data["error"]
+                    said = error.get("message") if isinstance(error, dict) else error
+                    raise StepError(f"the chat model failed mid-answer: {said}", "vlm_error")
+                tokens = _openai_usage(data.get("usage")) or tokens
+                if name == "json":  # one JSON body
+                    message = _choice_message(data)
+                    whole = _openai_text(message)
+                    if whole:
+                        yield whole
+                    calls = _openai_calls(message.get("tool_calls"))
+                    yield Step(whole, calls, tokens or _estimate(body, whole, calls))
+                    return
+                for choice in data.get("choices") or []:
+                    delta = choice.get("delta") if isinstance(choice, dict) else None
+                    if isinstance(choice, dict) and choice.get("finish_reason"):
+                        finished = True
+                    if not isinstance(delta, dict):
+                        continue
+                    piece = delta.get("content")
+                    if isinstance(piece, str) and piece:
+                        text.append(piece)
+                        yield piece
+                    for part in delta.get("tool_calls") or []:
+                        _merge_call(parts, part)
         if not finished:
             raise _cut_off("the chat model")
         calls = [_call_of(parts[i]) for i in sorted(parts)]
@@ -422,7 +425,7 @@ class AnthropicChat:
 
     async def stream(
         self, conversation: Conversation, tools: Sequence[Mapping[str, Any]], deadline: float
-    ) -> AsyncIterator[str | Step]:
+    ) -> AsyncGenerator[str | Step, None]:
         body = {
             "model": self._model,
             "max_tokens": ANSWER_TOKENS,
@@ -435,49 +438,51 @@ class AnthropicChat:
         blocks: dict[int, dict[str, Any]] = {}
         used = {"input": 0, "output": 0}
         stop: str | None = None
-        async for name, data in _events(
-            self._client, self._url, body, self._headers, "chat model", deadline
-        ):
-            if not isinstance(data, dict):
-                raise StepError("the chat model sent an event that is not an object", "vlm_error")
-            kind = data.get("type", name)
-            if name == "json":  # one JSON body
-                whole, calls = _anthropic_blocks(data)
-                if whole:
-                    yield whole
-                _usage(used, data.get("usage"))
-                tokens = used["input"] + used["output"]
-                yield Step(whole, calls, tokens or _estimate(body, whole, calls))
-                return
-            if kind == "error":
-                raise _stream_error(data.get("error"))
-            if kind == "message_start":
-                message = data.get("message")
-                _usage(used, message.get("usage") if isinstance(message, dict) else None)
-            elif kind == "content_block_start":
-                block = data.get("content_block")
-                if isinstance(block, dict):
-                    blocks[int(data.get("index", len(blocks)))] = {**block, "partial": ""}
-            elif kind == "content_block_delta":
-                delta = data.get("delta")
-                if not isinstance(delta, dict):
-                    continue
-                if delta.get("type") == "text_delta" and isinstance(delta.get("text"), str):
-                    text.append(delta["text"])
-                    yield delta["text"]
-                elif delta.get("type") == "input_json_delta":
-                    block = blocks.get(int(data.get("index", -1)))
-                    if block is not None and isinstance(delta.get("partial_json"), str):
-                        block["partial"] += delta["partial_json"]
-            elif kind == "message_delta":
-                _usage(used, data.get("usage"))
-                delta = data.get("delta")
-                if isinstance(delta, dict) and isinstance(delta.get("stop_reason"), str):
-                    stop = delta["stop_reason"]
-            elif kind == "message_stop":
-                break
-        else:
-            raise _cut_off("the chat model")
+        events = _events(self._client, self._url, body, self._headers, "chat model", deadline)
+        async with aclosing(events):
+            async for name, data in events:
+                if not isinstance(data, dict):
+                    raise StepError(
+                        "the chat model sent an event that is not an object", "vlm_error"
+                    )
+                kind = data.get("type", name)
+                if name == "json":  # one JSON body
+                    whole, calls = _anthropic_blocks(data)
+                    if whole:
+                        yield whole
+                    _usage(used, data.get("usage"))
+                    tokens = used["input"] + used["output"]
+                    yield Step(whole, calls, tokens or _estimate(body, whole, calls))
+                    return
+                if kind == "error":
+                    raise _stream_error(data.get("error"))
+                if kind == "message_start":
+                    message = data.get("message")
+                    _usage(used, message.get("usage") if isinstance(message, dict) else None)
+                elif kind == "content_block_start":
+                    block = data.get("content_block")
+                    if isinstance(block, dict):
+                        blocks[_index(data, len(blocks))] = {**block, "partial": ""}
+                elif kind == "content_block_delta":
+                    delta = data.get("delta")
+                    if not isinstance(delta, dict):
+                        continue
+                    if delta.get("type") == "text_delta" and isinstance(delta.get("text"), str):
+                        text.append(delta["text"])
+                        yield delta["text"]
+                    elif delta.get("type") == "input_json_delta":
+                        block = blocks.get(_index(data, -1))
+                        if block is not None and isinstance(delta.get("partial_json"), str):
+                            block["partial"] += delta["partial_json"]
+                elif kind == "message_delta":
+                    _usage(used, data.get("usage"))
+                    delta = data.get("delta")
+                    if isinstance(delta, dict) and isinstance(delta.get("stop_reason"), str):
+                        stop = delta["stop_reason"]
+                elif kind == "message_stop":
+                    break
+            else:
+                raise _cut_off("the chat model")
         if stop == "refusal" and not text:
             raise StepError("the chat model declined to answer", "validation", step="chat")
         calls = [
@@ -490,6 +495,13 @@ class AnthropicChat:
         whole = "".join(text)
         tokens = used["input"] + used["output"]
         yield Step(whole, calls, tokens or _estimate(body, whole, calls))
+
+
+def _index(data: Mapping[str, Any], default: int) -> int:
+    value = data.get("index", default)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise StepError("the chat model sent a content block without a number", "vlm_error")
+    return value
 
 
 def _input_of(arguments: str | None) -> dict[str, Any]:
