@@ -304,6 +304,40 @@ def test_search_by_visible_text_and_by_meaning(console: Console, uploaded: dict[
     page.close()
 
 
+def test_ask_the_library_and_follow_a_citation(console: Console, uploaded: dict[str, str]) -> None:
+    """Retrieval mode (the server has no language model): the answer streams into the page,
+    cites the document as a link to its page, and the conversation is the API's."""
+    page = console.page()
+    signed_in(page, console.live.root_url, console.key)
+    page.click("#chat-link")
+    page.fill("#chat-question", "What happens when the VAT return is filed late?")
+    page.keyboard.press("Control+Enter")
+    answer = page.locator("#chat-log .message.assistant").last
+    expect(answer).to_have_attribute("data-state", "complete", timeout=60_000)
+    expect(answer).to_contain_text("No language model is configured")
+    cited = answer.locator(f'.sources a[href="#/files/{uploaded["vat-note.txt"]}"]')
+    expect(cited).to_have_text("vat-note.txt")
+    match = re.search(r"#/chat/([0-9a-f-]{36})$", page.url)
+    assert match, page.url
+    listed = page.locator(f'.chat-sessions a[href="#/chat/{match[1]}"]')
+    expect(listed).to_have_text("What happens when the VAT return is filed late?")
+    with console.api as api:
+        messages = api.get(f"/chat/sessions/{match[1]}").json()["messages"]
+    assert [m["role"] for m in messages] == ["user", "assistant"]
+    assert messages[1]["content"] == answer.locator(".text").inner_text()
+    screenshot(page, "chat")
+    # the conversation is there again after a reload, and listed
+    page.reload()
+    expect(page.locator("#chat-log .message")).to_have_count(2)
+    expect(page.locator(f'.chat-sessions a[href="#/chat/{match[1]}"]')).to_have_attribute(
+        "aria-current", "page"
+    )
+    page.locator("#chat-log .sources a").first.click()
+    expect(page.locator("#file-status")).to_be_visible()
+    assert page.url.endswith(f"#/files/{uploaded['vat-note.txt']}")
+    page.close()
+
+
 def test_a_large_file_goes_as_a_direct_upload_in_parts(console: Console) -> None:
     noise = Image.frombytes("RGB", (1900, 1900), random.Random(3).randbytes(1900 * 1900 * 3))
     data = _png(noise)
@@ -454,7 +488,7 @@ def test_polling_slows_down_on_a_tier_with_few_requests(console: Console) -> Non
     page.close()
 
 
-@pytest.mark.parametrize("view", ["sign-in", "gallery", "file", "document", "usage"])
+@pytest.mark.parametrize("view", ["sign-in", "gallery", "file", "document", "usage", "chat"])
 def test_no_serious_accessibility_violations(
     console: Console, uploaded: dict[str, str], view: str
 ) -> None:
@@ -469,9 +503,10 @@ def test_no_serious_accessibility_violations(
             "file": f"#/files/{uploaded['harbour-sign.png']}",
             "document": f"#/files/{uploaded['vat-note.txt']}",
             "usage": "#/usage",
+            "chat": "#/chat",
         }[view]
         page.goto(f"{console.live.root_url}/{target}")
-        page.wait_for_selector("#file-status, #quota, #gallery .file-card")
+        page.wait_for_selector("#file-status, #quota, #gallery .file-card, #chat-question")
     violations = axe_violations(page)
     assert violations == [], [(v["id"], v["help"], len(v["nodes"])) for v in violations]
 

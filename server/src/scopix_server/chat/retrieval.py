@@ -20,8 +20,8 @@ NO_MODEL = (
     "No language model is configured for chat on this server, so this is not a written "
     "answer: these are the files in your library that best match your question. (For written "
     "answers, the server's administrator sets SCOPIX_SERVER_CHAT_PROVIDER=openai with "
-    "SCOPIX_SERVER_CHAT_BASE_URL and SCOPIX_SERVER_CHAT_MODEL: any OpenAI-compatible model "
-    "with tool calls, such as a local Ollama.)"
+    "SCOPIX_SERVER_CHAT_BASE_URL and SCOPIX_SERVER_CHAT_MODEL, for any OpenAI-compatible model "
+    "with tool calls such as a local Ollama, or SCOPIX_SERVER_CHAT_PROVIDER=anthropic.)"
 )
 IMAGES = 5
 PASSAGES = 4

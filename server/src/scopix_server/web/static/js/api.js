@@ -241,3 +241,49 @@ export async function directUpload(file, options, onProgress, signal) {
     throw error;
   }
 }
+
+/**
+ * POST ``json`` to a server-sent-events route; yields each event's JSON data ({type, content,
+ * data}) as it arrives. Refusals before the stream starts throw ApiError, like ``call``.
+ */
+export async function* events(path, json, signal) {
+  let response;
+  try {
+    response = await fetch(BASE + path, {
+      method: "POST",
+      headers: headers({ "Content-Type": "application/json", Accept: "text/event-stream" }),
+      body: JSON.stringify(json),
+      signal,
+    });
+  } catch (error) {
+    if (error.name === "AbortError") throw error;
+    throw new ApiError(0, "NETWORK_ERROR", "The server cannot be reached; check that it is running.");
+  }
+  if (!response.ok) {
+    const error = await errorOf(response);
+    if (response.status === 401) unauthorised.forEach((listener) => listener(error));
+    throw error;
+  }
+  const reader = response.body.pipeThrough(new TextDecoderStream()).getReader();
+  let pending = "";
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      pending += value;
+      let end;
+      while ((end = pending.indexOf("\n\n")) >= 0) {
+        const block = pending.slice(0, end);
+        pending = pending.slice(end + 2);
+        const data = block
+          .split("\n")
+          .filter((line) => line.startsWith("data:"))
+          .map((line) => line.slice(5).replace(/^ /, ""))
+          .join("\n");
+        if (data) yield JSON.parse(data);
+      }
+    }
+  } finally {
+    reader.cancel().catch(() => {});
+  }
+}

@@ -2,6 +2,7 @@
 // but a file id ever appears in an address; the key never does).
 
 import { call, forgetKey, onUnauthorised, storedKey, storeKey } from "./api.js";
+import { showChat } from "./chat.js";
 import { announce, h, replace } from "./dom.js";
 import { showFile } from "./filepage.js";
 import { showGallery } from "./gallery.js";
@@ -107,6 +108,8 @@ async function route() {
   const file = path.match(/^\/files\/([0-9a-fA-F-]{36})$/);
   if (file) return showFile(main, file[1], here.signal);
   if (path === "/usage") return showUsage(main, here.signal);
+  const chat = path.match(/^\/chat(?:\/([0-9a-fA-F-]{36}))?$/);
+  if (chat) return showChat(main, here.signal, chat[1] || null);
   return showGallery(main, here.signal);
 }
 
