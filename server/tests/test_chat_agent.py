@@ -76,6 +76,7 @@ def setup(
             chat_api_key="model-key",
             chat_max_steps=4,
             chat_timeout_seconds=20,
+            chat_keepalive_seconds=0.5,
         ) as live:
             key = make_key(live.settings, "agent-tenant")
             vat = _upload(live, key, "vat.txt", VAT.encode())
@@ -396,3 +397,16 @@ def test_a_repeated_question_with_its_idempotency_key_is_answered_once(setup: Se
         messages = api.get(f"/chat/sessions/{session_id}").json()["messages"]
         assert [m["content"] for m in messages] == ["Once?", "Asked once, answered once."]
         assert api.get("/tenant").json()["usage"]["chat_messages_this_month"] == asked + 1
+
+
+def test_a_slow_model_is_kept_alive_with_pings(setup: Setup) -> None:
+    """While the model thinks, the stream sends ping events (a proxy in between would otherwise
+    close a connection that has been silent too long); the answer then streams as usual."""
+    setup.model.script = [Reply(text="Slow but sure.", delay=1.8)]
+    with setup.api() as api:
+        events = [e for _, e in _stream(api, _session(api), "Take your time")]
+    kinds = [e["type"] for e in events]
+    first_token = kinds.index("token")
+    assert kinds[:first_token].count("ping") >= 2, kinds
+    assert "".join(e["content"] for e in events if e["type"] == "token") == "Slow but sure."
+    assert kinds[-2:] == ["complete", "close"]

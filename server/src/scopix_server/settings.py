@@ -317,6 +317,12 @@ class Settings(BaseSettings):
     chat_timeout_seconds: float = Field(
         120.0, gt=0, description="How long one chat turn may take, all steps together."
     )
+    chat_keepalive_seconds: float = Field(
+        15.0,
+        gt=0,
+        description="A chat stream sends a ping event after this long without another event "
+        "(so that proxies keep a slow model's answer open).",
+    )
     provider_timeout_seconds: float = Field(
         60.0, gt=0, description="How long a model provider may take to answer one file."
     )

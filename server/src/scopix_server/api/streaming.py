@@ -1,4 +1,5 @@
-"""A streamed response whose body is closed as soon as the response ends.
+"""Streamed responses whose body is closed as soon as the response ends, and server-sent events
+kept alive while nothing else is sent.
 
 Starlette's ``StreamingResponse`` stops iterating its body when the client hangs up, and leaves
 the body's generator suspended until the garbage collector finalises it, in a task of its own,
@@ -8,11 +9,14 @@ chat turn released, a storage stream closed) then runs late or never. Here it ru
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterable, Mapping
+
 import anyio
+from anyio.streams.memory import MemoryObjectSendStream
 from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
-__all__ = ["ClosingStreamingResponse"]
+__all__ = ["ClosingStreamingResponse", "EventStreamResponse"]
 
 
 class ClosingStreamingResponse(StreamingResponse):
@@ -24,3 +28,43 @@ class ClosingStreamingResponse(StreamingResponse):
             if close is not None:
                 with anyio.CancelScope(shield=True):
                     await close()
+
+
+class EventStreamResponse(ClosingStreamingResponse):
+    """``text/event-stream`` that sends ``ping`` whenever ``interval`` seconds pass without an
+    event, so that a proxy in between does not take a slow answer for a dead connection."""
+
+    def __init__(
+        self,
+        content: AsyncIterable[bytes],
+        *,
+        ping: bytes,
+        interval: float,
+        headers: Mapping[str, str] | None = None,
+    ) -> None:
+        super().__init__(content, media_type="text/event-stream", headers=headers)
+        self._ping = ping
+        self._interval = interval
+
+    async def stream_response(self, send: Send) -> None:
+        await send(
+            {"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers}
+        )
+        chunks, received = anyio.create_memory_object_stream[bytes]()
+        async with anyio.create_task_group() as group:
+            group.start_soon(self._pump, chunks)  # (the body runs in a task of its own)
+            async with received:
+                while True:
+                    body = self._ping  # (unless an event comes in time)
+                    with anyio.move_on_after(self._interval):
+                        try:
+                            body = await received.receive()
+                        except anyio.EndOfStream:
+                            break
+                    await send({"type": "http.response.body", "body": body, "more_body": True})
+        await send({"type": "http.response.body", "body": b"", "more_body": False})
+
+    async def _pump(self, chunks: MemoryObjectSendStream[bytes]) -> None:
+        async with chunks:
+            async for chunk in self.body_iterator:
+                await chunks.send(chunk.encode() if isinstance(chunk, str) else bytes(chunk))

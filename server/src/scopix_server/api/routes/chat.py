@@ -46,7 +46,7 @@ from ..deps import AppState, AuthDep, SessionDep, StateDep
 from ..ingest import signed_url
 from ..openapi import errors
 from ..replay import Replay, idempotent
-from ..streaming import ClosingStreamingResponse
+from ..streaming import ClosingStreamingResponse, EventStreamResponse
 
 __all__ = ["router"]
 
@@ -362,9 +362,10 @@ async def send_stream(
         history = await _history(session, turn.row)
         await session.close()  # (the stream uses a database session of its own)
         reply = _Reply(request, state, turn, "agent")
-        return ClosingStreamingResponse(
+        return EventStreamResponse(
             _agent_stream(state, turn, history, body, reply),
-            media_type="text/event-stream",
+            ping=sse("ping"),
+            interval=state.settings.chat_keepalive_seconds,
             headers=headers,
         )
     reply = _Reply(request, state, turn, "retrieval")
