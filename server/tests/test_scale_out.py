@@ -78,10 +78,15 @@ async def _upload_all(bases: list[str], key: str) -> list[str]:
         async def one(number: int) -> str:
             client = (a, b)[number % 2]
             colour = (number % 256, number // 256, 7)
+            upload = {"file": (f"{number}.png", png_bytes(24, 16, colour))}
+            # (as the SDK does: one Idempotency-Key, sent again once if the connection broke,
+            # e.g. a pooled connection the server closed as idle just as it was reused)
+            once = {"idempotency-key": f"scale-out-{number}"}
             async with gate:
-                answer = await client.post(
-                    "/files/upload", files={"file": (f"{number}.png", png_bytes(24, 16, colour))}
-                )
+                try:
+                    answer = await client.post("/files/upload", files=upload, headers=once)
+                except httpx.TransportError:
+                    answer = await client.post("/files/upload", files=upload, headers=once)
             assert answer.status_code == 201, answer.text
             return str(answer.json()["image_id"])
 
