@@ -101,7 +101,13 @@ def serve(
         log_level=settings.log_level,
         proxy_headers=False,
         http=header_deadline_protocol(settings.header_timeout_seconds),
+        # (longer than clients keep idle connections (httpx 5 s, aiohttp 15 s): a connection the
+        # server closed as idle just as a client reuses it breaks that request)
+        timeout_keep_alive=KEEP_ALIVE_SECONDS,
     )
+
+
+KEEP_ALIVE_SECONDS = 30
 
 
 def _preflight(settings: Settings) -> None:
