@@ -129,17 +129,8 @@ async def _events(
             "content-type", ""
         ):
             raw = bytearray()
-            chunks = response.aiter_bytes()
-            while True:
-                try:
-                    with anyio.fail_after(left(deadline)):
-                        chunk = await anext(chunks, None)
-                except httpx.HTTPError as error:
-                    raise _failed(provider, url, error) from error
-                if chunk is None:
-                    break
+            async for chunk in _chunks(response, provider, url, deadline):
                 raw += chunk
-                _bounded(provider, len(raw))
             if response.status_code >= 400:
                 kept = {k: v for k, v in response.headers.items() if k in ("retry-after",)}
                 refused = httpx.Response(response.status_code, headers=kept, content=bytes(raw))
@@ -170,13 +161,11 @@ async def _events(
             await response.aclose()
 
 
-async def _lines(
+async def _chunks(
     response: httpx.Response, provider: str, url: str, deadline: float
-) -> AsyncIterator[str | None]:
-    """The body's lines (without their ends), then None; at most ``MAX_STEP_BYTES`` in all,
-    counted as they arrive (a line that never ends is refused, not buffered)."""
+) -> AsyncIterator[bytes]:
+    """The body as it arrives, each wait bounded by ``deadline``, at most ``MAX_STEP_BYTES``."""
     chunks = response.aiter_bytes()
-    pending = b""
     size = 0
     while True:
         try:
@@ -185,9 +174,19 @@ async def _lines(
         except httpx.HTTPError as error:
             raise _failed(provider, url, error) from error
         if chunk is None:
-            break
+            return
         size += len(chunk)
         _bounded(provider, size)
+        yield chunk
+
+
+async def _lines(
+    response: httpx.Response, provider: str, url: str, deadline: float
+) -> AsyncIterator[str | None]:
+    """The body's lines (without their ends), then None; at most ``MAX_STEP_BYTES`` in all,
+    counted as they arrive (a line that never ends is refused, not buffered)."""
+    pending = b""
+    async for chunk in _chunks(response, provider, url, deadline):
         *complete, pending = (pending + chunk).split(b"\n")
         for line in complete:
             yield line.removesuffix(b"\r").decode("utf-8", errors="replace")
