@@ -7,6 +7,7 @@ import itertools
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import anyio
 import pytest
@@ -326,17 +327,52 @@ async def test_a_worker_survives_a_job_that_raises(world: World) -> None:
             raise RuntimeError("database went away")
         return Outcome()
 
+    async def states() -> dict[str, str]:
+        async with world.sessions() as session:
+            return {job.file_id: job.state for job in await session.scalars(select(Job))}
+
     pool = WorkerPool(queue, run, size=1, lease_seconds=30, poll_seconds=0.02)
     pool.start()
     try:
         with anyio.fail_after(10):
-            while second not in seen:
+            while (await states()).get(second) != "done":
                 await asyncio.sleep(0.02)
     finally:
         await pool.stop()
+    assert seen == [first, second]
+    assert await states() == {first: "running", second: "done"}  # the first waits for its lease
+
+
+class SlowToFinish(DatabaseQueue):
+    """A queue whose record of a finished job takes a while, as on a busy database."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.recording = asyncio.Event()
+
+    async def finish(self, job: ClaimedJob, worker_id: str, *, failed: str | None = None) -> None:
+        self.recording.set()
+        await asyncio.sleep(0.2)
+        await super().finish(job, worker_id, failed=failed)
+
+
+async def test_stopping_waits_for_a_finished_job_to_be_recorded(world: World) -> None:
+    queue = SlowToFinish(world.sessions, lease_seconds=30)
+    file_id = await add_file(world, queue)
+
+    async def run(job: ClaimedJob) -> Outcome:
+        return Outcome()
+
+    pool = WorkerPool(queue, run, size=1, lease_seconds=30, poll_seconds=0.02)
+    pool.start()
+    try:
+        with anyio.fail_after(10):
+            await queue.recording.wait()
+    finally:
+        await pool.stop()  # while the outcome is being written
     async with world.sessions() as session:
-        states = {job.file_id: job.state for job in await session.scalars(select(Job))}
-    assert states == {first: "running", second: "done"}  # the first waits for its lease to end
+        job = await session.scalar(select(Job).where(Job.file_id == file_id))
+    assert job is not None and job.state == "done"  # not left to run again after its lease
 
 
 async def test_the_retry_reason_is_kept_on_the_job(world: World) -> None:

@@ -88,6 +88,16 @@ class WorkerPool:
             return
         finally:
             await cancel_and_wait(renewing)
+        # work that is done is recorded even when the pool is stopped meanwhile: stopping
+        # waits for the record instead of leaving the job to run again when its lease ends
+        recording = asyncio.ensure_future(self._record(job, worker_id, outcome))
+        try:
+            await asyncio.shield(recording)
+        except asyncio.CancelledError:
+            await asyncio.wait({recording})
+            raise
+
+    async def _record(self, job: ClaimedJob, worker_id: str, outcome: Outcome) -> None:
         try:
             if outcome.retry_after is not None:
                 await self._queue.retry(
