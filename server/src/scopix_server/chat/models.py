@@ -19,7 +19,7 @@ import anyio
 import httpx
 
 from ..processing import StepError
-from ..providers.llm import status_error
+from ..providers.llm import status_error, transport_error
 
 __all__ = [
     "AnthropicChat",
@@ -85,19 +85,6 @@ class ChatModel(Protocol):
 # --- HTTP: a streamed answer as server-sent events ---
 
 
-def _failed(provider: str, url: str, error: httpx.HTTPError) -> StepError:
-    if isinstance(error, httpx.TimeoutException):
-        return StepError(
-            f"{provider} stopped answering ({type(error).__name__})", "timeout", step="chat"
-        )
-    return StepError(
-        f"{provider} could not be reached at {url} or broke off its answer: "
-        f"{type(error).__name__}: {error}",
-        "vlm_error",
-        step="chat",
-    )
-
-
 def _decoded(provider: str, raw: str) -> Any:
     try:
         return json.loads(raw)
@@ -123,7 +110,7 @@ async def _events(
         with anyio.fail_after(left(deadline)):
             response = await client.send(request, stream=True)
     except httpx.HTTPError as error:
-        raise _failed(provider, url, error) from error
+        raise transport_error(provider, url, error, step="chat") from error
     try:
         if response.status_code >= 400 or "text/event-stream" not in response.headers.get(
             "content-type", ""
@@ -172,7 +159,7 @@ async def _chunks(
             with anyio.fail_after(left(deadline)):
                 chunk = await anext(chunks, None)
         except httpx.HTTPError as error:
-            raise _failed(provider, url, error) from error
+            raise transport_error(provider, url, error, step="chat") from error
         if chunk is None:
             return
         size += len(chunk)

@@ -33,7 +33,9 @@ __all__ = [
     "parse_answer",
     "post_json",
     "prepare",
+    "status_error",
     "SYSTEM_PROMPT",
+    "transport_error",
 ]
 
 SYSTEM_PROMPT = (
@@ -290,6 +292,28 @@ def status_error(provider: str, response: httpx.Response) -> StepError:
     return StepError(said, "unknown", step=provider)
 
 
+def transport_error(
+    provider: str,
+    url: str,
+    error: httpx.HTTPError,
+    *,
+    step: str,
+    timeout: float | None = None,
+) -> StepError:
+    """A request to a model that got no whole answer, classified: ``timeout`` when it waited
+    too long (``timeout``: the limit, when one applies to the whole wait), ``vlm_error`` when
+    the server could not be reached or hung up midway."""
+    name = type(error).__name__
+    if isinstance(error, httpx.TimeoutException):
+        within = f" within {timeout:g} s" if timeout is not None else ""
+        return StepError(f"{provider} did not answer{within} ({name})", "timeout", step=step)
+    return StepError(
+        f"{provider} could not be reached at {url} or broke off its answer: {name}: {error}",
+        "vlm_error",
+        step=step,
+    )
+
+
 async def post_json(
     client: httpx.AsyncClient,
     url: str,
@@ -301,18 +325,9 @@ async def post_json(
     """POST ``body``; the decoded JSON answer, or a classified ``StepError``."""
     try:
         response = await client.post(url, json=body, headers=dict(headers))
-    except httpx.TimeoutException as error:
-        timeout = client.timeout.read
-        raise StepError(
-            f"{provider} did not answer within {timeout:g} s ({type(error).__name__})",
-            "timeout",
-            step=provider,
-        ) from error
     except httpx.HTTPError as error:
-        raise StepError(
-            f"{provider} could not be reached at {url}: {type(error).__name__}: {error}",
-            "vlm_error",
-            step=provider,
+        raise transport_error(
+            provider, url, error, step=provider, timeout=client.timeout.read
         ) from error
     if response.status_code >= 400:
         raise status_error(provider, response)
