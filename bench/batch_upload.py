@@ -19,7 +19,6 @@ from __future__ import annotations
 import argparse
 import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -29,7 +28,7 @@ from pathlib import Path
 import anyio
 import boto3
 import httpx
-from bench_support import VENV_BIN, create_key, free_port, wait_for_port
+from bench_support import s3_server, scopix_server
 from botocore.config import Config
 
 from scopix import ClientConfig, Scopix
@@ -102,41 +101,23 @@ def main() -> None:
         files = sorted(folder.iterdir())
         print(f"{args.files} files of {args.kb} KB, {args.rounds} interleaved rounds")
 
-        data_dir = root / "data"
-        key = create_key(data_dir)
-        port = free_port()
-        base = f"http://127.0.0.1:{port}/api/v2"
-        server = subprocess.Popen(
-            [str(VENV_BIN / "scopix-server"), "serve", "--data-dir", str(data_dir),
-             "--port", str(port), "--log-level", "warning"],
-            env={**os.environ, "SCOPIX_SERVER_WORKERS": "0"},
-        )  # fmt: skip
-        s3_port = free_port()
-        (root / "s3" / "bench").mkdir(parents=True)
-        rclone = subprocess.Popen(
-            [str(VENV_BIN / "rclone"), "serve", "s3", "--addr", f"127.0.0.1:{s3_port}",
-             "--auth-key", "bench,bench-secret", str(root / "s3")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
         rates: dict[str, list[float]] = {"sequential": [], "sdk": [], "boto3": []}
-        try:
-            wait_for_port(port, server)
-            wait_for_port(s3_port, rclone)
+        with (
+            scopix_server(root / "data", {"SCOPIX_SERVER_WORKERS": "0"}) as served,
+            s3_server(root / "s3") as endpoint,
+        ):
+            base, key = served.base, served.key
             sequential(base, key, files[:20])  # warm both up
             for round_number in range(args.rounds):
                 rates["sdk"].append(sdk(base, key, folder, len(files)))
                 rates["sequential"].append(sequential(base, key, files))
-                rates["boto3"].append(s3(f"http://127.0.0.1:{s3_port}", files, round_number))
+                rates["boto3"].append(s3(endpoint, files, round_number))
                 print(
                     f"round {round_number + 1}: "
                     + ", ".join(
                         f"{name} {values[-1]:.0f} files/s" for name, values in rates.items()
                     )
                 )
-        finally:
-            for process in (server, rclone):
-                process.terminate()
-                process.wait()
 
     median = {name: statistics.median(values) for name, values in rates.items()}
     versus_loop = median["sdk"] / median["sequential"]

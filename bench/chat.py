@@ -25,16 +25,14 @@ under 50 ms per tool step.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
-from bench_support import VENV_BIN, create_key, free_port, wait_for_port
+from bench_support import scopix_server
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server" / "tests"))
 from model_servers import ModelServer, Reply, tool_call  # (the tests' scripted model)
@@ -104,65 +102,53 @@ def main() -> None:
 
     model = ModelServer("openai")
     model.default = Reply(text=ANSWER)
-    with tempfile.TemporaryDirectory() as tmp:
-        data_dir = Path(tmp) / "data"
-        key = create_key(data_dir)
-        port = free_port()
-        base = f"http://127.0.0.1:{port}/api/v2"
-        server = subprocess.Popen(
-            [str(VENV_BIN / "scopix-server"), "serve", "--data-dir", str(data_dir),
-             "--port", str(port), "--log-level", "warning"],
-            env={
-                **os.environ,
-                "SCOPIX_SERVER_CHAT_PROVIDER": "openai",
-                "SCOPIX_SERVER_CHAT_BASE_URL": model.url,
-                "SCOPIX_SERVER_CHAT_MODEL": "bench",
-                "SCOPIX_SERVER_CHAT_MAX_STEPS": str(args.steps + 2),
-                "SCOPIX_SERVER_VISION_ENABLED": "false",
-            },
-        )  # fmt: skip
-        calls: list[float] = []
-        turns: list[float] = []
-        direct_one: list[float] = []
-        turns_one: list[float] = []
-        firsts: list[float] = []
-        wholes: list[float] = []
-        try:
-            wait_for_port(port, server)
-            headers = {"Authorization": f"Bearer {key}"}
-            with (
-                httpx.Client(base_url=base, headers=headers, timeout=120) as api,
-                httpx.Client(timeout=30) as direct,
-            ):
-                for number, note in enumerate(NOTES):
-                    sent = api.post("/files/upload", files={"file": (f"note-{number}.txt", note)})
-                    sent.raise_for_status()
-                    file_id = sent.json()["image_id"]
-                    while not api.get(f"/files/{file_id}/status").json()["is_terminal"]:
-                        time.sleep(0.1)
-                session_id = api.post("/chat/sessions", json={}).json()["session_id"]
-                script(model, args.steps)
-                turn(api, session_id)  # (warm: the embedder, the first queries)
-                print(f"{len(NOTES)} documents; {args.steps} tool steps a turn; "
-                      f"{args.rounds} interleaved rounds")  # fmt: skip
-                for number in range(args.rounds):
-                    if number % 10 == 9:  # (a session holds 200 messages)
-                        session_id = api.post("/chat/sessions", json={}).json()["session_id"]
-                    for steps, direct_runs, turn_runs in (
-                        (1, direct_one, turns_one),
-                        (args.steps, calls, turns),
-                    ):
-                        direct_runs.append(direct_turn(direct, model, steps))
-                        script(model, steps)
-                        turn_runs.append(turn(api, session_id))
-                    script(model, args.steps, long=True)
-                    first, whole = streamed(api, session_id)
-                    firsts.append(first)
-                    wholes.append(whole)
-        finally:
-            server.terminate()
-            server.wait()
-            model.stop()
+    env = {
+        "SCOPIX_SERVER_CHAT_PROVIDER": "openai",
+        "SCOPIX_SERVER_CHAT_BASE_URL": model.url,
+        "SCOPIX_SERVER_CHAT_MODEL": "bench",
+        "SCOPIX_SERVER_CHAT_MAX_STEPS": str(args.steps + 2),
+        "SCOPIX_SERVER_VISION_ENABLED": "false",
+    }
+    calls: list[float] = []
+    turns: list[float] = []
+    direct_one: list[float] = []
+    turns_one: list[float] = []
+    firsts: list[float] = []
+    wholes: list[float] = []
+    try:
+        with (
+            tempfile.TemporaryDirectory() as tmp,
+            scopix_server(Path(tmp) / "data", env) as served,
+            httpx.Client(base_url=served.base, headers=served.headers, timeout=120) as api,
+            httpx.Client(timeout=30) as direct,
+        ):
+            for number, note in enumerate(NOTES):
+                sent = api.post("/files/upload", files={"file": (f"note-{number}.txt", note)})
+                sent.raise_for_status()
+                file_id = sent.json()["image_id"]
+                while not api.get(f"/files/{file_id}/status").json()["is_terminal"]:
+                    time.sleep(0.1)
+            session_id = api.post("/chat/sessions", json={}).json()["session_id"]
+            script(model, args.steps)
+            turn(api, session_id)  # (warm: the embedder, the first queries)
+            print(f"{len(NOTES)} documents; {args.steps} tool steps a turn; "
+                  f"{args.rounds} interleaved rounds")  # fmt: skip
+            for number in range(args.rounds):
+                if number % 10 == 9:  # (a session holds 200 messages)
+                    session_id = api.post("/chat/sessions", json={}).json()["session_id"]
+                for steps, direct_runs, turn_runs in (
+                    (1, direct_one, turns_one),
+                    (args.steps, calls, turns),
+                ):
+                    direct_runs.append(direct_turn(direct, model, steps))
+                    script(model, steps)
+                    turn_runs.append(turn(api, session_id))
+                script(model, args.steps, long=True)
+                first, whole = streamed(api, session_id)
+                firsts.append(first)
+                wholes.append(whole)
+    finally:
+        model.stop()
 
     direct = statistics.median(calls)
     whole = statistics.median(turns)

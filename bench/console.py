@@ -21,10 +21,8 @@ Targets (issue 16): first paint under 1.5 s and page weight under 500 kB before 
 from __future__ import annotations
 
 import argparse
-import os
 import random
 import statistics
-import subprocess
 import sys
 import tempfile
 import time
@@ -32,7 +30,7 @@ from pathlib import Path
 
 import anyio
 import httpx
-from bench_support import VENV_BIN, create_key, free_port, wait_for_port
+from bench_support import scopix_server
 from PIL import Image, ImageDraw
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "server" / "tests"))
@@ -125,28 +123,18 @@ def main() -> None:
         folder = root_dir / "photos"
         folder.mkdir()
         make_pictures(folder, args.files)
-        data_dir = root_dir / "data"
-        key = create_key(data_dir)
-        port = free_port()
-        root = f"http://127.0.0.1:{port}"
-        base = f"{root}/api/v2"
-        server = subprocess.Popen(
-            [str(VENV_BIN / "scopix-server"), "serve", "--data-dir", str(data_dir),
-             "--port", str(port), "--log-level", "warning"],
-            env={
-                **os.environ,
-                "SCOPIX_SERVER_WORKERS": "2",
-                "SCOPIX_SERVER_OCR_ENABLED": "false",
-                "SCOPIX_SERVER_VISION_ENABLED": "false",
-                "SCOPIX_SERVER_EMBEDDER": "none",
-            },
-        )  # fmt: skip
+        env = {
+            "SCOPIX_SERVER_WORKERS": "2",
+            "SCOPIX_SERVER_OCR_ENABLED": "false",
+            "SCOPIX_SERVER_VISION_ENABLED": "false",
+            "SCOPIX_SERVER_EMBEDDER": "none",
+        }
         paint: list[float] = []
         calls: list[float] = []
         weights: list[int] = []
         thumbs: list[int] = []
-        try:
-            wait_for_port(port, server)
+        with scopix_server(root_dir / "data", env) as served:
+            root, base, key = served.root, served.base, served.key
             started = time.perf_counter()
             ingest(base, key, folder, args.files)
             took = time.perf_counter() - started
@@ -165,9 +153,6 @@ def main() -> None:
                         f"first paint {seconds * 1000:.0f} ms, {weight / 1000:.0f} kB "
                         f"(+ {thumbnails / 1000:.0f} kB of thumbnails)"
                     )
-        finally:
-            server.terminate()
-            server.wait()
 
     call_s = statistics.median(calls)
     paint_s = statistics.median(paint)

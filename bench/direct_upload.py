@@ -27,7 +27,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from bench_support import VENV_BIN, create_key, free_port, wait_for_port
+from bench_support import s3_server, scopix_server
 
 MiB = 1024 * 1024
 
@@ -115,35 +115,22 @@ def main() -> None:
     )
     with tempfile.TemporaryDirectory() as work:
         root = Path(work)
-        data_dir = root / "data"
-        (root / "s3" / "bench").mkdir(parents=True)
-        s3_port, port = free_port(), free_port()
-        endpoint = f"http://127.0.0.1:{s3_port}"
-        rclone = subprocess.Popen(
-            [str(VENV_BIN / "rclone"), "serve", "s3", "--addr", f"127.0.0.1:{s3_port}",
-             "--auth-key", "bench,bench-secret", str(root / "s3")],
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-        )  # fmt: skip
-        env = {
-            **os.environ,
-            "SCOPIX_SERVER_WORKERS": "0",
-            "SCOPIX_SERVER_STORAGE_URL": "s3://bench/library",
-            "SCOPIX_SERVER_S3_ENDPOINT_URL": endpoint,
-            "SCOPIX_SERVER_S3_ACCESS_KEY_ID": "bench",
-            "SCOPIX_SERVER_S3_SECRET_ACCESS_KEY": "bench-secret",
-        }
-        key = create_key(data_dir)
-        server = subprocess.Popen(
-            [str(VENV_BIN / "scopix-server"), "serve", "--data-dir", str(data_dir),
-             "--port", str(port), "--log-level", "warning"],
-            env=env,
-        )  # fmt: skip
-        base = f"http://127.0.0.1:{port}/api/v2"
         seconds: dict[str, list[float]] = {"boto3": [], "sdk": [], "sdk_call": []}
         rss: list[float] = []
-        try:
-            wait_for_port(s3_port, rclone)
-            wait_for_port(port, server)
+        with (
+            s3_server(root / "s3") as endpoint,
+            scopix_server(
+                root / "data",
+                {
+                    "SCOPIX_SERVER_WORKERS": "0",
+                    "SCOPIX_SERVER_STORAGE_URL": "s3://bench/library",
+                    "SCOPIX_SERVER_S3_ENDPOINT_URL": endpoint,
+                    "SCOPIX_SERVER_S3_ACCESS_KEY_ID": "bench",
+                    "SCOPIX_SERVER_S3_SECRET_ACCESS_KEY": "bench-secret",
+                },
+            ) as served,
+        ):
+            base, key = served.base, served.key
             for number in range(args.rounds):
                 path = root / f"big-{number}.png"
                 make_file(path, size, number)
@@ -161,10 +148,6 @@ def main() -> None:
                     f"(peak RSS: SDK {ours['rss_mb']:.0f} MB, boto3 {baseline['rss_mb']:.0f} MB)"
                 )
                 path.unlink()
-        finally:
-            for process in (server, rclone):
-                process.terminate()
-                process.wait()
 
     rate = {name: args.mb / statistics.median(values) for name, values in seconds.items()}
     ratio = rate["sdk"] / rate["boto3"]
