@@ -8,6 +8,7 @@ import io
 import json
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -137,6 +138,31 @@ def test_a_question_is_answered_with_the_tenants_own_files(chat: Chat) -> None:
         assert detail["session"]["remaining_messages"] == answer["remaining_messages"]
         listed = api.get("/chat/sessions").json()
         assert session_id in {s["id"] for s in listed["sessions"]}
+
+
+def test_a_replayed_answer_shows_thumbnails_signed_anew(chat: Chat) -> None:
+    """A retry with the same Idempotency-Key replays the first answer, but its thumbnail URLs
+    are signed at the replay: a client retrying an hour later does not get expired links."""
+    with chat.client() as api:
+        url = f"/chat/sessions/{_new(api)}/messages"
+        key = {"Idempotency-Key": "harbour-question"}
+        question = {"message": "Which picture shows the harbour lighthouse tours?"}
+        first = api.post(url, json=question, headers=key)
+        assert first.status_code == 200, first.text
+        shown = {i["image_id"]: i for i in first.json()["image_context"]}
+        assert chat.files["harbour.png"] in shown
+        time.sleep(1.1)  # (a URL signed a second later expires a second later)
+        again = api.post(url, json=question, headers=key)
+        assert again.status_code == 200, again.text
+        replayed = {i["image_id"]: i for i in again.json()["image_context"]}
+        assert replayed.keys() == shown.keys()
+        assert again.json()["message_id"] == first.json()["message_id"]
+        for image_id, image in replayed.items():
+            assert image["thumbnail_url"] != shown[image_id]["thumbnail_url"]
+            fetched = api.get(image["thumbnail_url"])
+            assert fetched.status_code == 200 and fetched.headers["content-type"] == "image/webp"
+        replayed_rest = {k: v for k, v in again.json().items() if k != "image_context"}
+        assert replayed_rest == {k: v for k, v in first.json().items() if k != "image_context"}
 
 
 def test_the_stream_carries_the_same_answer_as_events(chat: Chat) -> None:

@@ -31,6 +31,7 @@ class Replay:
     claim: idempotency.Claim | None  # held by this request (None: no key, or a replay)
     answer: JSONResponse | None  # set when the request was already answered
     remembered: bool = False
+    stored: idempotency.Answer | None = None  # what ``answer`` is made of
 
     @property
     def key(self) -> str | None:
@@ -59,7 +60,8 @@ async def idempotent(
     print_ = idempotency.fingerprint(route, {"json": [canonical]}, [])
     outcome = await idempotency.begin(state.sessions, auth.tenant.id, key, print_)
     if isinstance(outcome, idempotency.Answer):
-        yield Replay(None, JSONResponse(outcome.body, status_code=outcome.status_code))
+        answer = JSONResponse(outcome.body, status_code=outcome.status_code)
+        yield Replay(None, answer, stored=outcome)
         return
     replay = Replay(outcome, None)
     try:

@@ -5,7 +5,7 @@ and passages that best match, and a sentence saying that no model wrote them."""
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncGenerator, AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field
 from functools import partial
 from typing import Annotated, Any
@@ -13,7 +13,7 @@ from typing import Annotated, Any
 import anyio
 import httpx
 from fastapi import APIRouter, Query, Request
-from fastapi.responses import StreamingResponse
+from fastapi.responses import JSONResponse, StreamingResponse
 from sqlalchemy import select
 from sqlalchemy.ext.asyncio import AsyncSession
 
@@ -41,6 +41,7 @@ from ...errors import ServiceUnavailable
 from ...jobs.steps.variants import THUMBNAIL
 from ...providers.llm import model_client
 from ...services import chat as chat_service
+from ...services.idempotency import Answer as StoredAnswer
 from ...settings import Settings
 from ..deps import AppState, AuthDep, SessionDep, StateDep
 from ..ingest import signed_url
@@ -192,9 +193,6 @@ class _Reply:
     body: dict[str, Any] = field(default_factory=dict)
 
     async def record(self, db: AsyncSession, message: ChatMessage) -> None:
-        images = list(message.image_context or [])
-        found = select(File).where(File.id.in_([i["image_id"] for i in images]))
-        files = {r.id: r for r in (await db.scalars(found)).all()}
         row = self.turn.row  # (as it was before this turn: its totals grow by this turn's)
         self.body = {
             "message_id": message.id,
@@ -206,11 +204,9 @@ class _Reply:
             ),
             "remaining_messages": max(0, chat_service.MAX_MESSAGES - row.total_messages - 2),
             "mode": self.mode,
-            "image_context": [
-                {**i, "thumbnail_url": _thumbnail(self.request, self.state, files[i["image_id"]])}
-                for i in images
-                if i["image_id"] in files
-            ],
+            "image_context": await _image_context(
+                db, self.request, self.state, row.tenant_id, message.image_context or []
+            ),
             "citations": self.citations,
         }
         if self.replay is not None:
@@ -262,8 +258,40 @@ async def _answer(
     return answer
 
 
+async def _image_context(
+    db: AsyncSession,
+    request: Request,
+    state: AppState,
+    tenant_id: str,
+    images: Sequence[dict[str, Any]],
+) -> list[dict[str, Any]]:
+    """The images an answer showed that are still in the library, with thumbnail URLs signed
+    now (a replayed answer's first URLs may have expired)."""
+    ids = [i["image_id"] for i in images]
+    found = select(File).where(
+        File.tenant_id == tenant_id, File.id.in_(ids), File.deleted_at.is_(None)
+    )
+    files = {r.id: r for r in (await db.scalars(found)).all()}
+    return [
+        {**i, "thumbnail_url": _thumbnail(request, state, files[i["image_id"]])}
+        for i in images
+        if i["image_id"] in files
+    ]
+
+
 def _thumbnail(request: Request, state: AppState, row: File) -> str | None:
     return signed_url(request, state, row, download=False, variant=THUMBNAIL)
+
+
+async def _replayed(
+    stored: StoredAnswer, db: AsyncSession, request: Request, state: AppState, tenant_id: str
+) -> JSONResponse:
+    body = dict(stored.body)
+    if "image_context" in body:
+        body["image_context"] = await _image_context(
+            db, request, state, tenant_id, body["image_context"]
+        )
+    return JSONResponse(body, status_code=stored.status_code)
 
 
 @router.post(
@@ -285,8 +313,8 @@ async def send(
     asked = body.model_dump(mode="json")
     route = f"chat.send:{session_id.lower()}"
     async with idempotent(request, session, state, auth, route, asked) as replay:
-        if replay.answer is not None:
-            return replay.answer
+        if replay.stored is not None:
+            return await _replayed(replay.stored, session, request, state, auth.tenant.id)
         turn = await chat_service.begin_turn(session, auth.tenant, session_id, body.message)
         if state.settings.chat_provider == "none":
             reply = _Reply(request, state, turn, "retrieval", replay)
