@@ -13,11 +13,12 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
+from urllib.parse import unquote
 
 import httpx
 import pytest
 from PIL import Image, ImageDraw
-from playwright.sync_api import Browser, ConsoleMessage, Page, Request, expect
+from playwright.sync_api import Browser, ConsoleMessage, Page, Request, Route, expect
 
 from browser_support import axe_violations, chromium, drop_files, screenshot, signed_in
 from media_support import text_image
@@ -219,6 +220,36 @@ def test_dropped_files_complete_and_a_refusal_shows_the_reason(
     expect(again).to_have_attribute("data-state", "duplicate", timeout=30_000)
     assert again.locator("a").get_attribute("href") == f"#/files/{uploaded['blocks.png']}"
     screenshot(page, "gallery")
+    page.close()
+
+
+def test_the_gallery_follows_a_card_still_processing(
+    console: Console, uploaded: dict[str, str]
+) -> None:
+    """A card drawn while its file was processing turns ready when the poll sees it done (the
+    first listing is made to say "processing"; the poll asks the real server)."""
+    slow = uploaded["blocks.png"]
+    polled: list[str] = []
+
+    def first_listing_says_processing(route: Route) -> None:
+        if "ids=" in route.request.url:
+            polled.append(route.request.url)
+            route.continue_()
+            return
+        response = route.fetch()
+        listing = response.json()
+        for item in listing["items"]:
+            if item["id"] == slow:
+                item.update(is_terminal=False, status="processing")
+        route.fulfill(response=response, json=listing)
+
+    page = console.page()
+    page.route("**/api/v2/files?*", first_listing_says_processing)
+    signed_in(page, console.live.root_url, console.key)
+    card = page.locator(f'#gallery .file-card[data-id="{slow}"]')
+    expect(card).to_have_attribute("data-state", "processing")
+    expect(card).to_have_attribute("data-state", "ready", timeout=15_000)
+    assert polled and all(slow in unquote(url) for url in polled)
     page.close()
 
 

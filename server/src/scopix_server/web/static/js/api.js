@@ -2,6 +2,7 @@
 // ApiError with the server's code and message, uploads with progress (XMLHttpRequest).
 
 import { sleep } from "./dom.js";
+import { pollDelay } from "./state.js";
 
 const BASE = "/api/v2";
 const KEY = "scopix.apiKey";
@@ -80,6 +81,28 @@ function headers(extra = {}) {
 const unauthorised = new Set();
 export function onUnauthorised(listener) {
   unauthorised.add(listener);
+}
+
+/**
+ * Until `signal` aborts, every `ms` (or longer: pollDelay) while the page is visible, the files
+ * that `ids()` names (a hundred at most) are asked for in one call, and `seen(byId, asked)` is
+ * told what came back (an id asked for and missing: deleted meanwhile). A failed call is tried
+ * again the next round.
+ */
+export async function watchFiles(ids, seen, ms, signal) {
+  while (!signal.aborted) {
+    await sleep(pollDelay(ms), signal);
+    if (signal.aborted || document.hidden) continue;
+    const asked = ids().slice(0, 100);
+    if (asked.length === 0) continue;
+    let page;
+    try {
+      page = await call("GET", "/files", { query: { ids: asked.join(","), limit: 100 }, signal });
+    } catch {
+      continue;
+    }
+    await seen(new Map(page.items.map((file) => [file.id, file])), asked);
+  }
 }
 
 /** One call: JSON in and out; throws ApiError. Rate-limited calls wait and try again (twice). */

@@ -1,10 +1,10 @@
 // The library: upload panel, search and filters, a grid of cards with infinite scroll, and
 // live status for the files still being processed (polled, a hundred ids per call).
 
-import { call } from "./api.js";
+import { call, watchFiles } from "./api.js";
 import { card, refresh } from "./cards.js";
-import { announce, h, replace, sleep } from "./dom.js";
-import { filters, pollDelay } from "./state.js";
+import { announce, h, replace } from "./dom.js";
+import { filters } from "./state.js";
 import { uploadPanel } from "./upload.js";
 
 const PAGE = 48;
@@ -186,23 +186,14 @@ export function showGallery(main, signal) {
 }
 
 /** Every two seconds, the cards still processing are asked for again (in one call). */
-async function poll(grid, signal) {
-  while (!signal.aborted) {
-    await sleep(pollDelay(POLL_MS), signal);
-    if (signal.aborted || document.hidden) continue;
-    const waiting = [...grid.querySelectorAll('.file-card[data-state="processing"]')].slice(0, 100);
-    if (waiting.length === 0) continue;
-    try {
-      const ids = waiting.map((item) => item.dataset.id);
-      const page = await call("GET", "/files", { query: { ids: ids.join(","), limit: 100 }, signal });
-      const byId = new Map(page.items.map((file) => [file.id, file]));
-      for (const item of waiting) {
-        const file = byId.get(item.dataset.id);
-        if (file) refresh(item, file);
-        else item.remove(); // deleted meanwhile
-      }
-    } catch {
-      // the next round tries again
+function poll(grid, signal) {
+  const processing = () => [...grid.querySelectorAll('.file-card[data-state="processing"]')];
+  const seen = (byId, asked) => {
+    for (const item of processing().filter((card) => asked.includes(card.dataset.id))) {
+      const file = byId.get(item.dataset.id);
+      if (file) refresh(item, file);
+      else item.remove(); // deleted meanwhile
     }
-  }
+  };
+  watchFiles(() => processing().map((item) => item.dataset.id), seen, POLL_MS, signal);
 }

@@ -2,9 +2,9 @@
 // a time, large files as direct uploads (in parts), and each file's outcome in words: done,
 // already in the library, or refused with the server's own message.
 
-import { call, directUpload, uploadFile } from "./api.js";
-import { announce, formatBytes, h, replace, sleep } from "./dom.js";
-import { pollDelay, session } from "./state.js";
+import { call, directUpload, uploadFile, watchFiles } from "./api.js";
+import { announce, formatBytes, h, replace } from "./dom.js";
+import { session } from "./state.js";
 
 const meta = (name, fallback) => Number(document.querySelector(`meta[name="${name}"]`)?.content || fallback);
 const DIRECT_FROM = meta("scopix-direct-upload-bytes", 32 * 1024 * 1024);
@@ -221,21 +221,12 @@ function build(signal, onFinished) {
 
 /** Until each uploaded file's processing ends: Done, or Failed with the reason. (The gallery
  * follows its own cards.) */
-async function followProcessing(following, signal) {
-  while (!signal.aborted) {
-    await sleep(pollDelay(1500), signal);
-    if (signal.aborted || following.size === 0) continue;
-    const ids = [...following.keys()].slice(0, 100);
-    let page;
-    try {
-      page = await call("GET", "/files", { query: { ids: ids.join(","), limit: 100 }, signal });
-    } catch {
-      continue; // try again next round
-    }
-    const found = new Map(page.items.map((file) => [file.id, file]));
+function followProcessing(following, signal) {
+  const seen = async (found, ids) => {
     for (const id of ids) {
       const file = found.get(id);
       const view = following.get(id);
+      if (!view) continue;
       if (!file) {
         following.delete(id);
         view.set("failed", "Deleted before its processing ended");
@@ -256,7 +247,8 @@ async function followProcessing(following, signal) {
         view.set("done", "Done", id);
       }
     }
-  }
+  };
+  watchFiles(() => [...following.keys()], seen, 1500, signal);
 }
 
 // A file dropped outside the drop zone must not replace the console with the file itself.
