@@ -192,6 +192,22 @@ async def test_retry_after_on_503_is_honoured_too(
     assert recorder.sleeps == [2.0]
 
 
+@pytest.mark.parametrize(("said", "attempts"), [("false", 1), ("False ", 1), ("true", 2)])
+async def test_a_server_that_says_a_retry_would_fail_alike_is_believed(
+    make_client: MakeClient, recorder: Recorder, said: str, attempts: int
+) -> None:
+    """``X-Should-Retry: false`` on a 503 (a chat turn that spent its budget, say): raised at
+    once, the work not done again; any other value leaves the usual policy."""
+    refused = server_error(**{"X-Should-Retry": said})
+    async with make_client(sequence(refused, ok_response())) as client:
+        if attempts == 1:
+            with pytest.raises(ServerError):
+                await client.request("POST", "/chat/sessions/s/messages", json={"message": "?"})
+        else:
+            await client.request("POST", "/chat/sessions/s/messages", json={"message": "?"})
+    assert len(recorder.requests) == attempts
+
+
 async def test_a_long_retry_after_is_raised_not_slept(
     make_client: MakeClient, recorder: Recorder
 ) -> None:

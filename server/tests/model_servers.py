@@ -246,7 +246,7 @@ def _tool_use(call: dict[str, Any]) -> dict[str, Any]:
     """An OpenAI tool call (``tool_call``) as an Anthropic tool_use block."""
     try:
         arguments = json.loads(call["function"]["arguments"])
-    except ValueError:
+    except (ValueError, RecursionError):
         arguments = call["function"]["arguments"]  # (sent as is, as a broken model would)
     return {
         "type": "tool_use",

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import io
+import json
 import socket
 import time
 import zipfile
 from collections.abc import Iterator
+from pathlib import Path
 
 import httpx
 import pytest
+from PIL import Image
 
 from scopix_server import Settings
 from server_support import (
@@ -19,9 +22,11 @@ from server_support import (
     LiveServer,
     make_key,
     png_bytes,
+    serving,
     start_server,
     stored_objects,
     temp_files,
+    wait_until_terminal_sync,
 )
 
 MiB = 1024 * 1024
@@ -223,6 +228,94 @@ def test_malformed_requests(
     assert response.status_code == status, response.text
     assert fragment in response.json()["error"]["message"]
     assert temp_files(small.settings) == []
+
+
+@pytest.mark.parametrize(
+    "path", ["/images/analyze", "/chat/sessions", "/files/direct-uploads", "/files/batch-delete"]
+)
+def test_json_nested_too_deeply_is_a_400(api: httpx.Client, path: str) -> None:
+    deep = "[" * 100_000 + "]" * 100_000
+    response = api.post(path, content=deep, headers={"Content-Type": "application/json"})
+    assert response.status_code in (400, 422), response.text
+    assert response.json()["error"]["code"] == "VALIDATION_ERROR"
+
+
+def test_nul_characters_are_dropped_wherever_text_is_stored(tmp_path: Path) -> None:
+    """PostgreSQL cannot keep U+0000 in text: a NUL in a title, a tag, a file name, metadata, a
+    search or a chat message is dropped (on SQLite too, so both keep the same text), never a
+    500; a picture whose EXIF fields hold NULs is processed as any other."""
+    with serving(tmp_path, vision_enabled=False) as live:
+        key = make_key(live.settings)
+        with httpx.Client(
+            base_url=live.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=60
+        ) as api:
+            made = api.post("/chat/sessions", json={"title": "Tax\u0000 notes"})
+            assert made.status_code == 201, made.text
+            session_id = made.json()["session_id"]
+            asked = api.post(
+                f"/chat/sessions/{session_id}/messages", json={"message": "late\u0000 fees?"}
+            )
+            assert asked.status_code == 200, asked.text
+            detail = api.get(f"/chat/sessions/{session_id}").json()
+            assert detail["session"]["title"] == "Tax notes"
+            assert detail["messages"][0]["content"] == "late fees?"
+
+            upload = api.post(
+                "/files/upload",
+                files={"file": ("sign\x00.png", png_bytes(8, 8))},
+                data={"metadata": json.dumps({"place": "Lis\u0000bon"})},
+            )
+            assert upload.status_code == 201, upload.text
+            file_id = upload.json()["image_id"]
+            changed = api.patch(
+                f"/files/{file_id}", json={"title": "a\u0000b", "tags": ["c\u0000d"]}
+            )
+            assert changed.status_code == 200, changed.text
+            shown = api.get(f"/files/{file_id}").json()
+            assert (shown["title"], shown["tags"]) == ("ab", ["cd"])
+            assert "\x00" not in shown["filename"]
+            for mode in ("all", "hybrid"):
+                found = api.get("/files", params={"search": "a\x00b", "search_mode": mode})
+                assert found.status_code == 200, found.text
+
+            picture = Image.new("RGB", (64, 64), (10, 200, 30))
+            exif = Image.Exif()
+            exif[0x010F] = "Can\x00on"  # Make
+            exif[0x0110] = "Power\x00Shot"  # Model
+            exif[0x010E] = "a \x00 description"  # ImageDescription
+            data = io.BytesIO()
+            picture.save(data, "JPEG", exif=exif.tobytes())
+            sent = api.post("/files/upload", files={"file": ("exif.jpg", data.getvalue())})
+            assert sent.status_code == 201, sent.text
+            wait_until_terminal_sync(api, sent.json()["image_id"], timeout=120)
+            status = api.get(f"/files/{sent.json()['image_id']}/status").json()
+            assert status["status"] == "completed", status
+
+
+def test_an_unexpected_error_is_a_500_that_keeps_the_connection(tmp_path: Path) -> None:
+    """A bug answers 500 with a request id, and the client's keep-alive connection stays up:
+    its next request on it is answered (Starlette's own handler would drop the connection)."""
+    live = start_server(Settings(data_dir=tmp_path, workers=0))
+    app = live.server.config.app
+
+    async def broken() -> None:
+        raise RuntimeError("a bug")
+
+    app.add_api_route("/api/v2/test-only/broken", broken)
+    try:
+        key = make_key(live.settings)
+        with httpx.Client(
+            base_url=live.base_url, headers={"Authorization": f"Bearer {key}"}
+        ) as api:
+            for _ in range(3):
+                failed = api.get("/test-only/broken")
+                assert failed.status_code == 500
+                assert failed.json()["error"]["code"] == "SERVER_ERROR"
+                assert failed.json()["request_id"] == failed.headers["X-Request-ID"]
+                assert "a bug" not in failed.text  # (no stack trace, no message of ours)
+                assert api.get("/tenant").status_code == 200
+    finally:
+        live.stop()
 
 
 def test_non_latin1_part_headers_are_read_as_utf8(api: httpx.Client) -> None:

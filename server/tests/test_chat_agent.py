@@ -10,6 +10,7 @@ classified error); the session stays consistent."""
 from __future__ import annotations
 
 import json
+import socket
 import time
 import uuid
 from collections.abc import Iterator
@@ -22,7 +23,7 @@ import httpx
 import pytest
 
 from model_servers import ModelServer, Reply, tool_call
-from scopix import ChatTokenType, ClientConfig, Scopix
+from scopix import ChatTokenType, ClientConfig, Scopix, ServerError
 from server_support import LiveServer, make_key, serving, wait_until_terminal_sync
 
 pytestmark = pytest.mark.socket
@@ -179,6 +180,7 @@ def test_malformed_tool_calls_are_told_to_the_model(setup: Setup) -> None:
                 tool_call("search_documents", "{not json", "call_a"),
                 tool_call("delete_everything", {}, "call_b"),
                 tool_call("search_documents", {"query": 42}, "call_c"),
+                tool_call("read_file", "[" * 100_000 + "]" * 100_000, "call_d"),  # (too deep)
             ]
         ),
         Reply(text="I could not search properly."),
@@ -190,6 +192,7 @@ def test_malformed_tool_calls_are_told_to_the_model(setup: Setup) -> None:
     assert "not valid JSON" in errors[0]
     assert "no tool 'delete_everything'" in errors[1]
     assert "query must be a non-empty string" in errors[2]
+    assert "not valid JSON" in errors[3]
 
 
 def test_a_model_that_never_stops_is_ended_by_the_budget(setup: Setup) -> None:
@@ -215,16 +218,17 @@ def test_a_model_that_never_stops_is_ended_by_the_budget(setup: Setup) -> None:
 
 
 @pytest.mark.parametrize(
-    ("reply", "error_type"),
+    ("reply", "error_type", "retryable"),
     [
-        (Reply(status=500, error=("server_error", "boom")), "vlm_error"),
-        (Reply(status=429, error=("rate_limit", "slow down")), "rate_limit"),
-        (Reply(body=b"<html>not json</html>"), "vlm_error"),
-        (Reply(text=""), "vlm_error"),
+        (Reply(status=500, error=("server_error", "boom")), "vlm_error", True),
+        (Reply(status=429, error=("rate_limit", "slow down")), "rate_limit", True),
+        (Reply(status=400, error=("invalid_request_error", "too long")), "validation", False),
+        (Reply(body=b"<html>not json</html>"), "vlm_error", True),
+        (Reply(text=""), "vlm_error", True),
     ],
 )
 def test_a_provider_failure_is_a_classified_error(
-    setup: Setup, reply: Reply, error_type: str
+    setup: Setup, reply: Reply, error_type: str, retryable: bool
 ) -> None:
     setup.model.default = reply
     with setup.api() as api:
@@ -232,7 +236,9 @@ def test_a_provider_failure_is_a_classified_error(
         asked = api.get("/tenant").json()["usage"]["chat_messages_this_month"]
         answer = api.post(f"/chat/sessions/{session_id}/messages", json={"message": "hello"})
         assert answer.status_code == 503, answer.text
-        assert answer.json()["error"]["details"]["error_type"] == error_type
+        details = answer.json()["error"]["details"]
+        assert (details["error_type"], details["is_retryable"]) == (error_type, retryable)
+        assert answer.headers["X-Should-Retry"] == str(retryable).lower()
         assert api.get(f"/chat/sessions/{session_id}").json()["messages"] == []
         # a question that got no answer is not counted
         assert api.get("/tenant").json()["usage"]["chat_messages_this_month"] == asked
@@ -258,6 +264,56 @@ def test_the_sdk_streams_an_agent_answer(setup: Setup) -> None:
     complete = next(t for t in tokens if t.type is ChatTokenType.COMPLETE)
     assert complete.data["mode"] == "agent"
     assert complete.data["citations"][0]["file_id"] == setup.vat
+
+
+def test_the_sdk_does_not_ask_again_what_would_fail_alike(setup: Setup) -> None:
+    """A turn that spends its step budget fails the same way on a retry: the server says so
+    (X-Should-Retry: false) and the SDK, which retries 503s, raises at once."""
+    setup.model.default = Reply(tool_calls=[tool_call("list_files", {})])
+    config = ClientConfig(
+        api_key=setup.key, base_url=setup.live.base_url, max_retries=2, retry_delay=0.01
+    )
+
+    async def run() -> None:
+        async with Scopix.from_config(config) as client, client.chat_session() as chat:
+            await chat.send("loop")
+
+    with pytest.raises(ServerError) as raised:
+        anyio.run(run)
+    assert raised.value.details["error_type"] == "budget_exhausted"
+    assert len(setup.model.seen) == 4  # one turn of chat_max_steps, not one per retry
+
+
+def test_a_client_gone_before_its_stream_starts_leaves_the_session_free(setup: Setup) -> None:
+    """A client that sends its question and hangs up at once (a console tab closed just after
+    Ask): the turn ends though its stream never started; the session is free, nothing counted."""
+    setup.model.default = Reply(text="Nobody reads this.", delay=0.5)
+    host, port = setup.live.root_url.removeprefix("http://").split(":")
+    with setup.api() as api:
+        session_id = _session(api)
+        asked = api.get("/tenant").json()["usage"]["chat_messages_this_month"]
+        body = json.dumps({"message": "gone?"}).encode()
+        request = (
+            f"POST /api/v2/chat/sessions/{session_id}/messages/stream HTTP/1.1\r\n"
+            f"Host: {host}:{port}\r\nAuthorization: Bearer {setup.key}\r\n"
+            f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n\r\n"
+        ).encode() + body
+        for _ in range(3):  # (the later ones may find the session still held: a 409)
+            with socket.create_connection((host, int(port))) as raw:
+                raw.sendall(request)
+            # (closed at once: the response never gets to its body)
+            time.sleep(0.3)
+        setup.model.default = Reply(text="Here I am.")
+        deadline = time.monotonic() + 15
+        while True:
+            again = api.post(f"/chat/sessions/{session_id}/messages", json={"message": "hi"})
+            if again.status_code != 409 or time.monotonic() > deadline:
+                break
+            time.sleep(0.2)
+        assert again.status_code == 200, again.text
+        messages = api.get(f"/chat/sessions/{session_id}").json()["messages"]
+        assert [m["content"] for m in messages] == ["hi", "Here I am."]
+        assert api.get("/tenant").json()["usage"]["chat_messages_this_month"] == asked + 1
 
 
 def test_a_client_that_hangs_up_mid_answer_leaves_the_session_consistent(setup: Setup) -> None:
@@ -365,6 +421,8 @@ def test_a_hosted_chat_provider_needs_a_key() -> None:
 
     with pytest.raises(ValueError, match="SCOPIX_SERVER_CHAT_API_KEY"):
         Settings(chat_provider="anthropic")
+    with pytest.raises(ValueError, match="less than or equal to 540"):
+        Settings(chat_timeout_seconds=600)  # (a turn held 10 minutes is taken for a dead one)
     with pytest.raises(ValueError, match="SCOPIX_SERVER_CHAT_BASE_URL at a local server"):
         Settings(chat_provider="openai")
     assert Settings(chat_provider="openai", chat_base_url="http://127.0.0.1:11434/v1")

@@ -29,7 +29,7 @@ from ._exceptions import (
     ScopixError,
     ScopixTimeoutError,
 )
-from ._retry import RetryPolicy, is_retryable, parse_retry_after
+from ._retry import RetryPolicy, is_retryable, parse_retry_after, should_retry
 from ._tracing import Tracer, current_correlation_id
 from ._types import NOT_GIVEN, NotGiven
 from ._version import __version__
@@ -253,6 +253,10 @@ class HTTPCore:
                 else None
             )
             delay = self.policy.next_delay(retry_number, error, retry_after=retry_after)
+            if response is not None and not should_retry(
+                response.headers.get(C.HEADER_SHOULD_RETRY)
+            ):
+                delay = None
             if delay is None:
                 self._log(
                     logging.DEBUG,

@@ -60,5 +60,6 @@ HEADER_REQUEST_ID = "X-Request-ID"
 HEADER_CORRELATION_ID = "X-Correlation-ID"
 HEADER_IDEMPOTENCY_KEY = "Idempotency-Key"
 HEADER_RETRY_AFTER = "Retry-After"
+HEADER_SHOULD_RETRY = "X-Should-Retry"  # "false": the server says a retry would fail alike
 
 LOGGER_NAME = "scopix"

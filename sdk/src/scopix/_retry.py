@@ -3,7 +3,9 @@
 Pure functions and a frozen policy object, so every rule is tested without sleeping:
 
 * Retried: ``RateLimitError`` (429), ``ServerError`` (5xx), ``ScopixConnectionError`` and
-  ``ScopixTimeoutError``. Nothing else: other 4xx answers would fail the same way again.
+  ``ScopixTimeoutError``. Nothing else: other 4xx answers would fail the same way again. Nor an
+  answer with ``X-Should-Retry: false``: the server knows that this one would fail alike (a chat
+  turn that spent its budget, say), and a retry would only do the work again.
 * Delay before retry *n* (0-based): ``retry_delay * 2**n``, capped at ``MAX_RETRY_DELAY`` (or at
   ``retry_delay`` when that is larger), then stretched by a random jitter of up to
   ``RETRY_JITTER`` (10 %). With the defaults: about 1 s, 2 s, 4 s.
@@ -48,6 +50,11 @@ def is_retryable(error: BaseException) -> bool:
 def is_retryable_status(status_code: int) -> bool:
     """429 and 5xx are transient; every other status is final."""
     return status_code == 429 or 500 <= status_code <= 599
+
+
+def should_retry(header: str | None) -> bool:
+    """``False`` only when the server said ``X-Should-Retry: false``."""
+    return header is None or header.strip().lower() != "false"
 
 
 def parse_retry_after(value: str | None, *, now: Callable[[], float] = time.time) -> float | None:

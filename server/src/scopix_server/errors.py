@@ -9,14 +9,15 @@ from __future__ import annotations
 
 import logging
 import uuid
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 from .exhaustion import unavailable_cause
 
@@ -230,21 +231,15 @@ def install_error_handlers(app: FastAPI) -> None:
             headers={"Retry-After": "30"},
         )
 
-    # (handled here rather than by the catch-all below, which Starlette re-raises to the server
-    # afterwards: that would also drop the client's keep-alive connection)
-    @app.exception_handler(OSError)
-    @app.exception_handler(DBAPIError)
-    async def resource_failure(request: Request, exc: Exception) -> JSONResponse:
-        cause = unavailable_cause(exc)
-        if cause is None:
-            raise exc
-        return unavailable(request, exc, cause)
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        cause = unavailable_cause(exc)  # (one raised from a resource failure)
+    async def unexpected(request: Request, exc: Exception) -> Response:
+        cause = unavailable_cause(exc)  # (a resource failure, or one raised from it)
         if cause is not None:
             return unavailable(request, exc, cause)
+        refused = _unstorable_value(exc)
+        if refused is not None:
+            return error_response(
+                request, 422, "VALIDATION_ERROR", f"a value cannot be stored: {refused}"
+            )
         logger.error(
             "unhandled error in %s %s (request_id=%s)",
             request.method,
@@ -258,3 +253,60 @@ def install_error_handlers(app: FastAPI) -> None:
             "SERVER_ERROR",
             "Internal server error; quote the request_id when reporting it",
         )
+
+    # Starlette gives a handler keyed on Exception to its outermost middleware, which answers
+    # and then raises again: the server then drops the client's keep-alive connection, and the
+    # client's next request on it fails. So errors from the routes are answered by a middleware
+    # inside the others (added first), which does not raise again; the handler stays for errors
+    # raised outside the routes.
+    app.add_middleware(_AnswerErrors, answer=unexpected)
+    app.add_exception_handler(Exception, unexpected)
+
+
+class _AnswerErrors:
+    """An error from the app, before its response has started, is answered by ``answer``."""
+
+    def __init__(
+        self, app: ASGIApp, answer: Callable[[Request, Exception], Awaitable[Response]]
+    ) -> None:
+        self.app = app
+        self.answer = answer
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def sending(message: Message) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, sending)
+        except Exception as error:
+            if started:
+                raise
+            response = await self.answer(Request(scope, receive), error)
+            await response(scope, receive, send)
+
+
+# PostgreSQL's data exceptions that a value sent to it causes (SQLite stores them as they are)
+_UNSTORABLE = {
+    "22001": "it is longer than its column allows",
+    "22003": "a number is out of range",
+    "22021": "it holds a character the database cannot store",
+    "22P05": "it holds a character the database cannot store",
+}
+
+
+def _unstorable_value(error: BaseException) -> str | None:
+    current: BaseException | None = error
+    while current is not None:
+        if isinstance(current, DBAPIError):
+            state = getattr(current.orig, "sqlstate", None) or getattr(current.orig, "pgcode", None)
+            if state in _UNSTORABLE:
+                return _UNSTORABLE[state]
+        current = current.__cause__ or current.__context__
+    return None

@@ -315,7 +315,11 @@ class Settings(BaseSettings):
         30_000, ge=1000, description="Model tokens one chat turn may use, all steps together."
     )
     chat_timeout_seconds: float = Field(
-        120.0, gt=0, description="How long one chat turn may take, all steps together."
+        120.0,
+        gt=0,
+        le=540,
+        description="How long one chat turn may take, all steps together (at most 540 s: a "
+        "turn still held after 10 minutes is taken for one whose server died).",
     )
     chat_keepalive_seconds: float = Field(
         15.0,

@@ -104,6 +104,8 @@ class JsonUpload:
             document = json.loads(skeleton)
         except (ValueError, UnicodeDecodeError) as error:
             raise BadRequest(f"the body is not valid JSON ({error})") from None
+        except RecursionError:
+            raise BadRequest("the body's JSON is nested too deeply") from None
         del skeleton
         if span is not None and isinstance(document, dict) and document.get("base64") == "":
             document["base64"] = _SPANNED if span[1] > span[0] else ""

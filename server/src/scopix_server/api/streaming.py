@@ -9,7 +9,7 @@ chat turn released, a storage stream closed) then runs late or never. Here it ru
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterable, Mapping
+from collections.abc import AsyncIterable, Awaitable, Callable, Mapping
 
 import anyio
 from anyio.streams.memory import MemoryObjectSendStream
@@ -20,14 +20,30 @@ __all__ = ["ClosingStreamingResponse", "EventStreamResponse"]
 
 
 class ClosingStreamingResponse(StreamingResponse):
+    """``on_close`` runs once the response has ended, however it ended: even when the client
+    hung up before the body was ever started (a generator that never ran has no ``finally``)."""
+
+    def __init__(
+        self,
+        content: AsyncIterable[bytes],
+        *,
+        media_type: str | None = None,
+        headers: Mapping[str, str] | None = None,
+        on_close: Callable[[], Awaitable[None]] | None = None,
+    ) -> None:
+        super().__init__(content, media_type=media_type, headers=headers)
+        self._on_close = on_close
+
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
             await super().__call__(scope, receive, send)
         finally:
-            close = getattr(self.body_iterator, "aclose", None)
-            if close is not None:
-                with anyio.CancelScope(shield=True):
+            with anyio.CancelScope(shield=True):
+                close = getattr(self.body_iterator, "aclose", None)
+                if close is not None:
                     await close()
+                if self._on_close is not None:
+                    await self._on_close()
 
 
 class EventStreamResponse(ClosingStreamingResponse):
@@ -41,8 +57,11 @@ class EventStreamResponse(ClosingStreamingResponse):
         ping: bytes,
         interval: float,
         headers: Mapping[str, str] | None = None,
+        on_close: Callable[[], Awaitable[None]] | None = None,
     ) -> None:
-        super().__init__(content, media_type="text/event-stream", headers=headers)
+        super().__init__(
+            content, media_type="text/event-stream", headers=headers, on_close=on_close
+        )
         self._ping = ping
         self._interval = interval
 

@@ -88,7 +88,7 @@ class ChatModel(Protocol):
 def _decoded(provider: str, raw: str) -> Any:
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):  # (RecursionError: nested too deep to read)
         raise StepError(
             f"{provider} sent an event that is not JSON: {raw[:120]!r}", "vlm_error", step="chat"
         ) from None
@@ -494,7 +494,7 @@ def _input_of(arguments: str | None) -> dict[str, Any]:
     """A tool call's input as Anthropic takes it back: an object ({} when it was not one)."""
     try:
         value = json.loads(arguments or "{}")
-    except ValueError:
+    except (ValueError, RecursionError):
         return {}
     return value if isinstance(value, dict) else {}
 

@@ -125,7 +125,7 @@ class Toolbox:
         """Run tool ``name``; its answer as JSON text (an error the model can read on failure)."""
         try:
             arguments = json.loads(raw_arguments or "{}")
-        except ValueError:
+        except (ValueError, RecursionError):  # (RecursionError: nested too deep to read)
             raise ToolError("the arguments are not valid JSON") from None
         if not isinstance(arguments, dict):
             raise ToolError("the arguments must be a JSON object")

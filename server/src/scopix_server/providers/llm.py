@@ -249,7 +249,7 @@ def _error_message(response: httpx.Response) -> tuple[str, str]:
     vLLM and llama.cpp use."""
     try:
         body = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):  # (RecursionError: nested too deep to read)
         return " ".join(response.text.split())[:200], ""
     error = body.get("error") if isinstance(body, dict) else None
     if isinstance(error, dict):
@@ -333,7 +333,7 @@ async def post_json(
         raise status_error(provider, response)
     try:
         answer = response.json()
-    except ValueError:
+    except (ValueError, RecursionError):
         answer = None
     if not isinstance(answer, dict):
         raise StepError(

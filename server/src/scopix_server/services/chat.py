@@ -8,17 +8,20 @@ held session, and ``(session_id, position)`` is unique.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
+import anyio
 from sqlalchemy import func, or_, select, update
-from sqlalchemy.ext.asyncio import AsyncSession
+from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from ..db.models import ChatMessage, ChatSession, File, Tenant, utcnow
 from ..errors import Conflict, NotFound, QuotaExceeded
 from .quota import refund_chat_message, reserve_chat_message
+from .uploads import visible_text
 
 __all__ = [
     "MAX_MESSAGES",
@@ -29,6 +32,7 @@ __all__ = [
     "create_session",
     "end_turn",
     "get_session",
+    "give_up",
     "list_sessions",
     "messages_of",
     "message_out",
@@ -43,7 +47,7 @@ _PREVIEW = 120
 
 
 def _title_of(text: str) -> str:
-    line = " ".join(text.split())
+    line = " ".join(visible_text(text).split())
     return line if len(line) <= 60 else line[:57] + "..."
 
 
@@ -88,7 +92,7 @@ async def create_session(
     pinned = await _live_ids(session, tenant_id, image_ids or [], "image")
     row = ChatSession(
         tenant_id=tenant_id,
-        title=(title or "").strip() or "New chat",
+        title=" ".join(visible_text(title or "").split()) or "New chat",
         use_all_images=use_all_images,
         image_ids=pinned,
         document_ids=[],
@@ -213,6 +217,7 @@ class Turn:
     row: ChatSession
     question: str
     started: datetime = field(default_factory=utcnow)
+    ended: bool = False  # (recorded, or given up)
 
 
 async def begin_turn(session: AsyncSession, tenant: Tenant, session_id: str, question: str) -> Turn:
@@ -257,6 +262,17 @@ async def begin_turn(session: AsyncSession, tenant: Tenant, session_id: str, que
     await session.commit()
     await session.refresh(row)
     return Turn(row, question, row.turn_started_at or now)  # (as stored: end_turn matches it)
+
+
+async def give_up(sessions: async_sessionmaker[AsyncSession], turn: Turn) -> None:
+    """Give the session back and refund the question, unless the turn has ended already (or
+    was taken over once its lease ran out); safe to call from any ``finally``."""
+    if turn.ended:
+        return
+    with anyio.CancelScope(shield=True):
+        async with sessions() as session:
+            with contextlib.suppress(Conflict):
+                await end_turn(session, turn, answer=None)
 
 
 async def end_turn(
@@ -324,6 +340,7 @@ async def end_turn(
         if on_record is not None:
             await on_record(reply)
     await session.commit()
+    turn.ended = True
     # (the turn may end in another database session than it began: the row is read afresh)
     fresh = await session.get(ChatSession, row.id, populate_existing=True)
     if fresh is not None:

@@ -228,18 +228,13 @@ async def _answer(
     reply: _Reply,
 ) -> Answer:
     """One turn in retrieval mode, recorded (``reply`` holds its wire form)."""
-    try:
-        answer = await retrieve(
-            session,
-            state.searcher,
-            turn.row,
-            body.message,
-            expected_image_ids=body.expected_image_ids or (),
-        )
-    except BaseException:
-        await session.rollback()
-        await chat_service.end_turn(session, turn, answer=None)  # (the session is free again)
-        raise
+    answer = await retrieve(
+        session,
+        state.searcher,
+        turn.row,
+        body.message,
+        expected_image_ids=body.expected_image_ids or (),
+    )
     reply.citations = answer.citations()
     details = {
         "mode": "retrieval",
@@ -316,29 +311,28 @@ async def send(
         if replay.stored is not None:
             return await _replayed(replay.stored, session, request, state, auth.tenant.id)
         turn = await chat_service.begin_turn(session, auth.tenant, session_id, body.message)
-        if state.settings.chat_provider == "none":
-            reply = _Reply(request, state, turn, "retrieval", replay)
-            await _answer(body, session, state, turn, reply)
-            return reply.body
-        reply = _Reply(request, state, turn, "agent", replay)
-        history = await _history(session, turn.row)
-        await session.close()  # (the turn uses a database session of its own)
-        final: Event | None = None
-        events = _agent_turn(state, turn, history, body, reply)
         try:
-            async for event in events:
-                if event.kind in ("complete", "error"):
-                    final = event
+            if state.settings.chat_provider == "none":
+                reply = _Reply(request, state, turn, "retrieval", replay)
+                await _answer(body, session, state, turn, reply)
+                return reply.body
+            reply = _Reply(request, state, turn, "agent", replay)
+            history = await _history(session, turn.row)
+            await session.close()  # (the turn uses a database session of its own)
+            final: Event | None = None
+            events = _agent_turn(state, turn, history, body, reply)
+            try:
+                async for event in events:
+                    if event.kind in ("complete", "error"):
+                        final = event
+            finally:
+                await _close(events)
+            assert final is not None
+            if final.kind == "error":
+                raise _refusal(final.data or {})
+            return reply.body
         finally:
-            await _close(events)
-        assert final is not None
-        if final.kind == "error":
-            data = final.data or {}
-            raise ServiceUnavailable(
-                f"the chat model could not answer: {data.get('message')}",
-                details={"error_type": data.get("code")},
-            )
-        return reply.body
+            await _release(session, state, turn)
 
 
 @router.post(
@@ -386,18 +380,24 @@ async def send_stream(
     # its status)
     turn = await chat_service.begin_turn(session, auth.tenant, session_id, body.message)
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
-    if state.settings.chat_provider != "none":
-        history = await _history(session, turn.row)
-        await session.close()  # (the stream uses a database session of its own)
-        reply = _Reply(request, state, turn, "agent")
-        return EventStreamResponse(
-            _agent_stream(state, turn, history, body, reply),
-            ping=sse("ping"),
-            interval=state.settings.chat_keepalive_seconds,
-            headers=headers,
-        )
-    reply = _Reply(request, state, turn, "retrieval")
-    answer = await _answer(body, session, state, turn, reply)
+    try:
+        if state.settings.chat_provider != "none":
+            history = await _history(session, turn.row)
+            await session.close()  # (the stream uses a database session of its own)
+            reply = _Reply(request, state, turn, "agent")
+            return EventStreamResponse(
+                _agent_stream(state, turn, history, body, reply),
+                ping=sse("ping"),
+                interval=state.settings.chat_keepalive_seconds,
+                headers=headers,
+                # (a client that hangs up at once: the stream never starts, the turn ends here)
+                on_close=partial(chat_service.give_up, state.sessions, turn),
+            )
+        reply = _Reply(request, state, turn, "retrieval")
+        answer = await _answer(body, session, state, turn, reply)
+    except BaseException:
+        await _release(session, state, turn)
+        raise
 
     async def tokens() -> AsyncIterator[bytes]:
         yield sse("connection", data={"session_id": turn.row.id, "mode": "retrieval"})
@@ -472,9 +472,7 @@ async def _agent_turn(
                 yield event
         finally:
             if not recorded:
-                with anyio.CancelScope(shield=True):
-                    await db.rollback()
-                    await chat_service.end_turn(db, turn, answer=None)
+                await _release(db, state, turn)
 
 
 async def _agent_stream(
@@ -495,6 +493,32 @@ async def _agent_stream(
     finally:
         await _close(events)  # (the client may be gone: the turn still ends cleanly)
     yield sse("close")
+
+
+# how a failed turn may go another time: the same question may work then (the model was busy,
+# slow or unreachable); or it would fail the same way (a budget spent, a refused request)
+_RETRYABLE = frozenset({"timeout", "rate_limit", "vlm_error"})
+
+
+def _refusal(data: dict[str, Any]) -> ServiceUnavailable:
+    code = str(data.get("code") or "unknown")
+    retryable = code in _RETRYABLE
+    return ServiceUnavailable(
+        f"the chat model could not answer: {data.get('message')}",
+        details={"error_type": code, "is_retryable": retryable},
+        # (clients that honour it, as the Scopix SDK does, do not ask the model again)
+        headers={"X-Should-Retry": "true" if retryable else "false"},
+    )
+
+
+async def _release(session: AsyncSession, state: AppState, turn: chat_service.Turn) -> None:
+    """Unless ``turn`` was recorded: its work in ``session`` is undone and the chat session is
+    given back (the question refunded), whatever ended it (an error, the client gone)."""
+    if turn.ended:
+        return
+    with anyio.CancelScope(shield=True):
+        await session.rollback()  # (SQLite: its write lock goes first)
+    await chat_service.give_up(state.sessions, turn)
 
 
 async def _close(events: AsyncGenerator[Event, None]) -> None:
