@@ -24,6 +24,7 @@ import pytest
 
 from model_servers import ModelServer, Reply, tool_call
 from scopix import ChatTokenType, ClientConfig, Scopix, ServerError
+from scopix_server.chat.tools import Toolbox
 from server_support import LiveServer, make_key, serving, wait_until_terminal_sync
 
 pytestmark = pytest.mark.socket
@@ -264,6 +265,33 @@ def test_the_sdk_streams_an_agent_answer(setup: Setup) -> None:
     complete = next(t for t in tokens if t.type is ChatTokenType.COMPLETE)
     assert complete.data["mode"] == "agent"
     assert complete.data["citations"][0]["file_id"] == setup.vat
+
+
+def test_a_server_failure_mid_turn_ends_the_stream_with_an_error(
+    setup: Setup, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A bug in a tool (the server's, not the model's): the stream says so with an error event
+    and closes, rather than breaking off; the session is free again and the question not
+    counted."""
+
+    async def broken(self: Toolbox, arguments: Any) -> dict[str, Any]:
+        raise RuntimeError("a bug in list_files")
+
+    monkeypatch.setattr(Toolbox, "list_files", broken)  # (the server runs in this process)
+    setup.model.default = Reply(tool_calls=[tool_call("list_files", {})])
+    with setup.api() as api:
+        session_id = _session(api)
+        asked = api.get("/tenant").json()["usage"]["chat_messages_this_month"]
+        events = [e for _, e in _stream(api, session_id, "what is there?")]
+        kinds = [e["type"] for e in events]
+        assert kinds[-2:] == ["error", "close"], kinds
+        assert events[-2]["data"]["code"] == "server_error"
+        assert "a bug" not in json.dumps(events)  # (the log has it, not the client)
+        assert api.get("/tenant").json()["usage"]["chat_messages_this_month"] == asked
+        monkeypatch.undo()
+        setup.model.default = Reply(text="Fine again.")
+        again = api.post(f"/chat/sessions/{session_id}/messages", json={"message": "again"})
+        assert again.status_code == 200, again.text
 
 
 def test_the_sdk_does_not_ask_again_what_would_fail_alike(setup: Setup) -> None:

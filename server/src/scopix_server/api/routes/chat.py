@@ -4,6 +4,7 @@ and passages that best match, and a sentence saying that no model wrote them."""
 
 from __future__ import annotations
 
+import logging
 import time
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from dataclasses import dataclass, field
@@ -38,6 +39,7 @@ from ...chat.schemas import (
 from ...chat.tools import Toolbox
 from ...db.models import ChatMessage, ChatSession, File
 from ...errors import ServiceUnavailable
+from ...exhaustion import unavailable_cause
 from ...jobs.steps.variants import THUMBNAIL
 from ...providers.llm import model_client
 from ...services import chat as chat_service
@@ -50,6 +52,8 @@ from ..replay import Replay, idempotent
 from ..streaming import ClosingStreamingResponse, EventStreamResponse
 
 __all__ = ["router"]
+
+logger = logging.getLogger("scopix_server.chat")
 
 router = APIRouter(tags=["chat"])
 SessionId = str
@@ -490,6 +494,22 @@ async def _agent_stream(
                 yield sse("complete", data=reply.complete())
             else:
                 yield sse(event.kind, event.content, event.data)
+    except Exception as error:  # (a bug, the database gone: said so, not a stream cut short)
+        cause = unavailable_cause(error)
+        logger.log(
+            logging.WARNING if cause else logging.ERROR,
+            "chat turn in session %s failed: %s",
+            turn.row.id,
+            cause or "unexpected error",
+            exc_info=error,
+        )
+        message = (
+            f"{cause}; try again later"
+            if cause
+            else "the server failed while answering; "
+            "the operator can find the error in the server log"
+        )
+        yield sse("error", data={"code": "server_error", "message": message})
     finally:
         await _close(events)  # (the client may be gone: the turn still ends cleanly)
     yield sse("close")
