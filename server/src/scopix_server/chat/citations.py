@@ -1,9 +1,12 @@
 """Citations in a model's answer, checked while it is being written.
 
-A citation is ``[file:<id>]`` or ``[file:<id> p.<page>]``. It is kept only when a tool returned
-that file in this turn; any other is removed with the spaces before it, so an answer never points
-at a file the tenant does not own or the tools did not find. ``CitedText`` does this on the text
-as it streams in: what it releases is final, and the released pieces joined are the answer.
+A citation is ``[file:<id>]`` or ``[file:<id> p.<page>]`` (spaces and tabs allowed inside, no
+other white space, ASCII digits: the console reads them by the same rule). It is kept only when
+a tool returned that file in this turn, and its page only when a tool returned that page; any
+other is removed with the spaces before it, so an answer never points at a file the tenant does
+not own or the tools did not find. A kept citation is written out in that canonical form.
+``CitedText`` does this on the text as it streams in: what it releases is final, and the
+released pieces joined are the answer.
 """
 
 from __future__ import annotations
@@ -15,7 +18,9 @@ from typing import Any
 __all__ = ["CitedText"]
 
 _UUID = r"[0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12}"
-_CITATION = re.compile(rf"[ \t]*\[file:\s*({_UUID})(?:\s*p\.?\s*(\d+))?\s*\]")
+_CITATION = re.compile(
+    rf"([ \t]*)\[file:[ \t]*({_UUID})(?:[ \t]*p\.?[ \t]*([0-9]{{1,6}}))?[ \t]*\]"
+)
 _OPENING = "[file:"
 _LONGEST = 80  # characters a citation may take before it is read as plain text
 
@@ -103,13 +108,14 @@ class CitedText:
         return released
 
     def _resolve(self, match: re.Match[str]) -> str:
-        ident = match.group(1).lower()
+        lead, ident, page = match.group(1), match.group(2).lower(), match.group(3)
         found = self._seen.get(ident)
         if found is None:
             return ""
         entry = self._cited.setdefault(ident, {k: v for k, v in found.items() if k != "pages"})
-        if match.group(2):
-            pages = entry.setdefault("pages", [])
-            if int(match.group(2)) not in pages:
-                pages.append(int(match.group(2)))
-        return match.group(0)
+        if page is None or int(page) not in found.get("pages", ()):
+            return f"{lead}[file:{ident}]"  # (a page no tool returned is not cited)
+        pages = entry.setdefault("pages", [])
+        if int(page) not in pages:
+            pages.append(int(page))
+        return f"{lead}[file:{ident} p.{int(page)}]"

@@ -5,16 +5,19 @@
 import { ApiError, call, events } from "./api.js";
 import { announce, formatDate, h, replace } from "./dom.js";
 
-const CITATION = /\[file:\s*([0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})(?:\s*p\.?\s*(\d+))?\s*\]/g;
+// (the server's rule: spaces and tabs inside, no other white space, ASCII digits)
+const CITATION = /\[file:[ \t]*([0-9a-fA-F]{8}(?:-[0-9a-fA-F]{4}){3}-[0-9a-fA-F]{12})(?:[ \t]*p\.?[ \t]*([0-9]{1,6}))?[ \t]*\]/g;
 
-/** The answer's text, its citations as links to the files' pages. */
+/** The answer's text, its citations as links to the files' pages: only those the server
+ * checked (the answer's `citations`); anything else that looks like one stays plain text. */
 function withLinks(text, citations) {
-  const names = new Map((citations || []).map((c) => [c.file_id, c.filename]));
+  const names = new Map((citations || []).map((c) => [c.file_id.toLowerCase(), c.filename]));
   const out = [];
   let last = 0;
   for (const match of text.matchAll(CITATION)) {
-    out.push(text.slice(last, match.index));
     const id = match[1].toLowerCase();
+    if (!names.has(id)) continue;
+    out.push(text.slice(last, match.index));
     const page = match[2] ? `, p. ${match[2]}` : "";
     out.push(h("a", { class: "citation", href: `#/files/${id}` }, `[${names.get(id) || "file"}${page}]`));
     last = match.index + match[0].length;
