@@ -191,6 +191,34 @@ def test_the_stream_carries_the_same_answer_as_events(chat: Chat) -> None:
         assert chat.files["harbour.png"] in {c["file_id"] for c in complete["citations"]}
 
 
+def test_a_repeated_stream_with_its_idempotency_key_tells_the_first_answer(chat: Chat) -> None:
+    """A client that retries a stream (its connection broke before it read the answer) gets
+    the first answer again, as events; the question is asked, recorded and counted once."""
+    with chat.client() as api:
+        session_id = _new(api)
+        url = f"/chat/sessions/{session_id}/messages/stream"
+        key = {"Idempotency-Key": f"stream-{session_id}"}
+        asked = api.get("/tenant").json()["usage"]["chat_messages_this_month"]
+        question = {"message": "Is there a penalty when the tax return is filed late?"}
+        told = []
+        for _ in range(2):
+            with api.stream("POST", url, json=question, headers=key) as response:
+                assert response.status_code == 200
+                told.append(_events(response))
+        completes = [next(e["data"] for k, e in events if k == "complete") for events in told]
+        texts = ["".join(e["content"] for k, e in events if k == "token") for events in told]
+        assert completes[1]["message_id"] == completes[0]["message_id"]
+        assert completes[1]["citations"] == completes[0]["citations"]
+        assert texts[1] == texts[0] and texts[0].startswith(NO_MODEL)
+        assert [k for k, _ in told[1]][-2:] == ["complete", "close"]
+        messages = api.get(f"/chat/sessions/{session_id}").json()["messages"]
+        assert [m["role"] for m in messages] == ["user", "assistant"]  # (asked once)
+        assert messages[1]["content"] == texts[0]
+        assert api.get("/tenant").json()["usage"]["chat_messages_this_month"] == asked + 1
+        other = api.post(url, json={"message": "Something else?"}, headers=key)
+        assert other.status_code == 409  # (the key is that question's)
+
+
 def test_pinned_documents_limit_what_is_quoted(chat: Chat) -> None:
     with chat.client() as api:
         session_id = _new(api)
@@ -208,6 +236,24 @@ def test_pinned_documents_limit_what_is_quoted(chat: Chat) -> None:
         cited = {c["file_id"] for c in answer["citations"]}
         assert chat.files["vat.txt"] not in cited
         assert cited <= {chat.files["garden.txt"], chat.files["harbour.png"]}
+
+
+def test_expected_images_come_first_but_never_widen_the_session(chat: Chat) -> None:
+    harbour = chat.files["harbour.png"]
+    question = {
+        "message": "Which picture shows the harbour lighthouse tours?",
+        "expected_image_ids": [harbour],
+    }
+    with chat.client() as api:
+        closed_off = _new(api, use_all_images=False)  # (documents only)
+        sent = api.post(f"/chat/sessions/{closed_off}/messages", json=question)
+        assert sent.status_code == 200, sent.text
+        assert sent.json()["image_context"] == []
+        assert harbour not in {c["file_id"] for c in sent.json()["citations"]}
+        open_ = _new(api)
+        sent = api.post(f"/chat/sessions/{open_}/messages", json=question)
+        assert sent.status_code == 200, sent.text
+        assert [i["image_id"] for i in sent.json()["image_context"]][:1] == [harbour]
 
 
 def test_nothing_to_quote_is_said_plainly(chat: Chat) -> None:

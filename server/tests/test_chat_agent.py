@@ -485,6 +485,46 @@ def test_a_repeated_question_with_its_idempotency_key_is_answered_once(setup: Se
         assert api.get("/tenant").json()["usage"]["chat_messages_this_month"] == asked + 1
 
 
+def test_a_repeated_stream_waits_for_the_first_and_tells_its_answer(setup: Setup) -> None:
+    """Two streams of one question under one Idempotency-Key, the second sent while the first
+    is still being written: the model is asked once, and both tell the same answer; a stream
+    that ends in an error keeps no answer, so the key can be used again."""
+    setup.model.script = [Reply(text="Once, and told twice.", delay=1.0)]
+    with setup.api() as api:
+        session_id = _session(api)
+        url = f"/chat/sessions/{session_id}/messages/stream"
+        key = {"Idempotency-Key": f"stream-{uuid.uuid4().hex}"}
+
+        def stream() -> list[dict[str, Any]]:
+            with (
+                setup.api() as own,
+                own.stream("POST", url, json={"message": "Once?"}, headers=key) as response,
+            ):
+                assert response.status_code == 200, response.read()
+                return [json.loads(x[5:]) for x in response.iter_lines() if x.startswith("data:")]
+
+        with ThreadPoolExecutor(2) as pool:
+            first = pool.submit(stream)
+            time.sleep(0.3)
+            second = pool.submit(stream)
+            told = [first.result(), second.result()]
+        for events in told:
+            assert "".join(e["content"] for e in events if e["type"] == "token") == (
+                "Once, and told twice."
+            )
+        ids = {next(e for e in events if e["type"] == "complete")["data"]["message_id"]
+               for events in told}  # fmt: skip
+        assert len(ids) == 1 and len(setup.model.seen) == 1
+
+        setup.model.script = [Reply(status=500, error=("server_error", "boom"))]
+        failing = {"Idempotency-Key": f"failing-{uuid.uuid4().hex}"}
+        for expected in ("error", "complete"):
+            setup.model.default = Reply(text="Fine the second time.")
+            with api.stream("POST", url, json={"message": "And now?"}, headers=failing) as answer:
+                kinds = [json.loads(x[5:])["type"] for x in answer.iter_lines() if x[:5] == "data:"]
+            assert expected in kinds and kinds[-1] == "close", kinds
+
+
 def test_a_slow_model_is_kept_alive_with_pings(setup: Setup) -> None:
     """While the model thinks, the stream sends ping events (a proxy in between would otherwise
     close a connection that has been silent too long); the answer then streams as usual."""

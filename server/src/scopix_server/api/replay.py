@@ -5,6 +5,9 @@ set and the route returns it at once; a different request under the same key is 
 of a request still at work waits for its answer. After doing its work the route calls
 ``replay.remember()`` before it commits, so the answer is stored in the same transaction. If the
 route fails, its transaction is rolled back and the key is given up.
+
+A route whose answer outlives it (a stream) calls ``claim(...)`` itself and ``release()`` once
+its answer has ended.
 """
 
 from __future__ import annotations
@@ -23,7 +26,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from ..services import idempotency
 from .deps import AppState, Auth
 
-__all__ = ["Replay", "idempotent"]
+__all__ = ["Replay", "claim", "idempotent"]
 
 
 @dataclass
@@ -42,6 +45,31 @@ class Replay:
             await idempotency.remember(session, self.claim, status_code, body)
             self.remembered = True
 
+    async def release(self, state: AppState, session: AsyncSession | None = None) -> None:
+        """Give the key up unless an answer was stored under it (after undoing ``session``'s
+        work: with SQLite, its write lock goes before the key is given up)."""
+        if self.claim is None or self.remembered:
+            return
+        with anyio.CancelScope(shield=True):
+            if session is not None:
+                await session.rollback()
+            await idempotency.abandon(state.sessions, self.claim)
+
+
+async def claim(request: Request, state: AppState, auth: Auth, route: str, body: Any) -> Replay:
+    """The request's ``Idempotency-Key`` claimed for it (``replay.claim``), or the answer already
+    stored under it (``replay.stored``), or neither when it has no key."""
+    key = idempotency.check_key(request.headers.get("idempotency-key"))
+    if key is None:
+        return Replay(None, None)
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
+    print_ = idempotency.fingerprint(route, {"json": [canonical]}, [])
+    outcome = await idempotency.begin(state.sessions, auth.tenant.id, key, print_)
+    if isinstance(outcome, idempotency.Answer):
+        answer = JSONResponse(outcome.body, status_code=outcome.status_code)
+        return Replay(None, answer, stored=outcome)
+    return Replay(outcome, None)
+
 
 @asynccontextmanager
 async def idempotent(
@@ -52,25 +80,10 @@ async def idempotent(
     route: str,
     body: Any,
 ) -> AsyncIterator[Replay]:
-    key = idempotency.check_key(request.headers.get("idempotency-key"))
-    if key is None:
-        yield Replay(None, None)
-        return
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), default=str)
-    print_ = idempotency.fingerprint(route, {"json": [canonical]}, [])
-    outcome = await idempotency.begin(state.sessions, auth.tenant.id, key, print_)
-    if isinstance(outcome, idempotency.Answer):
-        answer = JSONResponse(outcome.body, status_code=outcome.status_code)
-        yield Replay(None, answer, stored=outcome)
-        return
-    replay = Replay(outcome, None)
+    replay = await claim(request, state, auth, route, body)
     try:
         yield replay
     except BaseException:
-        with anyio.CancelScope(shield=True):
-            await session.rollback()  # (SQLite: its write lock goes before the key is given up)
-            await idempotency.abandon(state.sessions, outcome)
+        await replay.release(state, session)
         raise
-    if not replay.remembered:
-        await session.rollback()
-        await idempotency.abandon(state.sessions, outcome)
+    await replay.release(state, session)

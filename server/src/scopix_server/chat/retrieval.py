@@ -118,24 +118,35 @@ async def retrieve(
     *,
     expected_image_ids: Sequence[str] = (),
 ) -> Answer:
-    """Search the files the session may use for ``question``."""
+    """Search the files the session may use for ``question``; ``expected_image_ids`` among
+    them are considered first (they never widen what the session may use)."""
     image_where: list[ColumnElement[bool]] = [File.media_type == "image"]
-    pinned = list(dict.fromkeys([*(i.lower() for i in expected_image_ids), *chat.image_ids]))
-    use_images = bool(pinned) or chat.use_all_images
-    if pinned:
-        image_where.append(File.id.in_(pinned))
+    if chat.image_ids:
+        image_where.append(File.id.in_(chat.image_ids))
+    use_images = bool(chat.image_ids) or chat.use_all_images
+    expected = [
+        i.lower()
+        for i in dict.fromkeys(expected_image_ids)
+        if use_images and (not chat.image_ids or i.lower() in chat.image_ids)
+    ]
     images: list[FileHit] = []
     mode = "hybrid"
-    if use_images:
-        images, found = await searcher.files(
+    for where in (
+        ([*image_where, File.id.in_(expected)], image_where) if expected else [image_where]
+    ):
+        if not use_images or len(images) >= IMAGES:
+            break
+        hits, found = await searcher.files(
             session,
             chat.tenant_id,
             question,
-            where=image_where,
+            where=where,
             limit=IMAGES,
             mode="hybrid",
             parts=("caption", "text"),
         )
+        had = {hit.file.id for hit in images}
+        images += [hit for hit in hits if hit.file.id not in had][: IMAGES - len(images)]
         mode = found.mode
     document_where: list[ColumnElement[bool]] = [File.media_type == "document"]
     if chat.document_ids:

@@ -119,7 +119,9 @@ class MessageSend(_Model):
         description="Accepted for compatibility; answers here always read the files.",
     )
     expected_image_ids: list[FileId] | None = Field(
-        None, max_length=MAX_PINNED, description="Images the answer should consider first."
+        None,
+        max_length=MAX_PINNED,
+        description="Images the answer should consider first (among those the session may use).",
     )
 
 

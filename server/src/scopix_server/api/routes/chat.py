@@ -48,7 +48,7 @@ from ...settings import Settings
 from ..deps import AppState, AuthDep, SessionDep, StateDep
 from ..ingest import signed_url
 from ..openapi import errors
-from ..replay import Replay, idempotent
+from ..replay import Replay, claim, idempotent
 from ..streaming import ClosingStreamingResponse, EventStreamResponse
 
 __all__ = ["router"]
@@ -218,10 +218,15 @@ class _Reply:
 
     def complete(self, processing_time_ms: int | None = None) -> dict[str, Any]:
         """The data of the stream's ``complete`` token."""
-        data = {k: v for k, v in self.body.items() if k not in ("content", "image_context")}
-        if processing_time_ms is not None:
-            data["processing_time_ms"] = processing_time_ms
-        return data
+        return _completed(self.body, processing_time_ms)
+
+
+def _completed(body: dict[str, Any], processing_time_ms: int | None = None) -> dict[str, Any]:
+    """The data of a stream's ``complete`` token, from the answer's JSON body."""
+    data = {k: v for k, v in body.items() if k not in ("content", "image_context")}
+    if processing_time_ms is not None:
+        data["processing_time_ms"] = processing_time_ms
+    return data
 
 
 async def _answer(
@@ -284,13 +289,14 @@ def _thumbnail(request: Request, state: AppState, row: File) -> str | None:
 
 async def _replayed(
     stored: StoredAnswer, db: AsyncSession, request: Request, state: AppState, tenant_id: str
-) -> JSONResponse:
+) -> dict[str, Any]:
+    """A stored answer's body, its images still in the library signed anew."""
     body = dict(stored.body)
     if "image_context" in body:
         body["image_context"] = await _image_context(
             db, request, state, tenant_id, body["image_context"]
         )
-    return JSONResponse(body, status_code=stored.status_code)
+    return body
 
 
 @router.post(
@@ -313,7 +319,8 @@ async def send(
     route = f"chat.send:{session_id.lower()}"
     async with idempotent(request, session, state, auth, route, asked) as replay:
         if replay.stored is not None:
-            return await _replayed(replay.stored, session, request, state, auth.tenant.id)
+            answered = await _replayed(replay.stored, session, request, state, auth.tenant.id)
+            return JSONResponse(answered, status_code=replay.stored.status_code)
         turn = await chat_service.begin_turn(session, auth.tenant, session_id, body.message)
         try:
             if state.settings.chat_provider == "none":
@@ -342,6 +349,9 @@ async def send(
 @router.post(
     "/chat/sessions/{session_id}/messages/stream",
     summary="Ask a question; the answer as server-sent events",
+    description="With an `Idempotency-Key`, a repeat gets the first answer told again as a "
+    "stream (waiting for it while it is still being written), and asks nothing again; a turn "
+    "that ended in an error keeps no answer, so its key may be used again.",
     response_class=StreamingResponse,
     responses={
         200: {
@@ -380,27 +390,42 @@ async def send_stream(
     ] = False,
 ) -> StreamingResponse:
     started = time.perf_counter()
-    # (the turn is taken before the stream starts: a refusal, e.g. 409 for a busy session, keeps
-    # its status)
-    turn = await chat_service.begin_turn(session, auth.tenant, session_id, body.message)
     headers = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
+    asked = body.model_dump(mode="json")
+    # (the key is held until the stream ends; the answer is stored under it when it is recorded)
+    replay = await claim(request, state, auth, f"chat.stream:{session_id.lower()}", asked)
+    if replay.stored is not None:
+        answered = await _replayed(replay.stored, session, request, state, auth.tenant.id)
+        return ClosingStreamingResponse(
+            _replayed_stream(session_id.lower(), answered),
+            media_type="text/event-stream",
+            headers=headers,
+        )
+    try:
+        # (the turn is taken before the stream starts: a refusal, e.g. 409 for a busy session,
+        # keeps its status)
+        turn = await chat_service.begin_turn(session, auth.tenant, session_id, body.message)
+    except BaseException:
+        await replay.release(state, session)
+        raise
     try:
         if state.settings.chat_provider != "none":
             history = await _history(session, turn.row)
             await session.close()  # (the stream uses a database session of its own)
-            reply = _Reply(request, state, turn, "agent")
+            reply = _Reply(request, state, turn, "agent", replay)
             return EventStreamResponse(
                 _agent_stream(state, turn, history, body, reply),
                 ping=sse("ping"),
                 interval=state.settings.chat_keepalive_seconds,
                 headers=headers,
-                # (a client that hangs up at once: the stream never starts, the turn ends here)
-                on_close=partial(chat_service.give_up, state.sessions, turn),
+                # (also when the client hangs up at once and the stream never starts)
+                on_close=partial(_stream_ended, state, turn, replay),
             )
-        reply = _Reply(request, state, turn, "retrieval")
+        reply = _Reply(request, state, turn, "retrieval", replay)
         answer = await _answer(body, session, state, turn, reply)
     except BaseException:
         await _release(session, state, turn)
+        await replay.release(state, session)
         raise
 
     async def tokens() -> AsyncIterator[bytes]:
@@ -414,6 +439,22 @@ async def send_stream(
         yield sse("close")
 
     return ClosingStreamingResponse(tokens(), media_type="text/event-stream", headers=headers)
+
+
+async def _replayed_stream(session_id: str, body: dict[str, Any]) -> AsyncIterator[bytes]:
+    """A stored answer told again as the events of a stream."""
+    yield sse("connection", data={"session_id": session_id, "mode": body.get("mode")})
+    yield sse("image_results", data={"images": body.get("image_context", [])})
+    for piece in words(str(body.get("content", ""))):
+        yield sse("token", piece)
+    yield sse("complete", data=_completed(body))
+    yield sse("close")
+
+
+async def _stream_ended(state: AppState, turn: chat_service.Turn, replay: Replay) -> None:
+    """However an agent's stream ended: a turn not recorded is given up, and its key with it."""
+    await chat_service.give_up(state.sessions, turn)
+    await replay.release(state)
 
 
 # --- agent mode: a chat model with tools ---
