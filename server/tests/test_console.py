@@ -568,6 +568,24 @@ def test_no_serious_accessibility_violations(
     assert violations == [], [(v["id"], v["help"], len(v["nodes"])) for v in violations]
 
 
+def test_the_api_docs_render_offline_under_a_strict_policy(console: Console) -> None:
+    """Swagger UI from the server's own files: the operations are listed, nothing breaks the
+    page's policy, and the distribution's other pages are not served on this origin."""
+    page = console.page()
+    before = len(console.problems)
+    page.goto(f"{console.live.root_url}/api/v2/docs")
+    expect(page.locator(".opblock-summary-path").first).to_be_visible(timeout=30_000)
+    expect(page.locator('.opblock-summary-path[data-path="/api/v2/files/upload"]')).to_have_count(1)
+    assert console.problems[before:] == []
+    page.close()
+    docs = httpx.get(f"{console.live.base_url}/docs")
+    policy = docs.headers["Content-Security-Policy"]
+    assert "script-src 'self'" in policy and "frame-ancestors 'none'" in policy
+    assert docs.headers["X-Frame-Options"] == "DENY"
+    for name in ("index.html", "oauth2-redirect.html", "swagger-initializer.js", "../../x"):
+        assert httpx.get(f"{console.live.base_url}/docs/assets/{name}").status_code == 404
+
+
 def test_the_console_can_be_turned_off(tmp_path: Path) -> None:
     live = start_server(Settings(data_dir=tmp_path, workers=0, console=False))
     try:
