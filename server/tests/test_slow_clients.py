@@ -154,3 +154,83 @@ def test_serve_answers_an_over_long_request_target_with_414_in_the_error_body(
         assert "send fewer values per request" in error["message"]
         # the server goes on for everyone else
         assert httpx.get(f"http://127.0.0.1:{port}/ready").status_code == 200
+
+
+def _stalled_read(server: LiveServer, target: str, key: str | None = None) -> socket.socket:
+    """A GET whose answer is never read: the server's send buffer fills and its writes wait."""
+    connection = socket.create_connection(("127.0.0.1", _port(server)), timeout=10)
+    connection.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    auth = f"Authorization: Bearer {key}\r\n" if key else ""
+    connection.sendall(f"GET {target} HTTP/1.1\r\nHost: 127.0.0.1\r\n{auth}\r\n".encode())
+    return connection
+
+
+def test_readers_that_stall_hold_no_database_connection(strict: LiveServer) -> None:
+    """Twenty downloads that are never read (ten through the API, ten through signed links,
+    which need no key): the database's pool (15 connections) is not theirs to hold, so another
+    tenant's requests are answered at once and not after a pool timeout."""
+    key = make_key(strict.settings)
+    with httpx.Client(
+        base_url=strict.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+    ) as api:
+        big = b"\x89PNG\r\n\x1a\n" + os.urandom(24 * 1024 * 1024)  # (stored, never decoded)
+        sent = api.post("/files/upload", files={"file": ("big.png", big)})
+        assert sent.status_code == 201, sent.text
+        file_id = sent.json()["image_id"]
+        signed = api.get(f"/files/{file_id}").json()["original_url"]
+        assert signed
+    stalled = [
+        _stalled_read(strict, f"/api/v2/files/{file_id}/download", key) for _ in range(10)
+    ] + [_stalled_read(strict, httpx.URL(signed).raw_path.decode()) for _ in range(10)]
+    try:
+        time.sleep(1.0)  # (every download has started and filled its socket)
+        other = make_key(strict.settings, f"other-{uuid.uuid4().hex[:8]}")
+        with httpx.Client(
+            base_url=strict.base_url, headers={"Authorization": f"Bearer {other}"}, timeout=30
+        ) as api:
+            for _ in range(3):
+                started = time.monotonic()
+                listed = api.get("/files")
+                assert listed.status_code == 200, listed.text
+                assert time.monotonic() - started < 5
+    finally:
+        for connection in stalled:
+            connection.close()
+
+
+def test_part_uploads_that_stall_hold_no_database_connection(live: LiveServer) -> None:
+    """Eighteen PUTs of direct-upload parts that send a few bytes and stall (signed part URLs
+    need no key): their bodies wait without a database connection, so other requests go on."""
+    key = make_key(live.settings, f"parts-{uuid.uuid4().hex[:8]}")
+    with httpx.Client(
+        base_url=live.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+    ) as api:
+        started = api.post(
+            "/files/direct-uploads",
+            json={"filename": "big.png", "size_bytes": 100 * 1024 * 1024, "part_size": 5242880},
+        )
+        assert started.status_code == 201, started.text
+        parts = started.json()["parts"]
+    stalled = []
+    for part in parts[:18]:
+        url = httpx.URL(part["upload_url"])
+        connection = socket.create_connection(("127.0.0.1", _port(live)), timeout=10)
+        connection.sendall(
+            f"PUT {url.raw_path.decode()} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            "Content-Length: 5242880\r\n\r\n".encode()
+            + b"\x89PNG"
+        )
+        stalled.append(connection)
+    try:
+        time.sleep(1.0)
+        with httpx.Client(
+            base_url=live.base_url, headers={"Authorization": f"Bearer {key}"}, timeout=30
+        ) as api:
+            for _ in range(3):
+                began = time.monotonic()
+                listed = api.get("/files")
+                assert listed.status_code == 200, listed.text
+                assert time.monotonic() - began < 5
+    finally:
+        for connection in stalled:
+            connection.close()

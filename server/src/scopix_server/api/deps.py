@@ -54,7 +54,10 @@ async def get_session(state: StateDep) -> AsyncIterator[AsyncSession]:
         yield session
 
 
-SessionDep = Annotated[AsyncSession, Depends(get_session)]
+# Closed as soon as the route returns, before its response is sent: a download or an event
+# stream that a client reads slowly (or never) must not hold a pooled database connection for
+# its whole length (a few such readers would leave every other request without one).
+SessionDep = Annotated[AsyncSession, Depends(get_session, scope="function")]
 
 
 @dataclass(frozen=True)

@@ -271,8 +271,11 @@ async def receive_part(token: str, request: Request, session: SessionDep, state:
     if upload.state != "pending":
         raise Conflict(f"direct upload {upload_id} is {upload.state}; it takes no more parts")
     number = int(number_text)
+    staged = direct.staged(upload)
+    # the body may take long (or stall until it is cut off): no database connection waits on it
+    await session.commit()
     try:
-        etag = await staging.store_part(direct.staged(upload), number, request.stream())
+        etag = await staging.store_part(staged, number, request.stream())
     except ClientDisconnect:  # (the part is discarded; the client sends it again)
         raise BadRequest(f"the client disconnected before part {number} was whole") from None
     except WrongPartSize as wrong:
