@@ -240,6 +240,14 @@ def test_json_nested_too_deeply_is_a_400(api: httpx.Client, path: str) -> None:
     assert response.json()["error"]["code"] == "VALIDATION_ERROR"
 
 
+@pytest.mark.parametrize("moment", ["9999-12-31T23:59:59-01:00", "0001-01-01T00:00:00+01:00"])
+def test_a_date_time_out_of_range_in_utc_is_a_422(api: httpx.Client, moment: str) -> None:
+    for name in ("date_from", "date_to"):
+        response = api.get("/files", params={name: moment})
+        assert response.status_code == 422, response.text
+        assert "out of range" in response.json()["error"]["message"]
+
+
 def test_nul_characters_are_dropped_wherever_text_is_stored(tmp_path: Path) -> None:
     """PostgreSQL cannot keep U+0000 in text: a NUL in a title, a tag, a file name, metadata, a
     search or a chat message is dropped (on SQLite too, so both keep the same text), never a

@@ -430,3 +430,21 @@ def test_freed_memory_is_returned_to_the_os() -> None:
         [sys.executable, "-c", _FREED], capture_output=True, text=True, timeout=60, check=True
     )
     assert int(run.stdout) > 150 * MiB  # the freed blocks left the process
+
+
+@pytest.mark.parametrize(
+    ("taken", "offset"), [("9999:12:31 23:59:59", "-01:00"), ("0001:01:01 00:00:00", "+01:00")]
+)
+def test_an_exif_date_at_the_end_of_time_is_read_not_fatal(
+    tmp_path: Path, taken: str, offset: str
+) -> None:
+    """A capture time whose offset carries it past year 9999 (or before year 1) in UTC: the
+    picture is read, the time taken as written (as when no offset is recorded)."""
+    exif = Image.Exif()
+    exif[0x0132] = taken  # DateTime
+    exif[0x9010] = offset  # OffsetTime
+    path = tmp_path / "timeless.jpg"
+    Image.new("RGB", (32, 32), (200, 30, 30)).save(path, "JPEG", exif=exif.tobytes())
+    _, facts = load_image(path, max_pixels=10**6)
+    assert facts.content_created_at is not None
+    assert facts.content_created_at.year == int(taken[:4])

@@ -76,11 +76,12 @@ def _iso_text(value: Any) -> Any:
 def _as_utc(value: datetime) -> datetime:
     # A date-time without an offset is read as UTC (documented): comparing it with the stored,
     # offset-aware times would otherwise fail.
-    return (
-        value.replace(tzinfo=timezone.utc)
-        if value.tzinfo is None
-        else value.astimezone(timezone.utc)
-    )
+    if value.tzinfo is None:
+        return value.replace(tzinfo=timezone.utc)
+    try:
+        return value.astimezone(timezone.utc)
+    except OverflowError:  # (e.g. 9999-12-31T23:59:59-01:00 is in the year 10000 in UTC)
+        raise ValueError("the date-time in UTC is out of range (years 1 to 9999)") from None
 
 
 # Every date-time input (bodies and query parameters): ISO 8601, a missing offset means UTC.

@@ -55,7 +55,7 @@ def _exif_date(exif: Image.Exif) -> datetime | None:
                 return datetime.strptime(
                     f"{raw.strip()[:19]}{offset.strip()}", "%Y:%m:%d %H:%M:%S%z"
                 ).astimezone(timezone.utc)
-            except ValueError:
+            except (ValueError, OverflowError):  # (year 9999 at -01:00 is past year 9999 in UTC)
                 pass
         return moment.replace(tzinfo=timezone.utc)  # no offset recorded: taken as UTC
     return None
