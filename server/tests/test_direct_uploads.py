@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import json
 import os
+import socket
 import time
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -156,6 +157,31 @@ def test_tampered_foreign_and_short_parts_are_refused(api: httpx.Client) -> None
     aborted = api.delete(f"/files/direct-uploads/{other['upload_id']}")
     assert aborted.status_code == 200 and aborted.json()["state"] == "aborted"
     assert httpx.put(other["upload_url"], content=data).status_code == 409
+
+
+@pytest.mark.embedded  # (parts come to this server only with local staging; S3 takes them there)
+def test_a_part_still_arriving_when_the_upload_is_aborted_is_a_409(
+    api: httpx.Client, server: LiveServer
+) -> None:
+    data = big_png(1 * MiB)
+    started = start(api, data)
+    url = httpx.URL(started["upload_url"])
+    port = int(server.root_url.rsplit(":", 1)[1])
+    with socket.create_connection(("127.0.0.1", port), timeout=30) as connection:
+        connection.sendall(
+            f"PUT {url.raw_path.decode()} HTTP/1.1\r\nHost: 127.0.0.1\r\n"
+            f"Content-Length: {len(data)}\r\n\r\n".encode()
+            + data[:1000]
+        )
+        time.sleep(0.3)  # (the part has begun to arrive)
+        aborted = api.delete(f"/files/direct-uploads/{started['upload_id']}")
+        assert aborted.status_code == 200, aborted.text
+        connection.sendall(data[1000:])
+        answer = b""
+        while b"\r\n\r\n" not in answer:
+            answer += connection.recv(65536)
+    assert answer.startswith(b"HTTP/1.1 409"), answer[:200]
+    assert b"ended" in answer
 
 
 def test_duplicates_skip_the_transfer(api: httpx.Client) -> None:

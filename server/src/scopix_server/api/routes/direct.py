@@ -280,6 +280,11 @@ async def receive_part(token: str, request: Request, session: SessionDep, state:
         raise BadRequest(f"the client disconnected before part {number} was whole") from None
     except WrongPartSize as wrong:
         raise direct.part_refusal(wrong) from None
+    except FileNotFoundError:  # (its staging folder went while the part was arriving)
+        raise Conflict(
+            f"direct upload {upload_id} ended (completed, aborted or expired) while part "
+            f"{number} was being sent; it takes no more parts"
+        ) from None
     return JSONResponse({"part_number": number, "etag": etag}, headers={"ETag": f'"{etag}"'})
 
 
