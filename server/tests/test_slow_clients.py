@@ -198,6 +198,7 @@ def test_readers_that_stall_hold_no_database_connection(strict: LiveServer) -> N
             connection.close()
 
 
+@pytest.mark.embedded  # (parts come to this server only with local staging; S3 takes them there)
 def test_part_uploads_that_stall_hold_no_database_connection(live: LiveServer) -> None:
     """Eighteen PUTs of direct-upload parts that send a few bytes and stall (signed part URLs
     need no key): their bodies wait without a database connection, so other requests go on."""
