@@ -153,6 +153,39 @@ def test_bad_people_requests_get_clear_errors(grouping: tuple[LiveServer, str]) 
     )
 
 
+@pytest.mark.parametrize("round_", range(3))
+def test_two_people_merged_into_each_other_at_once(
+    grouping: tuple[LiveServer, str], round_: int
+) -> None:
+    """A into B and B into A, sent together: one merge wins, the other is refused (not a 500,
+    not a deadlock), and every face is kept, on the one person left."""
+    server, _ = grouping
+    key = make_key(server.settings)  # (a tenant of its own: two people)
+    _upload_all(server, key, ["astronaut.jpg", "astronaut-solarised.jpg"])
+    headers = {"Authorization": f"Bearer {key}"}
+    first, second = (p["id"] for p in httpx.get(f"{server.base_url}/people", headers=headers)
+                     .json()["items"])  # fmt: skip
+
+    async def both() -> list[httpx.Response]:
+        async with httpx.AsyncClient(
+            base_url=server.base_url, headers=headers, timeout=60
+        ) as client:
+            return list(
+                await asyncio.gather(
+                    client.post(f"/people/{first}/merge", json={"person_id": second}),
+                    client.post(f"/people/{second}/merge", json={"person_id": first}),
+                )
+            )
+
+    answers = asyncio.run(both())
+    # (the other: 409 if it met the merge midway, 404 if it came after the person had gone)
+    statuses = sorted(a.status_code for a in answers)
+    assert statuses in ([200, 404], [200, 409]), [a.text for a in answers]
+    left = httpx.get(f"{server.base_url}/people", headers=headers).json()
+    assert left["total_count"] == 1
+    assert left["items"][0]["face_count"] == 2 and left["items"][0]["file_count"] == 2
+
+
 def test_off_by_default_no_descriptor_is_computed_or_stored(tmp_path: Path) -> None:
     settings = Settings(data_dir=tmp_path, workers=1)
     assert settings.people is False

@@ -155,11 +155,29 @@ def files_of(tenant_id: str, person_id: str) -> ColumnElement[bool]:
     )
 
 
-async def merge_people(session: AsyncSession, keep: Person, other: Person) -> None:
-    """``other``'s faces become ``keep``'s, and ``other`` goes (the caller commits)."""
+async def merge_people(
+    session: AsyncSession, tenant_id: str, keep_id: str, other_id: str, other_name: str | None
+) -> bool:
+    """``other``'s faces become ``keep``'s, and ``other`` goes, if both are still there: decided
+    by the writes themselves (begun in a fresh transaction; the caller commits), so that two
+    merges of the same people at once cannot both act. False when one of them has gone."""
+    await _lock_tenant(session, tenant_id)  # (PostgreSQL: one face assignment or merge at once)
+    kept = select(Person.id).where(Person.id == keep_id, Person.tenant_id == tenant_id)
     await session.execute(
-        update(FaceRecord).where(FaceRecord.person_id == other.id).values(person_id=keep.id)
+        update(FaceRecord)
+        .where(FaceRecord.person_id == other_id, kept.exists())
+        .values(person_id=keep_id)
     )
-    if keep.name is None and other.name is not None:
-        keep.name = other.name
-    await session.delete(other)
+    removed = await session.execute(
+        delete(Person).where(Person.id == other_id, Person.tenant_id == tenant_id, kept.exists())
+    )
+    if removed.rowcount != 1:  # type: ignore[attr-defined]
+        await session.rollback()
+        return False
+    if other_name is not None:
+        await session.execute(
+            update(Person)
+            .where(Person.id == keep_id, Person.name.is_(None))
+            .values(name=other_name)
+        )
+    return True

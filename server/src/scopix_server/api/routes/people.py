@@ -125,6 +125,12 @@ async def merge(
     other = await get_person(session, auth.tenant.id, body.person_id)
     if other.id == keep.id:
         raise Conflict("a person cannot be merged with itself: name two different people")
-    await merge_people(session, keep, other)
+    tenant_id, keep_id, other_id, other_name = auth.tenant.id, keep.id, other.id, other.name
+    await session.rollback()  # (the reads end here: the merge is decided by its own writes)
+    if not await merge_people(session, tenant_id, keep_id, other_id, other_name):
+        raise Conflict(
+            f"person {keep_id} or {other_id} was merged or removed meanwhile; list the people "
+            "again (GET /people)"
+        )
     await session.commit()
-    return await _info(session, auth.tenant.id, keep.id)
+    return await _info(session, tenant_id, keep_id)
