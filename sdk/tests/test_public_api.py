@@ -22,6 +22,7 @@ EXCEPTIONS = [
     "ScopixConnectionError",
     "ScopixTimeoutError",
     "CircuitBreakerError",
+    "UnexpectedResponseError",
     "UploadError",
     "DescriptionError",
     "ChatError",

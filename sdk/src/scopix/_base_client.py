@@ -22,7 +22,7 @@ import httpx
 from . import _constants as C
 from ._circuit import CircuitBreaker, CircuitBreakerRegistry
 from ._config import ClientConfig
-from ._errors import make_status_error
+from ._errors import make_status_error, unexpected_response
 from ._exceptions import (
     CircuitBreakerError,
     ScopixConnectionError,
@@ -41,6 +41,15 @@ USER_AGENT = (
 )
 
 TimeoutArg = float | httpx.Timeout | None | NotGiven
+
+
+def _status_error(response: httpx.Response) -> ScopixError:
+    """The error of a 4xx/5xx answer, or of a redirect the call did not ask for (not followed,
+    since the client sends the API key: behind a captive portal or misrouted proxy it is not
+    the API's answer)."""
+    if response.status_code >= 400:
+        return make_status_error(response)
+    return unexpected_response(response, "a redirect that the client does not follow")
 
 
 def http2_available() -> bool:
@@ -120,8 +129,13 @@ class HTTPCore:
         headers: Mapping[str, str] | None = None,
         timeout: TimeoutArg = NOT_GIVEN,
         idempotency_key: str | None = None,
+        allow_redirect: bool = False,
     ) -> httpx.Response:
-        """Send one logical request with retries; return the response or raise a ``ScopixError``."""
+        """Send one logical request with retries; return the response or raise a ``ScopixError``.
+
+        A redirect (3xx) is not followed; unless ``allow_redirect`` (a route that answers with
+        one, such as a variant's signed URL), it raises ``UnexpectedResponseError``: behind a
+        captive portal or a misrouted proxy it is not the API's answer."""
         if self.closed:
             raise RuntimeError(
                 "This Scopix client is closed; create a new one "
@@ -139,6 +153,7 @@ class HTTPCore:
             "files": files,
             "content": content,
             "timeout": self.config.timeout if isinstance(timeout, NotGiven) else timeout,
+            "allow_redirect": allow_redirect,
         }
         breaker = self.breakers.for_url(url) if self.breakers is not None else None
         if self.tracer is None:
@@ -162,7 +177,8 @@ class HTTPCore:
     ) -> AsyncIterator[httpx.Response]:
         """Send one request whose answer is read as it arrives (server-sent events). It is
         retried like any other until its response starts; never once its body is being read.
-        An error status raises the ``ScopixError`` of that status."""
+        An error status raises the ``ScopixError`` of that status; a redirect raises
+        ``UnexpectedResponseError``."""
         if self.closed:
             raise RuntimeError("This Scopix client is closed; create a new one")
         method = method.upper()
@@ -291,6 +307,7 @@ class HTTPCore:
         """One HTTP attempt: (None, response) on success, (error, response-or-None) on failure."""
         kwargs = dict(request_kwargs)
         stream = bool(kwargs.pop("stream", False))
+        allow_redirect = bool(kwargs.pop("allow_redirect", False))
         request = self.http.build_request(method, url, headers=headers, **kwargs)
         try:
             response = await self.http.send(request, stream=stream)
@@ -309,13 +326,13 @@ class HTTPCore:
             )
             error.__cause__ = exc
             return error, None
-        if response.status_code >= 400:
+        if response.status_code >= 400 or (response.status_code >= 300 and not allow_redirect):
             if stream:  # (the error's body is read; the stream ends here)
                 try:
                     await response.aread()
                 finally:
                     await response.aclose()
-            return make_status_error(response), response
+            return _status_error(response), response
         return None, response
 
     def _log(self, level: int, message: str, *args: Any) -> None:

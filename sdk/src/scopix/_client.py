@@ -143,9 +143,10 @@ class Scopix:
         """Call any API route (a path under ``base_url``) with the client's auth and retries.
 
         Returns the ``httpx.Response`` of a successful call (status < 400); raises the matching
-        ``ScopixError`` otherwise. ``timeout=None`` disables the timeout for this call; leaving it
-        out uses the client's. POST requests carry an ``Idempotency-Key`` (generated unless given)
-        that is reused on every retry, so a retried upload is never stored twice.
+        ``ScopixError`` otherwise. A redirect (3xx) is returned as it is, not followed (a
+        variant's route answers with one). ``timeout=None`` disables the timeout for this call;
+        leaving it out uses the client's. POST requests carry an ``Idempotency-Key`` (generated
+        unless given) that is reused on every retry, so a retried upload is never stored twice.
         """
         return await self._core.request(
             method,
@@ -158,6 +159,7 @@ class Scopix:
             headers=headers,
             timeout=timeout,
             idempotency_key=idempotency_key,
+            allow_redirect=True,
         )
 
     async def aclose(self) -> None:

@@ -1,4 +1,5 @@
-"""Turning an HTTP error response into the matching ``ScopixError`` (in one place)."""
+"""Turning an HTTP error response, or an answer the client cannot use, into the matching
+``ScopixError`` (in one place)."""
 
 from __future__ import annotations
 
@@ -18,6 +19,7 @@ from ._exceptions import (
     ScopixError,
     ScopixPermissionError,
     ServerError,
+    UnexpectedResponseError,
     ValidationError,
 )
 from ._retry import parse_retry_after
@@ -25,11 +27,41 @@ from ._retry import parse_retry_after
 __all__: list[str] = []
 
 _MAX_TEXT = 300  # how much of a non-JSON error body goes into a message
+_MAX_EXCERPT = 200  # how much of an unusable success body goes into a message
 
 
 def make_status_error(response: httpx.Response) -> ScopixError:
     """The exception for a 4xx/5xx response (status + the API's error envelope)."""
     return error_from_parts(response.status_code, response.content, response.headers)
+
+
+def unexpected_response(
+    response: httpx.Response, problem: str, *, body: bytes | None = None
+) -> UnexpectedResponseError:
+    """The error for an answer the call cannot use (``problem`` says why, e.g. "a body that is
+    not JSON"), quoting the start of its body so that a captive portal's page or a proxy's
+    answer is recognisable. ``body``: the bytes read so far, for a response still streaming."""
+    content = response.content if body is None else body
+    excerpt = content[:_MAX_EXCERPT].decode("utf-8", "replace").strip()
+    status = response.status_code
+    details: dict[str, Any] = {
+        "body": excerpt,
+        "content_type": response.headers.get("content-type"),
+    }
+    location = response.headers.get("location")
+    if location is not None:
+        details["location"] = location
+    message = (
+        f"{_request_line(response)} answered HTTP {status} {_reason(status)} with {problem}; "
+        "is a proxy, captive portal or wrong base_url in the way? Body: "
+        f"{excerpt!r}"
+    )
+    return UnexpectedResponseError(
+        message,
+        details=details,
+        status_code=status,
+        request_id=response.headers.get(HEADER_REQUEST_ID),
+    )
 
 
 def error_from_parts(status: int, body: bytes, headers: Mapping[str, str]) -> ScopixError:
@@ -133,6 +165,16 @@ def _from_detail(
                 "message"
             ], details
     return _opt_str(data.get("message")), details
+
+
+def _request_line(response: httpx.Response) -> str:
+    """``GET https://...`` of the request that got this response, without its query (a signed
+    URL's signature stays out of messages and logs); "the server" if unknown."""
+    try:
+        request = response.request
+    except RuntimeError:  # (a response built by hand has no request)
+        return "the server"
+    return f"{request.method} {request.url.copy_with(query=None)}"
 
 
 def _reason(status: int) -> str:

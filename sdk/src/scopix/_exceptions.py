@@ -14,6 +14,7 @@ Every exception is a ``ScopixError`` and is importable from ``scopix``::
     ├── ScopixConnectionError [r]  the network failed before a response arrived
     ├── ScopixTimeoutError    [r]  a request or a wait ran out of time: .last_result
     ├── CircuitBreakerError        failing fast while a host is unhealthy: .endpoint, .retry_after
+    ├── UnexpectedResponseError    a redirect, or a body that is not the JSON the call expects
     ├── UploadError                .filename, .stage, .session_id, .partial_results
     ├── DescriptionError           .image_id, .status
     ├── ChatError                  .session_id, .error_code
@@ -49,6 +50,7 @@ __all__ = [
     "ScopixConnectionError",
     "ScopixTimeoutError",
     "CircuitBreakerError",
+    "UnexpectedResponseError",
     "UploadError",
     "DescriptionError",
     "ChatError",
@@ -291,6 +293,26 @@ class CircuitBreakerError(ScopixError):
         super().__init__(code, message, **context)
         self.endpoint = endpoint
         self.retry_after = retry_after
+
+
+class UnexpectedResponseError(ScopixError):
+    """The server's answer is not one the call can use: a redirect it did not ask for, or a
+    success whose body is not the JSON it expects (an HTML page, a list where an object belongs).
+
+    Usually something between the client and the API answered instead of it: a captive portal, a
+    proxy or load balancer routed elsewhere, or a ``base_url`` that names the wrong site. The
+    message quotes the start of the body; ``details`` holds it as ``body`` (and ``location`` for a
+    redirect). Not retried: the same route answers the same way again.
+    """
+
+    def __init__(
+        self,
+        message: str = "Unexpected response",
+        *,
+        code: str = "UNEXPECTED_RESPONSE",
+        **context: Any,
+    ) -> None:
+        super().__init__(code, message, **context)
 
 
 class UploadError(ScopixError):

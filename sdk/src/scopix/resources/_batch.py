@@ -29,6 +29,7 @@ from .._exceptions import (
     ValidationError,
 )
 from .._files import FileInput, UploadSource, source_of
+from .._responses import parse
 from ..types.enums import DescriptionStatus
 from ..types.events import FileCompleteEvent, UploadProgressEvent
 from ..types.transfer import TransferConfig
@@ -192,9 +193,13 @@ class _Run:
                         stream, index, source.filename, source.size, options.on_progress
                     )
                 parts.append(("files", (source.filename, stream)))
+            filenames = [self.sources[index].filename for index in chunk]
             try:
                 response = await self.files._core.request(
                     "POST", "/files/upload/batch", files=parts, data=options.fields
+                )
+                session_id, results = parse(
+                    response, lambda answer: _batch_answer(answer, filenames)
                 )
             except ScopixError as error:
                 error_type, retryable = _classify(error)
@@ -207,17 +212,9 @@ class _Run:
                         ),
                     )
                 return
-        body = response.json()
-        self.sessions.append(body["session_id"])
-        for index, entry in zip(chunk, body["results"], strict=True):
-            filename = self.sources[index].filename
-            if "error" in entry:
-                code = entry["error"].get("code", "")
-                error_type, retryable = _REFUSAL_TYPES.get(code, ("validation", False))
-                message = entry["error"].get("message") or code
-                self.finish(index, failed_result(filename, message, error_type, retryable))
-            else:
-                self.finish(index, UploadResult.from_api_response({**entry, "filename": filename}))
+        self.sessions.append(session_id)
+        for index, result in zip(chunk, results, strict=True):
+            self.finish(index, result)
 
     async def send_direct(self, index: int) -> None:
         """One file above the streaming limit: straight to storage, in parts."""
@@ -239,9 +236,16 @@ class _Run:
             await self.files.wait_for_description(
                 result.image_id, timeout=self.options.wait_timeout
             )
-            details = await self.files._get_raw(result.image_id)
-            result = UploadResult.from_api_response(
-                {**details, "filename": result.filename, "deduplicated": result.deduplicated}
+            uploaded = result
+            result = await self.files._read_file(
+                uploaded.image_id,
+                lambda details: UploadResult.from_api_response(
+                    {
+                        **details,
+                        "filename": uploaded.filename,
+                        "deduplicated": uploaded.deduplicated,
+                    }
+                ),
             )
         self.finish(index, result)
 
@@ -256,10 +260,10 @@ class _Run:
                 f"/uploads/sessions/{session_id}/results",
                 params={"limit": 500, "offset": offset},
             )
-            page = response.json()
-            by_id.update({item["id"]: item for item in page["items"]})
-            offset += len(page["items"])
-            if not page.get("has_more") or not page["items"]:
+            items, has_more = parse(response, _results_page)
+            by_id.update({item["id"]: item for item in items})
+            offset += len(items)
+            if not has_more or not items:
                 break
         for index, result in enumerate(self.results):
             if result is not None and result.image_id in by_id and result.status != "skipped":
@@ -267,6 +271,36 @@ class _Run:
                 self.results[index] = UploadResult.from_api_response(
                     {**details, "filename": result.filename}
                 )
+
+
+def _batch_answer(answer: dict[str, Any], filenames: list[str]) -> tuple[str, list[UploadResult]]:
+    """A batch request's answer: its session id and one result per file, in order (a refused
+    file's result is failed and says why)."""
+    entries = answer["results"]
+    if len(entries) != len(filenames):
+        raise ValueError(f"{len(entries)} results for {len(filenames)} files")
+    results = [_entry_result(entry, name) for entry, name in zip(entries, filenames, strict=True)]
+    return str(answer["session_id"]), results
+
+
+def _entry_result(entry: dict[str, Any], filename: str) -> UploadResult:
+    """One file's entry of a batch answer: its stored result, or its refusal as a failed one."""
+    if "error" not in entry:
+        return UploadResult.from_api_response({**entry, "filename": filename})
+    code = entry["error"].get("code", "")
+    error_type, retryable = _REFUSAL_TYPES.get(code, ("validation", False))
+    message = entry["error"].get("message") or code
+    return failed_result(filename, message, error_type, retryable)
+
+
+def _results_page(page: dict[str, Any]) -> tuple[list[dict[str, Any]], bool]:
+    """One page of a session's results (each an object with its file's ``id``), and whether
+    more follow."""
+    items = page["items"]
+    for item in items:
+        if not isinstance(item["id"], str):
+            raise TypeError(f"a result's id is {item['id']!r}, not a string")
+    return list(items), bool(page.get("has_more"))
 
 
 async def run_batch(

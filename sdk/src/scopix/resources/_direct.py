@@ -33,6 +33,7 @@ from .._exceptions import (
     ValidationError,
 )
 from .._files import UploadSource
+from .._responses import json_object, parse
 from .._retry import is_retryable
 from ..types.events import UploadProgressEvent
 from ..types.transfer import TransferConfig
@@ -209,25 +210,25 @@ class DirectUploader:
             if body.get("skip_duplicates") and content_hash is None:
                 # known before sending, so that a duplicate is not sent at all
                 content_hash = await anyio.to_thread.run_sync(source.sha256)
-            started = await self._start(source, body, content_hash)
-            if started.get("deduplicated"):
+            started, fresh = await self._start(source, source.size, body, content_hash)
+            if fresh is None:
                 return await self._deduplicated(started, source.filename)
-            plan = _Plan.of(started, source.size)
+            plan = fresh
             if state is not None:
                 state.save(plan.upload_id)
         progress = _Progress(source.size, source.filename, on_progress, index)
         digest = await self._send(source, plan, progress)
         try:
-            done = await self._complete(plan, digest)
+            done = await self._complete(plan, digest, source.filename)
         except ValidationError as refused:
             if refused.status_code in (413, 415, 422) and state is not None:
                 state.clear()  # the upload failed for good: its bytes were refused
             raise
         if state is not None:
             state.clear()
-        return UploadResult.from_api_response({**done, "filename": source.filename})
+        return done
 
-    async def _complete(self, plan: _Plan, digest: str) -> dict[str, Any]:
+    async def _complete(self, plan: _Plan, digest: str, filename: str) -> UploadResult:
         """``complete``, given time to read the whole object back (the server checks its
         SHA-256); while another request of it is still at work (409 ``completing``, e.g. a
         retry after a timeout), wait and ask again: the answer is the same."""
@@ -251,20 +252,23 @@ class DirectUploader:
                     raise
                 await self._core.sleep(self._core.config.polling_interval)
                 continue
-            done: dict[str, Any] = response.json()
-            return done
+            return parse(
+                response,
+                lambda done: UploadResult.from_api_response({**done, "filename": filename}),
+            )
 
     async def _start(
-        self, source: UploadSource, body: dict[str, Any], content_hash: str | None
-    ) -> dict[str, Any]:
-        payload = {"filename": source.filename, "size_bytes": source.size, **body}
+        self, source: UploadSource, size: int, body: dict[str, Any], content_hash: str | None
+    ) -> tuple[dict[str, Any], _Plan | None]:
+        """Announce the upload; the server's answer and the plan of the parts to send (no plan
+        when the server has these bytes already: the answer names the stored file)."""
+        payload = {"filename": source.filename, "size_bytes": size, **body}
         if content_hash is not None:
             payload["content_hash"] = f"sha256:{content_hash}"
         if self._transfer.part_size is not None:
             payload["part_size"] = self._transfer.part_size
         response = await self._core.request("POST", "/files/direct-uploads", json=payload)
-        started: dict[str, Any] = response.json()
-        return started
+        return parse(response, lambda started: _started(started, size))
 
     async def _resumable(self, upload_id: str, size: int, *, explicit: bool) -> _Plan | None:
         """The plan of a pending upload, with fresh URLs for its missing parts; ``None`` if it
@@ -275,9 +279,9 @@ class DirectUploader:
             if explicit or error.status_code not in (404,):
                 raise
             return None
-        data: dict[str, Any] = response.json()
+        data = json_object(response)
         state = data.get("state")
-        if state == "pending" and int(data.get("size_bytes", -1)) != size:
+        if state == "pending" and data.get("size_bytes") != size:
             state = f"pending for {data.get('size_bytes')} bytes, not {size}"
         if state != "pending":
             if explicit:
@@ -289,7 +293,7 @@ class DirectUploader:
                 )
             logger.info("direct upload %s is %s; starting a new one", upload_id, state)
             return None
-        plan = _Plan.of(data, size)
+        plan = parse(response, lambda pending: _Plan.of(pending, size))
         logger.info(
             "resuming direct upload %s: %d of %d parts already stored",
             upload_id, len(plan.received), plan.part_count,
@@ -298,14 +302,16 @@ class DirectUploader:
 
     async def _deduplicated(self, started: dict[str, Any], filename: str) -> UploadResult:
         response = await self._core.request("GET", f"/files/{started['image_id']}")
-        details: dict[str, Any] = response.json()
-        return UploadResult.from_api_response(
-            {
-                **details,
-                "filename": filename,
-                "deduplicated": True,
-                "object_key": started.get("object_key") or details.get("object_key"),
-            }
+        return parse(
+            response,
+            lambda details: UploadResult.from_api_response(
+                {
+                    **details,
+                    "filename": filename,
+                    "deduplicated": True,
+                    "object_key": started.get("object_key") or details.get("object_key"),
+                }
+            ),
         )
 
     async def _send(self, source: UploadSource, plan: _Plan, progress: _Progress) -> str:
@@ -412,6 +418,16 @@ class DirectUploader:
             )
         etag: str = response.headers.get("ETag", "")
         return etag.strip('"')
+
+
+def _started(data: dict[str, Any], size: int) -> tuple[dict[str, Any], _Plan | None]:
+    """A start answer and its plan; no plan, but the stored file's ``image_id``, when the
+    server had these bytes already."""
+    if data.get("deduplicated"):
+        if not isinstance(data.get("image_id"), str):
+            raise KeyError("a deduplicated start answer without its image_id")
+        return data, None
+    return data, _Plan.of(data, size)
 
 
 def _read_part(stream: IO[bytes], length: int, digest: Any) -> bytes:

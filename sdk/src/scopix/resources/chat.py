@@ -4,11 +4,13 @@ streamed as typed tokens (server-sent events)."""
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncGenerator, AsyncIterator, Sequence
 from contextlib import asynccontextmanager
 from typing import TYPE_CHECKING, Any
 
 from .._exceptions import ScopixError, SSEStreamError
+from .._responses import json_object, parse
 from ..types.chat import (
     ChatMessage,
     ChatResponse,
@@ -26,6 +28,11 @@ if TYPE_CHECKING:
     from .._base_client import HTTPCore
 
 __all__ = ["ChatSessionContext", "Chats"]
+
+# The most one event's data lines may hold together, and any one line: a stream past it is cut
+# off, so that a server that never ends an event (or a line) cannot fill the client's memory.
+MAX_EVENT_BYTES = 1024 * 1024
+_LINE_END = re.compile(rb"\r\n|\r|\n")
 
 
 def _ids(values: Sequence[str] | None, name: str) -> list[str] | None:
@@ -45,11 +52,50 @@ def _message(message: str, force: bool, expected: Sequence[str] | None) -> dict[
     return body
 
 
-async def _events(response: httpx.Response) -> AsyncGenerator[ChatToken, None]:
+def _too_big(what: str, limit: int) -> SSEStreamError:
+    """The error of a stream cut off because ``what`` grew past ``limit`` bytes."""
+    return SSEStreamError(
+        f"the answer's stream was cut off: {what} passed {limit} bytes, the most one event may "
+        "hold; get_session() shows whether the answer was recorded",
+        details={"limit_bytes": limit},
+    )
+
+
+async def _lines(chunks: AsyncIterator[bytes], limit: int) -> AsyncGenerator[bytes, None]:
+    """The lines of a byte stream without their ends (CRLF, LF or CR, as server-sent events
+    allow). Raises ``SSEStreamError`` once a line passes ``limit`` bytes, ended or not: unlike
+    ``httpx``'s ``aiter_lines``, a line that never ends is not kept growing."""
+    line = bytearray()
+    after_cr = False  # the last chunk ended in CR: a LF that opens the next one belongs to it
+    async for chunk in chunks:
+        if not chunk:
+            continue
+        start = 1 if after_cr and chunk.startswith(b"\n") else 0
+        after_cr = False
+        for end in _LINE_END.finditer(chunk, start):
+            line += chunk[start : end.start()]
+            if len(line) > limit:
+                raise _too_big("a line", limit)
+            yield bytes(line)
+            line.clear()
+            start = end.end()
+            after_cr = end.group() == b"\r" and start == len(chunk)
+        line += chunk[start:]
+        if len(line) > limit:
+            raise _too_big("a line", limit)
+    if line:
+        yield bytes(line)
+
+
+async def _events(
+    response: httpx.Response, limit: int = MAX_EVENT_BYTES
+) -> AsyncGenerator[ChatToken, None]:
     """Server-sent events as ``ChatToken``s (``event:`` and ``data:`` lines, a blank line ends
-    one; comments and unknown fields are skipped)."""
-    kind, data = "message", list[str]()
-    async for line in response.aiter_lines():
+    one; comments and unknown fields are skipped). An event whose data lines together pass
+    ``limit`` bytes raises ``SSEStreamError``."""
+    kind, data, size = "message", list[str](), 0
+    async for raw in _lines(response.aiter_bytes(), limit):
+        line = raw.decode("utf-8", "replace")
         if line == "":
             if data:
                 text = "\n".join(data)
@@ -60,12 +106,15 @@ async def _events(response: httpx.Response) -> AsyncGenerator[ChatToken, None]:
                 if not isinstance(payload, dict):
                     payload = {"type": kind, "content": text}
                 yield ChatToken.from_event(kind, payload)
-            kind, data = "message", []
+            kind, data, size = "message", [], 0
         elif line.startswith(":"):
             continue
         elif line.startswith("event:"):
             kind = line[6:].strip()
         elif line.startswith("data:"):
+            size += len(raw)
+            if size > limit:
+                raise _too_big("an event's data", limit)
             data.append(line[5:].removeprefix(" "))
 
 
@@ -89,7 +138,7 @@ class Chats:
         if image_ids is not None:
             body["initial_image_ids"] = _ids(image_ids, "image_ids")
         response = await self._core.request("POST", "/chat/sessions", json=body)
-        return ChatSession.from_api_response(response.json())
+        return parse(response, ChatSession.from_api_response)
 
     async def send(
         self,
@@ -105,7 +154,7 @@ class Chats:
             f"/chat/sessions/{path_id(session_id)}/messages",
             json=_message(message, force_detailed_analysis, expected_image_ids),
         )
-        return ChatResponse.from_api_response(response.json())
+        return parse(response, ChatResponse.from_api_response)
 
     async def send_stream(
         self,
@@ -135,6 +184,9 @@ class Chats:
                     if token.type.value in ("complete", "error"):
                         ended = True
                     yield token
+            except SSEStreamError as error:  # (an event over the size limit)
+                error.events_received = received
+                raise
             except ScopixError:
                 raise
             except Exception as exc:  # (httpx's read errors: the connection broke)
@@ -161,7 +213,7 @@ class Chats:
         response = await self._core.request(
             "GET", f"/chat/sessions/{path_id(session_id)}", params=params
         )
-        return ChatSessionDetail.from_api_response(response.json())
+        return parse(response, ChatSessionDetail.from_api_response)
 
     async def list_sessions(
         self, *, limit: int = 20, offset: int = 0, active_only: bool = False
@@ -173,7 +225,7 @@ class Chats:
             raise ValueError(f"offset must be 0 or more; got {offset}")
         params = {"limit": limit, "offset": offset, "active_only": str(active_only).lower()}
         response = await self._core.request("GET", "/chat/sessions", params=params)
-        return SessionList.from_api_response(response.json())
+        return parse(response, SessionList.from_api_response)
 
     async def iter_sessions(
         self, *, page_size: int = 20, active_only: bool = False
@@ -200,8 +252,7 @@ class Chats:
             f"/chat/sessions/{path_id(session_id)}/images",
             json={"image_ids": _ids(image_ids, "image_ids")},
         )
-        result: dict[str, Any] = response.json()
-        return result
+        return json_object(response)
 
     async def update_documents(
         self, session_id: str, document_ids: Sequence[str]
@@ -212,14 +263,12 @@ class Chats:
             f"/chat/sessions/{path_id(session_id)}/documents",
             json={"document_ids": _ids(document_ids, "document_ids")},
         )
-        result: dict[str, Any] = response.json()
-        return result
+        return json_object(response)
 
     async def close_session(self, session_id: str) -> dict[str, Any]:
         """Close the session (it stays readable; closing twice is harmless)."""
         response = await self._core.request("DELETE", f"/chat/sessions/{path_id(session_id)}")
-        result: dict[str, Any] = response.json()
-        return result
+        return json_object(response)
 
     @asynccontextmanager
     async def session(

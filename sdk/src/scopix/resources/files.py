@@ -8,12 +8,15 @@ import os
 from collections.abc import AsyncGenerator, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any, overload
+from typing import IO, TYPE_CHECKING, Any, TypeVar, overload
 
-from .._errors import make_status_error
-from .._exceptions import ValidationError
+import httpx
+
+from .._errors import make_status_error, unexpected_response
+from .._exceptions import ScopixConnectionError, ScopixTimeoutError, ValidationError
 from .._files import FileInput, source_of
 from .._polling import poll_until
+from .._responses import parse
 from ..types.enums import StorageTarget
 from ..types.events import FileCompleteEvent
 from ..types.files import (
@@ -51,6 +54,10 @@ logger = logging.getLogger("scopix")
 SEARCH_MODES = ("all", "metadata", "visible_text", "hybrid", "semantic")
 SORT_FIELDS = ("created_at", "content_created_at", "title", "size_bytes")
 VARIANTS = ("original", "tiny_64", "small_256", "medium_750", "large_1024")
+DOWNLOAD_CHUNK = 1024 * 1024
+QUOTED_BYTES = 200  # how much of an unusable download answer is read, to quote it
+
+T = TypeVar("T")
 
 
 class Files:
@@ -209,7 +216,7 @@ class Files:
         if response is None:
             result = await direct.upload(source, direct_fields(fields), on_progress)
             return await self._finish_upload(result, wait)
-        return await self._finish_upload(UploadResult.from_api_response(response.json()), wait)
+        return await self._finish_upload(parse(response, UploadResult.from_api_response), wait)
 
     async def resume_upload(
         self,
@@ -243,14 +250,17 @@ class Files:
         """With ``wait``: poll until processed, then the described result."""
         if wait and result.status != "skipped":
             await self.wait_for_description(result.image_id)
-            details = await self._get_raw(result.image_id)
-            result = UploadResult.from_api_response(
-                {
-                    **details,
-                    "filename": result.filename,
-                    "deduplicated": result.deduplicated,
-                    "object_key": result.object_key,
-                }
+            uploaded = result
+            result = await self._read_file(
+                uploaded.image_id,
+                lambda details: UploadResult.from_api_response(
+                    {
+                        **details,
+                        "filename": uploaded.filename,
+                        "deduplicated": uploaded.deduplicated,
+                        "object_key": uploaded.object_key,
+                    }
+                ),
             )
         return result
 
@@ -324,7 +334,7 @@ class Files:
     async def get_processing_status(self, file_id: str) -> ProcessingStatus:
         """Where the file's processing stands (``is_terminal`` once every step is over)."""
         response = await self._core.request("GET", f"/files/{path_id(file_id)}/status")
-        return ProcessingStatus.from_api_response(response.json())
+        return parse(response, ProcessingStatus.from_api_response)
 
     async def wait_for_description(
         self,
@@ -352,7 +362,7 @@ class Files:
     async def get_session(self, session_id: str) -> SessionProgress:
         """How far the files of one batch request are."""
         response = await self._core.request("GET", f"/uploads/sessions/{path_id(session_id)}")
-        return SessionProgress.from_api_response(response.json())
+        return parse(response, SessionProgress.from_api_response)
 
     async def wait_for_session(
         self,
@@ -378,14 +388,14 @@ class Files:
 
     # --- reading ---
 
-    async def _get_raw(self, file_id: str) -> dict[str, Any]:
+    async def _read_file(self, file_id: str, build: Callable[[dict[str, Any]], T]) -> T:
+        """``GET /files/{id}``, its answer read by ``build`` (see ``parse``)."""
         response = await self._core.request("GET", f"/files/{path_id(file_id)}")
-        body: dict[str, Any] = response.json()
-        return body
+        return parse(response, build)
 
     async def get(self, file_id: str) -> UserFileDetails:
         """Everything about one file: description, tags, OCR text and regions, variant URLs."""
-        return UserFileDetails.from_api_response(await self._get_raw(file_id))
+        return await self._read_file(file_id, UserFileDetails.from_api_response)
 
     async def list(
         self,
@@ -443,7 +453,7 @@ class Files:
         if safe:
             params["safe"] = "true"
         response = await self._core.request("GET", "/files", params=params)
-        return FileList.from_api_response(response.json())
+        return parse(response, FileList.from_api_response)
 
     async def list_all(
         self,
@@ -503,12 +513,12 @@ class Files:
         if tags is not None:
             body["tags"] = builtins.list(tags)
         response = await self._core.request("PATCH", f"/files/{path_id(file_id)}", json=body)
-        return UpdateFileResult.from_api_response(response.json())
+        return parse(response, UpdateFileResult.from_api_response)
 
     async def delete(self, file_id: str) -> DeleteFileResult:
         """Delete a file: hidden at once, its bytes purged after the retention window."""
         response = await self._core.request("DELETE", f"/files/{path_id(file_id)}")
-        return DeleteFileResult.from_api_response(response.json())
+        return parse(response, DeleteFileResult.from_api_response)
 
     async def batch_delete(self, file_ids: Sequence[str]) -> BatchDeleteFilesResponse:
         """Delete up to 100 files in one request; each id is reported as deleted, skipped
@@ -517,7 +527,7 @@ class Files:
         if not 1 <= len(ids) <= 100:
             raise ValueError(f"batch_delete takes 1 to 100 ids; got {len(ids)}")
         response = await self._core.request("POST", "/files/batch-delete", json={"file_ids": ids})
-        return BatchDeleteFilesResponse.from_api_response(response.json())
+        return parse(response, BatchDeleteFilesResponse.from_api_response)
 
     @overload
     async def download(self, file_id: str, path: None = None) -> bytes: ...
@@ -529,7 +539,13 @@ class Files:
         self, file_id: str, path: str | os.PathLike[str] | None = None
     ) -> bytes | Path:
         """The original bytes; with ``path``, streamed to that file (written whole or not at
-        all: a partial download never replaces it) and its ``Path`` returned."""
+        all: a partial download never replaces it) and its ``Path`` returned.
+
+        The file is written only from a 200 answer whose bytes all arrived (as many as its
+        ``Content-Length`` says). Anything else raises, and leaves ``path`` as it was: the
+        error of an error status, ``UnexpectedResponseError`` for any other status (such as a
+        redirect to a login page), ``ScopixConnectionError`` or ``ScopixTimeoutError`` when the
+        transfer breaks off."""
         if path is None:
             response = await self._core.request("GET", f"/files/{path_id(file_id)}/download")
             content: bytes = response.content
@@ -539,13 +555,18 @@ class Files:
         partial = target.with_name(f".{target.name}.part")
         try:
             async with self._core.http.stream("GET", url) as response:
-                if response.status_code >= 400:
-                    await response.aread()
-                    raise make_status_error(response)
-                with partial.open("wb") as out:
-                    async for chunk in response.aiter_bytes(1024 * 1024):
-                        out.write(chunk)
+                await _save(response, partial, target)
             partial.replace(target)
+        except httpx.TimeoutException as exc:
+            raise ScopixTimeoutError(
+                f"the download of file {file_id} timed out ({type(exc).__name__}); nothing was "
+                f"written to {target}"
+            ) from exc
+        except httpx.RequestError as exc:
+            raise ScopixConnectionError(
+                f"the download of file {file_id} broke off ({exc or type(exc).__name__}); "
+                f"nothing was written to {target}"
+            ) from exc
         finally:
             partial.unlink(missing_ok=True)
         return target
@@ -556,11 +577,11 @@ class Files:
         before that, ``ResourceNotFoundError`` says why)."""
         choice("variant_type", variant_type, VARIANTS)
         response = await self._core.request(
-            "GET", f"/files/{path_id(file_id)}/variants/{variant_type}"
+            "GET", f"/files/{path_id(file_id)}/variants/{variant_type}", allow_redirect=True
         )
         location: str | None = response.headers.get("location")
         if not location:
-            raise ValueError(f"the server answered {response.status_code} without a location")
+            raise unexpected_response(response, "no Location header where a redirect belongs")
         return location
 
     async def get_text(self, file_id: str) -> str:
@@ -578,9 +599,9 @@ class Files:
                 f"/files/{path_id(file_id)}/chunks",
                 params={"limit": 500, "offset": len(chunks)},
             )
-            body = response.json()
-            chunks += [DocumentChunk.from_api_response(item) for item in body.get("items", [])]
-            if not body.get("has_more") or not body.get("items"):
+            page, has_more = parse(response, _chunk_page)
+            chunks += page
+            if not has_more or not page:
                 return chunks
 
     async def similar(self, file_id: str, *, limit: int = 10) -> SimilarFiles:
@@ -591,13 +612,13 @@ class Files:
         response = await self._core.request(
             "GET", f"/files/{path_id(file_id)}/similar", params={"limit": limit}
         )
-        return SimilarFiles.from_api_response(response.json())
+        return parse(response, SimilarFiles.from_api_response)
 
     async def describe(self, file_id: str) -> ProcessingStatus:
         """Describe the file again (e.g. after a retryable failure); poll it with
         ``wait_for_description``. While it is being described: ``ScopixError`` code CONFLICT."""
         response = await self._core.request("POST", f"/files/{path_id(file_id)}/describe")
-        return ProcessingStatus.from_api_response(response.json())
+        return parse(response, ProcessingStatus.from_api_response)
 
     async def check_quota(self, file_count: int = 1) -> QuotaInfo:
         """Whether ``file_count`` more uploads fit in the tenant's quota, and its limits."""
@@ -606,4 +627,47 @@ class Files:
         response = await self._core.request(
             "GET", "/uploads/quota-check", params={"file_count": file_count}
         )
-        return QuotaInfo.from_api_response(response.json())
+        return parse(response, QuotaInfo.from_api_response)
+
+
+def _chunk_page(data: dict[str, Any]) -> tuple[builtins.list[DocumentChunk], bool]:
+    """One page of ``/chunks``: its chunks, and whether more follow."""
+    items = data.get("items") or []
+    return [DocumentChunk.from_api_response(item) for item in items], bool(data.get("has_more"))
+
+
+async def _save(response: httpx.Response, partial: Path, target: Path) -> None:
+    """Write a download's body to ``partial``, or raise: only a 200 is the file, and only all of
+    it (``Content-Length`` bytes, when the server says how many) is written whole."""
+    if response.status_code >= 400:
+        await response.aread()
+        raise make_status_error(response)
+    if response.status_code != 200:
+        raise unexpected_response(
+            response,
+            f"something other than the whole file (200 OK); nothing was written to {target}",
+            body=await _start_of(response),
+        )
+    written = 0
+    with partial.open("wb") as out:
+        async for chunk in response.aiter_bytes(DOWNLOAD_CHUNK):
+            written += out.write(chunk)
+    announced = response.headers.get("content-length", "").strip()
+    # (of a compressed body, Content-Length counts the compressed bytes, not those written)
+    encoded = response.headers.get("content-encoding", "identity").strip() != "identity"
+    if announced.isdigit() and not encoded and int(announced) != written:
+        raise ScopixConnectionError(
+            f"the download received {written} bytes where its Content-Length announced "
+            f"{announced}; nothing was written to {target}",
+            status_code=response.status_code,
+        )
+
+
+async def _start_of(response: httpx.Response) -> bytes:
+    """The first bytes of a streamed body, enough to quote in an error, without reading it all."""
+    start = b""
+    async for chunk in response.aiter_bytes():
+        start += chunk
+        if len(start) >= QUOTED_BYTES:
+            break
+    return start

@@ -7,6 +7,7 @@ from typing import TYPE_CHECKING, Any
 
 from .._exceptions import DescriptionError, ScopixTimeoutError
 from .._files import FileInput, source_of
+from .._responses import parse
 from ..types.describe import DescriptionResult
 from ..types.enums import DescriptionStatus
 from ..types.files import UserFileDetails
@@ -90,8 +91,7 @@ class Images:
                     timeout=request_timeout,
                 )
         elapsed_ms = int((time.monotonic() - started) * 1000)
-        data: dict[str, Any] = response.json()
-        details = UserFileDetails.from_api_response(data)
+        details = parse(response, UserFileDetails.from_api_response)
         if response.status_code == 202 or not details.description_status.is_terminal:
             raise ScopixTimeoutError(
                 f"the description of {details.id} was not ready within {timeout:g} s; poll "
@@ -109,11 +109,14 @@ class Images:
                     "retryable": details.description_is_retryable,
                 },
             )
-        return DescriptionResult.from_api_response(
-            {
-                **data,
-                "operation_id": details.id,
-                "processing_time_ms": elapsed_ms,
-                "metadata": details.to_dict(),
-            }
+        return parse(
+            response,
+            lambda data: DescriptionResult.from_api_response(
+                {
+                    **data,
+                    "operation_id": details.id,
+                    "processing_time_ms": elapsed_ms,
+                    "metadata": details.to_dict(),
+                }
+            ),
         )

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from .._responses import parse
 from ..types.files import FileList
 from ..types.people import PeopleList, Person
 from ._common import path_id
@@ -32,21 +33,21 @@ class People:
     async def list(self, *, limit: int = 20, offset: int = 0) -> PeopleList:
         """The people in your pictures, most files first."""
         response = await self._core.request("GET", "/people", params=_page(limit, offset))
-        return PeopleList.from_api_response(response.json())
+        return parse(response, PeopleList.from_api_response)
 
     async def files(self, person_id: str, *, limit: int = 20, offset: int = 0) -> FileList:
         """The files with a face of ``person_id``, newest first."""
         response = await self._core.request(
             "GET", f"/people/{path_id(person_id)}/files", params=_page(limit, offset)
         )
-        return FileList.from_api_response(response.json())
+        return parse(response, FileList.from_api_response)
 
     async def rename(self, person_id: str, name: str | None) -> Person:
         """Name a person (``None`` forgets the name)."""
         response = await self._core.request(
             "PATCH", f"/people/{path_id(person_id)}", json={"name": name}
         )
-        return Person.from_api_response(response.json())
+        return parse(response, Person.from_api_response)
 
     async def merge(self, person_id: str, other_id: str) -> Person:
         """Move ``other_id``'s faces to ``person_id`` (one person the server took for two);
@@ -54,4 +55,4 @@ class People:
         response = await self._core.request(
             "POST", f"/people/{path_id(person_id)}/merge", json={"person_id": other_id}
         )
-        return Person.from_api_response(response.json())
+        return parse(response, Person.from_api_response)

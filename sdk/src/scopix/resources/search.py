@@ -6,6 +6,7 @@ import builtins
 from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
+from .._responses import parse
 from ..types.search import DocumentSearchAgentResult, ImageSearchAgentResult
 
 if TYPE_CHECKING:
@@ -68,7 +69,7 @@ class AgentSearch:
         if (ids := _id_list(image_ids, "image_ids")) is not None:
             body["image_ids"] = ids
         response = await self._core.request("POST", "/agents/search/images", json=body)
-        return ImageSearchAgentResult.from_api_response(response.json())
+        return parse(response, ImageSearchAgentResult.from_api_response)
 
     async def documents(
         self,
@@ -94,4 +95,4 @@ class AgentSearch:
         if (types := _id_list(document_types, "document_types")) is not None:
             body["document_types"] = types
         response = await self._core.request("POST", "/agents/search/documents", json=body)
-        return DocumentSearchAgentResult.from_api_response(response.json())
+        return parse(response, DocumentSearchAgentResult.from_api_response)
