@@ -211,6 +211,25 @@ def test_batch_delete(api: httpx.Client, library: dict[str, dict]) -> None:
     assert too_many.status_code == 422
 
 
+def test_an_upper_case_id_names_the_same_file_everywhere(
+    live: LiveServer, api: httpx.Client, library: dict[str, dict]
+) -> None:
+    cat, dog = library["cat"]["image_id"], library["dog"]["image_id"]
+    loud = cat.upper()
+    assert api.get(f"/files/{loud}").json()["id"] == cat
+    assert api.get(f"/files/{loud}/status").status_code == 200
+    assert api.patch(f"/files/{loud}", json={"title": "Loud cat"}).json()["id"] == cat
+    assert ids(api.get("/files", params={"ids": f"{loud},{dog.upper()}"})) == [dog, cat]
+    removed = api.post("/files/batch-delete", json={"file_ids": [dog.upper()]}).json()
+    assert [d["id"] for d in removed["deleted"]] == [dog]
+    admin = make_key(live.settings, f"admin-{uuid.uuid4().hex[:8]}", admin=True)
+    headers = {"Authorization": f"Bearer {admin}"}
+    made = api.post("/api-keys", json={"name": "spare"}, headers=headers)
+    assert made.status_code == 201, made.text
+    revoked = api.delete(f"/api-keys/{made.json()['id'].upper()}", headers=headers)
+    assert revoked.status_code == 200, revoked.text
+
+
 @pytest.mark.embedded  # (the server's own signed links; S3's presigned ones: test_s3_storage)
 def test_original_variant_is_a_signed_redirect(
     live: LiveServer, api: httpx.Client, library: dict[str, dict]

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
@@ -25,6 +24,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import File, utcnow
 from ..errors import Conflict, NotFound, ValidationFailed
+from ..ids import canonical_id
 from ..jobs.queue import Enqueuer
 from ..search.lexical import escape_like, search_filter
 from ..vision import Sight
@@ -64,13 +64,12 @@ def _not_found(file_id: str) -> NotFound:
 
 async def get_file(session: AsyncSession, tenant_id: str, file_id: str) -> File:
     """The live file ``file_id`` of this tenant, or 404 (ids of other tenants look missing)."""
-    try:
-        uuid.UUID(file_id)
-    except ValueError:
-        raise _not_found(file_id) from None
+    stored = canonical_id(file_id)
+    if stored is None:
+        raise _not_found(file_id)
     row = await session.scalar(
         select(File).where(
-            File.id == file_id, File.tenant_id == tenant_id, File.deleted_at.is_(None)
+            File.id == stored, File.tenant_id == tenant_id, File.deleted_at.is_(None)
         )
     )
     if row is None:

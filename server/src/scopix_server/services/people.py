@@ -12,7 +12,6 @@ no longer listed.
 
 from __future__ import annotations
 
-import uuid
 import zlib
 
 import numpy as np
@@ -21,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import FaceRecord, File, Person
 from ..errors import NotFound
+from ..ids import canonical_id
 from ..vision import Face
 
 __all__ = ["SAME_PERSON", "assign_faces", "files_of", "get_person", "merge_people", "people_of"]
@@ -134,12 +134,11 @@ async def people_of(
 
 
 async def get_person(session: AsyncSession, tenant_id: str, person_id: str) -> Person:
-    try:
-        uuid.UUID(person_id)
-    except ValueError:
-        raise NotFound(f"no person {person_id[:60]!r}") from None
+    stored = canonical_id(person_id)
+    if stored is None:
+        raise NotFound(f"no person {person_id[:60]!r}")
     person = await session.scalar(
-        select(Person).where(Person.id == person_id, Person.tenant_id == tenant_id)
+        select(Person).where(Person.id == stored, Person.tenant_id == tenant_id)
     )
     if person is None:
         raise NotFound(f"no person {person_id!r} (GET /people lists them)")

@@ -9,6 +9,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..auth.keys import generate_key, parse_key, verify_key
 from ..db.models import ApiKey, Tenant, utcnow
+from ..ids import canonical_id
 from .tiers import TIERS
 
 __all__ = [
@@ -80,7 +81,9 @@ async def list_keys(
 async def revoke_key(session: AsyncSession, ref: str, *, tenant_id: str | None = None) -> ApiKey:
     """Revoke a key given its id or its prefix (``scopix_Ab12CdEf``). Raises ``LookupError``."""
     key_id = ref.removeprefix("scopix_")
-    query = select(ApiKey).where((ApiKey.id == ref) | (ApiKey.key_id == key_id))
+    query = select(ApiKey).where(
+        (ApiKey.id == (canonical_id(ref) or ref)) | (ApiKey.key_id == key_id)
+    )
     if tenant_id is not None:
         query = query.where(ApiKey.tenant_id == tenant_id)
     row = await session.scalar(query)

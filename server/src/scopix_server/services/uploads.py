@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import File, Tenant, new_id, utcnow
 from ..errors import APIError, BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
+from ..ids import UUID_PATTERN
 from ..schemas import CONTENT_CATEGORIES
 from ..storage import PendingObject
 from .image_formats import SUPPORTED_FORMATS
@@ -39,9 +40,7 @@ _TRUE = ("true", "1", "yes", "on")
 _FALSE = ("false", "0", "no", "off")
 FORM_BOOLEANS = (*_TRUE, *_FALSE)
 _SPACES = " \t\r\n"  # around a form value (the documented patterns allow these, no more)
-UUID_TEXT = re.compile(
-    "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-)  # what a multipart boolean may be (documented so)
+UUID_TEXT = re.compile(UUID_PATTERN)  # an id in a form field (folder_id)
 # Unicode categories that never belong in a name shown to people: controls, format characters
 # (bidi overrides that reverse "gpj.exe" into view, zero-width joiners and spaces, soft
 # hyphens, BOMs), surrogates, line and paragraph separators.

@@ -25,6 +25,7 @@ from ...errors import (
     QuotaExceeded,
     ValidationFailed,
 )
+from ...ids import canonical_id
 from ...schemas import UploadRecord
 from ...services import direct
 from ...services import files as file_service
@@ -124,7 +125,8 @@ def _check_hash(value: str | None) -> None:
 async def _owned(session: AsyncSession, auth: Auth, upload_id: str) -> DirectUpload:
     upload = await session.scalar(
         select(DirectUpload).where(
-            DirectUpload.id == upload_id, DirectUpload.tenant_id == auth.tenant.id
+            DirectUpload.id == (canonical_id(upload_id) or upload_id),
+            DirectUpload.tenant_id == auth.tenant.id,
         )
     )
     if upload is None:

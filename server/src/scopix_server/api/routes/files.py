@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import logging
-import re
 import uuid
 from typing import Annotated, Any, Literal
 from urllib.parse import quote
@@ -15,6 +14,7 @@ from sqlalchemy import select, update
 
 from ...db.models import Chunk, File, utcnow
 from ...errors import BadRequest, NotFound, ServiceUnavailable, ValidationFailed
+from ...ids import UUID_PATTERN, canonical_id
 from ...jobs.steps.variants import THUMBNAIL
 from ...schemas import (
     BatchDeleteRequest,
@@ -108,8 +108,7 @@ def _csv(values: list[str] | None, field: str, limit: int) -> tuple[str, ...]:
     return unique
 
 
-_UUID = "[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
-_IDS_PATTERN = f"^ *{_UUID} *(, *{_UUID} *)*$"
+_IDS_PATTERN = f"^ *{UUID_PATTERN} *(, *{UUID_PATTERN} *)*$"
 _MEDIA_TYPES_PATTERN = "^ *({0}) *(, *({0}) *)*$".format("|".join(MEDIA_TYPES))
 FILE_STATUSES = ("processing", "completed", "failed")
 _STATUSES_PATTERN = "^ *({0}) *(, *({0}) *)*$".format("|".join(FILE_STATUSES))
@@ -169,9 +168,10 @@ async def list_files(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
     id_list = _csv(ids, "ids", MAX_FILTER_IDS)
-    bad_ids = [i for i in id_list if not re.fullmatch(_UUID, i)]
+    bad_ids = [i for i in id_list if canonical_id(i) is None]
     if bad_ids:
         raise ValidationFailed(f"ids: not a UUID: {bad_ids[0][:40]!r}")
+    id_list = tuple(str(canonical_id(i)) for i in id_list)
     types = _csv(media_types, "media_types", len(MEDIA_TYPES))
     unknown = sorted(set(types) - set(MEDIA_TYPES))
     if unknown:
@@ -220,14 +220,6 @@ async def list_files(
         for row in rows
     ]
     return page(items, total=total, limit=limit, offset=offset)
-
-
-def _is_uuid(value: str) -> bool:
-    try:
-        uuid.UUID(value)
-    except ValueError:
-        return False
-    return True
 
 
 @router.get("/files/{file_id}", response_model=FileDetails, summary="File details")
@@ -294,9 +286,10 @@ async def batch_delete(
         skipped: list[dict[str, Any]] = []
         failed: list[dict[str, Any]] = []
         now = utcnow()
-        for file_id in dict.fromkeys(request_body.file_ids):  # each id once, in order
-            if not _is_uuid(file_id):
-                failed.append({"id": file_id, "status": "failed", "message": "not a UUID"})
+        for sent in dict.fromkeys(request_body.file_ids):  # each id once, in order
+            file_id = canonical_id(sent)
+            if file_id is None:
+                failed.append({"id": sent, "status": "failed", "message": "not a UUID"})
                 continue
             # One conditional update per id: of two concurrent deletes, one deletes, the other
             # is told it was deleted already.
