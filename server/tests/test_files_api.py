@@ -211,6 +211,12 @@ def test_batch_delete(api: httpx.Client, library: dict[str, dict]) -> None:
     assert too_many.status_code == 422
 
 
+def test_a_tag_filter_typed_decomposed_finds_the_stored_tag(api: httpx.Client) -> None:
+    tagged = upload(api, "terrace.png", png_bytes(6, 6, (9, 9, 9)), tags="café,terrace")
+    assert ids(api.get("/files", params={"tags": "cafe\u0301"})) == [tagged["image_id"]]
+    assert ids(api.get("/files", params={"tags": " cafe\u0301 ,terrace"})) == [tagged["image_id"]]
+
+
 def test_an_upper_case_id_names_the_same_file_everywhere(
     live: LiveServer, api: httpx.Client, library: dict[str, dict]
 ) -> None:

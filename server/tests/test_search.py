@@ -179,3 +179,16 @@ async def test_search_and_other_filters_combine(library: Library) -> None:
         )
         ids = list(await session.scalars(select(File.id).where(File.title == "harbour")))
     assert [row.id for row in rows] == [tagged] and total == 1 and len(ids) == 2
+
+
+async def test_a_word_typed_decomposed_or_with_a_dotted_capital_is_found(
+    library: Library,
+) -> None:
+    """A decomposed "café" (e + combining accent, as some keyboards send it) is the stored
+    word; "İstanbul" is found as it was stored, whatever the database's rules for lower case."""
+    cafe = await library.add(title="Café terrace", visible_text="Crème brûlée 6,50")
+    ferry = await library.add(title="İstanbul ferry")
+    assert await library.search("cafe\u0301") == {cafe}
+    assert await library.search("cre\u0300me", "visible_text") == {cafe}
+    assert await library.search("İstanbul") == {ferry}
+    assert await library.search("İstanbul ferry") == {ferry}

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import operator
 import re
+import unicodedata
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import reduce
@@ -31,6 +32,7 @@ from sqlalchemy import (
     case,
     cast,
     func,
+    literal,
     literal_column,
     or_,
     select,
@@ -89,7 +91,7 @@ def fts_query(search: str, mode: str) -> str | None:
     Quoting each word keeps FTS5 syntax (``AND``, ``NEAR``, ``*``, ``:``, quotes) out of users'
     hands: whatever they type is searched for, and never a syntax error.
     """
-    words = _WORD.findall(search)[:MAX_WORDS]
+    words = _words(search)
     if not words:
         return None
     terms = " AND ".join(f'"{word}"*' for word in words)
@@ -97,17 +99,25 @@ def fts_query(search: str, mode: str) -> str | None:
 
 
 def _words(search: str) -> list[str]:
-    return _WORD.findall(search)[:MAX_WORDS]
+    """The words of ``search`` in NFC, as stored text is (a decomposed "café", as some
+    keyboards type it, is the same word)."""
+    return _WORD.findall(unicodedata.normalize("NFC", search))[:MAX_WORDS]
 
 
 def _ranked_words(search: str) -> list[str]:
-    words = list(dict.fromkeys(word.lower() for word in _words(search)))
-    return [word for word in words if word not in STOP_WORDS] or words
+    """The words, each once whatever its case, less the stop words (unless that is all)."""
+    first: dict[str, str] = {}
+    for word in _words(search):
+        first.setdefault(word.casefold(), word)
+    words = list(first.values())
+    return [word for word in words if word.lower() not in STOP_WORDS] or words
 
 
 def _ts_query(words: Sequence[str], joiner: str) -> ColumnElement[object]:
-    """A prefix ``tsquery`` of ``words`` (word characters only: nothing for its syntax)."""
-    return func.to_tsquery("simple", joiner.join(f"{word.lower()}:*" for word in words))
+    """A prefix ``tsquery`` of ``words`` (word characters only: nothing for its syntax). The
+    words go as typed: the ``simple`` configuration lower-cases them as it did the stored
+    text, with the database's own rules (Python's differ, e.g. for "İ")."""
+    return func.to_tsquery("simple", joiner.join(f"{word}:*" for word in words))
 
 
 def escape_like(text: str) -> str:
@@ -115,7 +125,8 @@ def escape_like(text: str) -> str:
 
 
 def _like(search: str, mode: str) -> ColumnElement[bool]:
-    pattern = f"%{escape_like(search.lower())}%"
+    # both sides lower-cased by the database, so by the same rules whatever they are
+    pattern = func.lower(literal(f"%{escape_like(unicodedata.normalize('NFC', search))}%"))
 
     def contains(expression: Any) -> ColumnElement[bool]:
         return func.lower(func.coalesce(expression, "")).like(pattern, escape="\\")

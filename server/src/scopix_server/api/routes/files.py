@@ -185,7 +185,10 @@ async def list_files(
     query = file_service.ListQuery(
         search=search,
         search_mode=search_mode,
-        tags=_csv(tags, "tags", MAX_FILTER_TAGS),
+        # (as tags are stored: NFC, without invisible characters; a decomposed "café" matches)
+        tags=tuple(
+            t for t in (visible_text(x).strip() for x in _csv(tags, "tags", MAX_FILTER_TAGS)) if t
+        ),
         media_types=types,
         folder_id=str(folder_id) if folder_id else None,
         date_from=date_from,
