@@ -347,6 +347,38 @@ def test_non_latin1_part_headers_are_read_as_utf8(api: httpx.Client) -> None:
     assert response.json()["filename"] == "\u00e9t\u00e9.png"
 
 
+@pytest.mark.parametrize(
+    ("disposition", "stored"),
+    [
+        ("filename*=UTF-8''caf%C3%A9%20menu.png", "café menu.png"),
+        ("filename=\"fallback.png\"; filename*=utf-8'en'%E2%82%AC%20rates.png", "€ rates.png"),
+        ("filename*=iso-8859-1''caf%E9.png", "café.png"),
+        ("filename*=UTF-8''..%2F..%2Fetc%2Fpasswd.png", "passwd.png"),
+        ("filename=\"kept.png\"; filename*=nonsense''%FF.png", "kept.png"),
+    ],
+)
+def test_an_extended_filename_names_the_file(
+    api: httpx.Client, disposition: str, stored: str
+) -> None:
+    """RFC 5987's ``filename*`` (sent by some clients) names the file, decoded in its charset
+    and cleaned as any name; one that cannot be decoded leaves the plain ``filename``."""
+    boundary = "b0und"
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; {disposition}\r\n\r\n'
+        ).encode()
+        + png_bytes()
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    response = api.post(
+        "/files/upload",
+        content=body,
+        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
+    )
+    assert response.status_code == 201, response.text
+    assert response.json()["filename"] == stored
+
+
 def test_a_client_that_disconnects_mid_upload_leaves_nothing(
     small: LiveServer, api: httpx.Client
 ) -> None:

@@ -8,8 +8,10 @@ broken connection. Whatever happens, ``aclose()`` removes every object that was 
 
 from __future__ import annotations
 
+import re
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
+from urllib.parse import unquote
 
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
@@ -26,6 +28,22 @@ from ..services.uploads import FilePart
 from ..storage import PendingObject
 
 __all__ = ["StreamingForm", "boundary_of"]
+
+# RFC 5987's ``filename*=charset'language'percent-encoded``, which some clients send (and which
+# the multipart parser leaves out); it names the file better than a plain ``filename`` beside it
+_EXTENDED_FILENAME = re.compile(rb"""(?:^|;)\s*filename\*\s*=\s*([^;\s]+)""", re.IGNORECASE)
+
+
+def _extended_filename(disposition: bytes) -> str | None:
+    found = _EXTENDED_FILENAME.search(disposition)
+    if found is None:
+        return None
+    charset, _, rest = found.group(1).decode("latin-1").partition("'")
+    _, _, encoded = rest.partition("'")
+    try:
+        return unquote(encoded, encoding=charset or "utf-8", errors="strict") or None
+    except (LookupError, UnicodeDecodeError):  # (an unknown charset, or bytes not in it)
+        return None
 
 
 def boundary_of(content_type: str | None) -> bytes:
@@ -188,8 +206,9 @@ class StreamingForm:
                     )
                 )
                 return
+            extended = _extended_filename(part.headers.get("content-disposition", b""))
             part.file = FilePart(
-                filename=(filename or b"").decode("utf-8", "replace"),
+                filename=extended or (filename or b"").decode("utf-8", "replace"),
                 pending=self._begin_file(),
             )
             self.files.append(part.file)
