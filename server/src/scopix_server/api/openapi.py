@@ -57,10 +57,22 @@ def errors(*statuses: int) -> dict[int | str, dict[str, Any]]:
     return {status: {"model": ErrorBody, "description": _MEANING[status]} for status in statuses}
 
 
-def binary(description: str, media_type: str = "*/*") -> dict[int | str, dict[str, Any]]:
-    """``responses=`` for a 200 answer of raw bytes (the stored file's own content type)."""
+def binary(
+    description: str, media_type: str = "*/*", *, ranges: bool = False
+) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` for a 200 answer of raw bytes (the stored file's own content type); with
+    ``ranges``, the 206 of a ``Range`` request and its 416."""
     schema = {"type": "string", "format": "binary"}
-    return {200: {"description": description, "content": {media_type: {"schema": schema}}}}
+    answers: dict[int | str, dict[str, Any]] = {
+        200: {"description": description, "content": {media_type: {"schema": schema}}}
+    }
+    if ranges:
+        answers[206] = {
+            "description": "The one byte range a `Range: bytes=...` header asked for",
+            "content": {media_type: {"schema": schema}},
+        }
+        answers[416] = {"description": "The range starts past the end of the object"}
+    return answers
 
 
 def _dependencies(dependant: Dependant) -> Iterator[Dependant]:

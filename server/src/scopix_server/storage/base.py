@@ -62,7 +62,16 @@ class PendingObject(Protocol):
 class StorageBackend(Protocol):
     def begin(self, tenant_id: str) -> PendingObject: ...
 
-    def read(self, key: str, *, chunk_size: int = 1024 * 1024) -> AsyncIterator[bytes]: ...
+    def read(
+        self,
+        key: str,
+        *,
+        chunk_size: int = 1024 * 1024,
+        start: int = 0,
+        length: int | None = None,
+    ) -> AsyncIterator[bytes]:
+        """The object's bytes from ``start``, ``length`` of them (``None``: to the end)."""
+        ...
 
     async def exists(self, key: str) -> bool: ...
 

@@ -232,9 +232,24 @@ class LocalStorage:
     def begin(self, tenant_id: str) -> _LocalPending:
         return _LocalPending(self, tenant_id)
 
-    async def read(self, key: str, *, chunk_size: int = 1024 * 1024) -> AsyncIterator[bytes]:
+    async def read(
+        self,
+        key: str,
+        *,
+        chunk_size: int = 1024 * 1024,
+        start: int = 0,
+        length: int | None = None,
+    ) -> AsyncIterator[bytes]:
+        left = length
         async with await anyio.open_file(self.path_of(key), "rb") as handle:
-            while chunk := await handle.read(chunk_size):
+            if start:
+                await handle.seek(start)
+            while left is None or left > 0:
+                chunk = await handle.read(chunk_size if left is None else min(chunk_size, left))
+                if not chunk:
+                    return
+                if left is not None:
+                    left -= len(chunk)
                 yield chunk
 
     async def exists(self, key: str) -> bool:

@@ -88,7 +88,15 @@ class S3Storage:
         self.tmp_dir = self._spool.tmp_dir
         self.settings = settings
         self.bucket = settings.bucket
-        self._client = boto3.client(
+        self._client = self._new_client()
+        # a byte range cannot be checked against the whole object's checksum, which some
+        # S3 servers send with it: ranged reads go through a client that does not try
+        self._ranged_client = self._new_client(response_checksum_validation="when_required")
+        self._transfer = TransferConfig(multipart_threshold=8 * 1024 * 1024, max_concurrency=8)
+
+    def _new_client(self, **options: Any) -> Any:
+        settings = self.settings
+        return boto3.client(
             "s3",
             endpoint_url=settings.endpoint_url,
             region_name=settings.region,
@@ -99,9 +107,9 @@ class S3Storage:
                 s3={"addressing_style": settings.addressing_style},
                 retries={"max_attempts": 5, "mode": "standard"},
                 max_pool_connections=32,
+                **options,
             ),
         )
-        self._transfer = TransferConfig(multipart_threshold=8 * 1024 * 1024, max_concurrency=8)
 
     def key_of(self, key: str) -> str:
         if key.startswith("/") or ".." in key.split("/"):
@@ -134,9 +142,20 @@ class S3Storage:
             raise
         return head
 
-    async def read(self, key: str, *, chunk_size: int = 1024 * 1024) -> AsyncIterator[bytes]:
+    async def read(
+        self,
+        key: str,
+        *,
+        chunk_size: int = 1024 * 1024,
+        start: int = 0,
+        length: int | None = None,
+    ) -> AsyncIterator[bytes]:
+        client, ranged = self._client, {}
+        if start or length is not None:
+            last = "" if length is None else str(start + length - 1)
+            client, ranged = self._ranged_client, {"Range": f"bytes={start}-{last}"}
         answer = await anyio.to_thread.run_sync(
-            lambda: self._client.get_object(Bucket=self.bucket, Key=self.key_of(key))
+            lambda: client.get_object(Bucket=self.bucket, Key=self.key_of(key), **ranged)
         )
         body = answer["Body"]
         try:

@@ -40,6 +40,7 @@ from ..ingest import (
     upload_request_body,
 )
 from ..openapi import binary, errors
+from ..ranges import stored_bytes
 from ..replay import idempotent
 from ..streaming import ClosingStreamingResponse
 
@@ -342,10 +343,13 @@ def _content_disposition(filename: str) -> str:
     "/files/{file_id}/download",
     summary="Download the original bytes",
     response_class=StreamingResponse,
-    responses={**binary("The stored bytes, with their own Content-Type"), **errors(503)},
+    responses={
+        **binary("The stored bytes, with their own Content-Type", ranges=True),
+        **errors(503),
+    },
 )
 async def download(
-    file_id: str, auth: AuthDep, session: SessionDep, state: StateDep
+    file_id: str, request: Request, auth: AuthDep, session: SessionDep, state: StateDep
 ) -> StreamingResponse:
     row = await file_service.get_file(session, auth.tenant.id, file_id)
     if not await state.storage.exists(row.object_key):
@@ -356,12 +360,14 @@ async def download(
             "told (server log)",
             details={"resource_type": "file", "resource_id": file_id},
         )
-    return ClosingStreamingResponse(
-        state.storage.read(row.object_key),
+    return stored_bytes(
+        request,
+        state.storage,
+        row.object_key,
+        size=row.size_bytes,
         media_type=row.content_type,
         headers={
             "Content-Disposition": _content_disposition(row.filename),
-            "Content-Length": str(row.size_bytes),
             "X-Content-Type-Options": "nosniff",
         },
     )

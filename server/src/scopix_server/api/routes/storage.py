@@ -4,13 +4,14 @@ from __future__ import annotations
 
 from urllib.parse import quote
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Request
 from fastapi.responses import StreamingResponse
 
 from ...db.models import File
 from ...errors import NotFound
 from ..deps import SessionDep, StateDep
 from ..openapi import binary
+from ..ranges import stored_bytes
 from ..streaming import ClosingStreamingResponse
 
 __all__ = ["router"]
@@ -27,9 +28,11 @@ router = APIRouter(tags=["storage"])
     "/storage/objects/{token}",
     summary="Read an object through a signed URL",
     response_class=StreamingResponse,
-    responses=binary("The object's bytes, with their own Content-Type"),
+    responses=binary("The object's bytes, with their own Content-Type", ranges=True),
 )
-async def signed_object(token: str, state: StateDep, session: SessionDep) -> StreamingResponse:
+async def signed_object(
+    token: str, request: Request, state: StateDep, session: SessionDep
+) -> StreamingResponse:
     granted = state.signer.verify(token)
     gone = NotFound("this link is invalid or has expired; ask the API for a new one")
     if granted is None or not granted.file_id:
@@ -48,6 +51,15 @@ async def signed_object(token: str, state: StateDep, session: SessionDep) -> Str
     }
     if granted.filename:
         headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(granted.filename)}"
+    if granted.key == row.object_key:  # the original: its size is known, a range can be served
+        return stored_bytes(
+            request,
+            state.storage,
+            granted.key,
+            size=row.size_bytes,
+            media_type=granted.content_type,
+            headers=headers,
+        )
     return ClosingStreamingResponse(
         state.storage.read(granted.key), media_type=granted.content_type, headers=headers
     )
