@@ -336,6 +336,13 @@ def test_a_download_serves_the_range_it_is_asked_for(api: httpx.Client) -> None:
     if signed.startswith(str(api.base_url).removesuffix("/api/v2/")):  # (S3's links: S3's own)
         routes.append(lambda headers: httpx.get(signed, headers=headers))  # (signed: no key)
     assert len(routes) == 2 or "X-Amz-Signature" in signed
+    heads = [api.head(f"/files/{file_id}/download")]
+    if len(routes) == 2:
+        heads.append(httpx.head(signed))
+    for head in heads:  # (what a download manager asks first: the size, and whether it can resume)
+        assert head.status_code == 200 and head.content == b""
+        assert head.headers["Content-Length"] == str(len(data))
+        assert head.headers["Accept-Ranges"] == "bytes"
     for get in routes:
         whole = get({})
         assert whole.status_code == 200 and whole.content == data

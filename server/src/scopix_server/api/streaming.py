@@ -36,7 +36,14 @@ class ClosingStreamingResponse(StreamingResponse):
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         try:
-            await super().__call__(scope, receive, send)
+            if scope.get("method") == "HEAD":  # the headers only (the body is never read)
+                await send(
+                    {"type": "http.response.start", "status": self.status_code,
+                     "headers": self.raw_headers}
+                )  # fmt: skip
+                await send({"type": "http.response.body", "body": b"", "more_body": False})
+            else:
+                await super().__call__(scope, receive, send)
         finally:
             with anyio.CancelScope(shield=True):
                 close = getattr(self.body_iterator, "aclose", None)

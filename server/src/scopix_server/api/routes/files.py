@@ -339,6 +339,7 @@ def _content_disposition(filename: str) -> str:
     return f"attachment; filename=\"{ascii_name}\"; filename*=UTF-8''{quote(filename)}"
 
 
+@router.head("/files/{file_id}/download", include_in_schema=False)  # (size, Accept-Ranges)
 @router.get(
     "/files/{file_id}/download",
     summary="Download the original bytes",

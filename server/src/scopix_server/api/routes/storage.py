@@ -24,6 +24,7 @@ def _keys_of(row: File) -> set[str]:
 router = APIRouter(tags=["storage"])
 
 
+@router.head("/storage/objects/{token}", include_in_schema=False)  # (size, Accept-Ranges)
 @router.get(
     "/storage/objects/{token}",
     summary="Read an object through a signed URL",
