@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 
@@ -78,28 +79,111 @@ async def test_a_partial_content_answer_is_refused(make_client: MakeClient, targ
     assert untouched(target)
 
 
-async def test_fewer_bytes_than_content_length_raise_and_write_nothing(
-    make_client: MakeClient, target: Path
-) -> None:
-    answer = httpx.Response(200, content=BYTES[:1000], headers={"Content-Length": str(len(BYTES))})
-    async with make_client(serving(answer)) as client:
-        with pytest.raises(ScopixConnectionError) as caught:
-            await client.files.download(FILE_ID, target)
-    assert f"received 1000 bytes where its Content-Length announced {len(BYTES)}" in str(
-        caught.value
-    )
-    assert untouched(target)
+def storage(*answers: Callable[[httpx.Request], httpx.Response]) -> Callable[..., httpx.Response]:
+    """The API redirects the variant to storage; storage's n-th request gets ``answers[n]`` (the
+    last one again after that). Storage's requests are kept in ``handler.asked``."""
+    asked: list[httpx.Request] = []
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        if request.url.host != "storage.example":
+            return httpx.Response(302, headers={"Location": SIGNED})
+        asked.append(request)
+        return answers[min(len(asked), len(answers)) - 1](request)
+
+    handler.asked = asked  # type: ignore[attr-defined]
+    return handler
 
 
-async def test_a_transfer_that_breaks_off_is_a_scopix_error(
-    make_client: MakeClient, target: Path
-) -> None:
-    async def broken() -> AsyncIterator[bytes]:
-        yield BYTES[:500]
+def cut_after(size: int) -> Callable[[httpx.Request], httpx.Response]:
+    """A 200 of the whole file that breaks off after ``size`` bytes."""
+
+    async def body() -> AsyncIterator[bytes]:
+        yield BYTES[:size]
         raise httpx.ReadError("connection reset by peer")
 
-    answer = httpx.Response(200, content=broken())
-    async with make_client(serving(answer)) as client:
+    return lambda request: httpx.Response(
+        200, content=body(), headers={"Content-Length": str(len(BYTES))}
+    )
+
+
+def the_rest(status: int = 206) -> Callable[[httpx.Request], httpx.Response]:
+    """What a server that honours ``Range: bytes=N-`` sends (some S3 servers say 200)."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        start = int(request.headers["Range"].removeprefix("bytes=").removesuffix("-"))
+        rest = BYTES[start:]
+        headers = {"Content-Range": f"bytes {start}-{len(BYTES) - 1}/{len(BYTES)}"}
+        return httpx.Response(status, content=rest, headers=headers)
+
+    return answer
+
+
+@pytest.mark.parametrize("status", [206, 200])
+async def test_a_transfer_that_breaks_off_goes_on_from_where_it_stopped(
+    make_client: MakeClient, target: Path, status: int
+) -> None:
+    handler = storage(cut_after(500), cut_after(700), the_rest(status))
+    async with make_client(handler) as client:
+        await client.files.download(FILE_ID, target)
+    assert target.read_bytes() == BYTES
+    ranges = [r.headers.get("Range") for r in handler.asked]
+    assert ranges == [None, "bytes=500-", "bytes=700-"]
+    assert sorted(target.parent.iterdir()) == [target]
+
+
+async def test_a_server_that_ignores_the_range_sends_it_all_again(
+    make_client: MakeClient, target: Path
+) -> None:
+    handler = storage(cut_after(500), lambda request: httpx.Response(200, content=BYTES))
+    async with make_client(handler) as client:
+        await client.files.download(FILE_ID, target)
+    assert target.read_bytes() == BYTES  # (started over, not the start twice)
+
+
+async def test_fewer_bytes_than_content_length_every_time_raise_and_write_nothing(
+    make_client: MakeClient, target: Path
+) -> None:
+    def short(request: httpx.Request) -> httpx.Response:
+        return httpx.Response(
+            200, content=BYTES[:1000], headers={"Content-Length": str(len(BYTES))}
+        )
+
+    handler = storage(short)
+    async with make_client(handler, max_retries=2) as client:
+        with pytest.raises(ScopixConnectionError) as caught:
+            await client.files.download(FILE_ID, target)
+    assert f"received 1000 bytes where {len(BYTES)} were announced" in str(caught.value)
+    assert "nothing was written" in str(caught.value)
+    assert len(handler.asked) == 3  # the first try and two more
+    assert untouched(target)
+
+
+async def test_a_transfer_that_keeps_breaking_off_is_a_scopix_error(
+    make_client: MakeClient, target: Path
+) -> None:
+    handler = storage(cut_after(500), lambda request: cut_after(0)(request))
+    async with make_client(handler, max_retries=1) as client:
         with pytest.raises(ScopixError, match="broke off"):
             await client.files.download(FILE_ID, target)
+    assert len(handler.asked) == 2
     assert untouched(target)
+
+
+async def test_a_compressed_transfer_that_breaks_off_starts_over(
+    make_client: MakeClient, target: Path
+) -> None:
+    """A compressed body's bytes are not the file's: no range of them is asked for."""
+    packed = gzip.compress(BYTES)
+
+    async def cut() -> AsyncIterator[bytes]:
+        yield packed[: len(packed) // 2]
+        raise httpx.ReadError("connection reset by peer")
+
+    handler = storage(
+        lambda request: httpx.Response(200, content=cut(), headers={"Content-Encoding": "gzip"}),
+        lambda request: httpx.Response(200, content=packed, headers={"Content-Encoding": "gzip"}),
+    )
+    async with make_client(handler) as client:
+        await client.files.download(FILE_ID, target)
+    assert target.read_bytes() == BYTES
+    assert [r.headers.get("Range") for r in handler.asked] == [None, None]

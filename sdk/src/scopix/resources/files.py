@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins  # (``Files.list`` shadows the name inside the class)
 import logging
 import os
+import re
 from collections.abc import AsyncGenerator, Callable, Sequence
 from datetime import datetime
 from pathlib import Path
@@ -54,7 +55,6 @@ logger = logging.getLogger("scopix")
 SEARCH_MODES = ("all", "metadata", "visible_text", "hybrid", "semantic")
 SORT_FIELDS = ("created_at", "content_created_at", "title", "size_bytes")
 VARIANTS = ("original", "tiny_64", "small_256", "medium_750", "large_1024")
-DOWNLOAD_CHUNK = 1024 * 1024
 QUOTED_BYTES = 200  # how much of an unusable download answer is read, to quote it
 
 T = TypeVar("T")
@@ -554,8 +554,8 @@ class Files:
         url = await self.get_variant(file_id, "original")  # signed: no key needed to read it
         partial = target.with_name(f".{target.name}.part")
         try:
-            async with self._core.http.stream("GET", url) as response:
-                await _save(response, partial, target)
+            with partial.open("wb") as out:
+                await self._fetch(url, out, target)
             partial.replace(target)
         except httpx.TimeoutException as exc:
             raise ScopixTimeoutError(
@@ -570,6 +570,37 @@ class Files:
         finally:
             partial.unlink(missing_ok=True)
         return target
+
+    async def _fetch(self, url: str, out: IO[bytes], target: Path) -> None:
+        """The original at ``url`` into ``out``. A transfer that breaks off goes on from the
+        bytes already written (``Range: bytes=N-``), as often as the client retries: an original
+        never changes, so its bytes are the same at each request. A server that ignores the
+        range sends it all again, and the file starts over."""
+        retry, encoded = 0, False
+        while True:
+            if encoded:  # (a compressed body's bytes are not the file's: no range of them)
+                out.seek(0)
+                out.truncate()
+            offset = out.tell()
+            headers = {"Range": f"bytes={offset}-"} if offset else {}
+            try:
+                async with self._core.http.stream("GET", url, headers=headers) as response:
+                    encoded = _encoded(response)
+                    await _save(response, out, target, offset=offset)
+                return
+            except (httpx.TransportError, _BrokenOff) as exc:
+                broken = ScopixConnectionError(f"the download broke off: {exc}")
+                delay = self._core.policy.next_delay(retry, broken)
+                if delay is None:
+                    if isinstance(exc, _BrokenOff):
+                        raise ScopixConnectionError(
+                            f"{exc}; nothing was written to {target}",
+                            status_code=exc.status_code,
+                        ) from None
+                    raise
+                logger.warning("%s; going on from byte %d in %.1f s", broken, out.tell(), delay)
+                await self._core.sleep(delay)
+                retry += 1
 
     async def get_variant(self, file_id: str, variant_type: str = "medium_750") -> str:
         """A signed, expiring URL of a variant: ``original``, ``tiny_64``, ``small_256``,
@@ -636,31 +667,52 @@ def _chunk_page(data: dict[str, Any]) -> tuple[builtins.list[DocumentChunk], boo
     return [DocumentChunk.from_api_response(item) for item in items], bool(data.get("has_more"))
 
 
-async def _save(response: httpx.Response, partial: Path, target: Path) -> None:
-    """Write a download's body to ``partial``, or raise: only a 200 is the file, and only all of
-    it (``Content-Length`` bytes, when the server says how many) is written whole."""
+class _BrokenOff(Exception):
+    """The body ended before the bytes its headers announced (the server closed early)."""
+
+    def __init__(self, message: str, status_code: int) -> None:
+        super().__init__(message)
+        self.status_code = status_code
+
+
+_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+
+
+async def _save(response: httpx.Response, out: IO[bytes], target: Path, *, offset: int) -> None:
+    """Write a download's body to ``out`` (which holds ``offset`` bytes already), or raise: only
+    a 200 is the file (or, going on from ``offset``, the range from there), and only all of it
+    (as many bytes as the server announces) is written whole."""
     if response.status_code >= 400:
         await response.aread()
         raise make_status_error(response)
-    if response.status_code != 200:
+    ranged = _CONTENT_RANGE.fullmatch(response.headers.get("content-range", "").strip())
+    going_on = offset > 0 and ranged is not None and int(ranged.group(1)) == offset
+    # (a 206, or a 200 carrying the range asked for, as some S3 servers answer)
+    if not (response.status_code == 200 or (going_on and response.status_code == 206)):
         raise unexpected_response(
             response,
             f"something other than the whole file (200 OK); nothing was written to {target}",
             body=await _start_of(response),
         )
-    written = 0
-    with partial.open("wb") as out:
-        async for chunk in response.aiter_bytes(DOWNLOAD_CHUNK):
-            written += out.write(chunk)
+    if not going_on:  # (the whole file, from its first byte)
+        out.seek(0)
+        out.truncate()
+    async for chunk in response.aiter_bytes():  # (written as it comes: a break keeps it)
+        out.write(chunk)
     announced = response.headers.get("content-length", "").strip()
     # (of a compressed body, Content-Length counts the compressed bytes, not those written)
-    encoded = response.headers.get("content-encoding", "identity").strip() != "identity"
-    if announced.isdigit() and not encoded and int(announced) != written:
-        raise ScopixConnectionError(
-            f"the download received {written} bytes where its Content-Length announced "
-            f"{announced}; nothing was written to {target}",
-            status_code=response.status_code,
-        )
+    if announced.isdigit() and not _encoded(response):
+        expected = (offset if going_on else 0) + int(announced)
+        if out.tell() != expected:
+            raise _BrokenOff(
+                f"the download received {out.tell()} bytes where {expected} were announced",
+                response.status_code,
+            )
+
+
+def _encoded(response: httpx.Response) -> bool:
+    coding: str = response.headers.get("content-encoding", "identity")
+    return coding.strip().lower() != "identity"
 
 
 async def _start_of(response: httpx.Response) -> bytes:
