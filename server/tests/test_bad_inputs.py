@@ -326,22 +326,25 @@ def test_an_unexpected_error_is_a_500_that_keeps_the_connection(tmp_path: Path) 
         live.stop()
 
 
-def test_non_latin1_part_headers_are_read_as_utf8(api: httpx.Client) -> None:
+def _raw_upload(api: httpx.Client, file_disposition: str, before: str = "") -> httpx.Response:
+    """An upload whose multipart body is written by hand: ``before`` (whole parts), then the
+    file part with ``file_disposition`` after its ``name="file"``."""
     boundary = "b0und"
-    body = (
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="\U000bf4aa"\r\n\r\nx\r\n'
-            f"--{boundary}\r\nContent-Disposition: form-data; "
-            'name="file"; filename="\u00e9t\u00e9.png"\r\n\r\n'
-        ).encode()
-        + png_bytes()
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
-    response = api.post(
+    head = (
+        f'{before}--{boundary}\r\nContent-Disposition: form-data; name="file"; '
+        f"{file_disposition}\r\n\r\n"
+    ).replace("{boundary}", boundary)
+    body = head.encode() + png_bytes() + f"\r\n--{boundary}--\r\n".encode()
+    return api.post(
         "/files/upload",
         content=body,
         headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
     )
+
+
+def test_non_latin1_part_headers_are_read_as_utf8(api: httpx.Client) -> None:
+    unknown = '--{boundary}\r\nContent-Disposition: form-data; name="\U000bf4aa"\r\n\r\nx\r\n'
+    response = _raw_upload(api, 'filename="\u00e9t\u00e9.png"', before=unknown)
     # the unknown field is ignored; the UTF-8 filename arrives intact
     assert response.status_code == 201, response.text
     assert response.json()["filename"] == "\u00e9t\u00e9.png"
@@ -362,19 +365,7 @@ def test_an_extended_filename_names_the_file(
 ) -> None:
     """RFC 5987's ``filename*`` (sent by some clients) names the file, decoded in its charset
     and cleaned as any name; one that cannot be decoded leaves the plain ``filename``."""
-    boundary = "b0und"
-    body = (
-        (
-            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; {disposition}\r\n\r\n'
-        ).encode()
-        + png_bytes()
-        + f"\r\n--{boundary}--\r\n".encode()
-    )
-    response = api.post(
-        "/files/upload",
-        content=body,
-        headers={"Content-Type": f"multipart/form-data; boundary={boundary}"},
-    )
+    response = _raw_upload(api, disposition)
     assert response.status_code == 201, response.text
     assert response.json()["filename"] == stored
 

@@ -312,6 +312,16 @@ def test_the_sdk_does_not_ask_again_what_would_fail_alike(setup: Setup) -> None:
     assert len(setup.model.seen) == 4  # one turn of chat_max_steps, not one per retry
 
 
+def _asked_once_free(api: httpx.Client, session_id: str, message: str) -> httpx.Response:
+    """``message`` sent as soon as the session is free again (a turn given up frees it)."""
+    deadline = time.monotonic() + 15
+    while True:
+        answer = api.post(f"/chat/sessions/{session_id}/messages", json={"message": message})
+        if answer.status_code != 409 or time.monotonic() > deadline:
+            return answer
+        time.sleep(0.2)
+
+
 def test_a_client_gone_before_its_stream_starts_leaves_the_session_free(setup: Setup) -> None:
     """A client that sends its question and hangs up at once (a console tab closed just after
     Ask): the turn ends though its stream never started; the session is free, nothing counted."""
@@ -332,12 +342,7 @@ def test_a_client_gone_before_its_stream_starts_leaves_the_session_free(setup: S
             # (closed at once: the response never gets to its body)
             time.sleep(0.3)
         setup.model.default = Reply(text="Here I am.")
-        deadline = time.monotonic() + 15
-        while True:
-            again = api.post(f"/chat/sessions/{session_id}/messages", json={"message": "hi"})
-            if again.status_code != 409 or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
+        again = _asked_once_free(api, session_id, "hi")
         assert again.status_code == 200, again.text
         messages = api.get(f"/chat/sessions/{session_id}").json()["messages"]
         assert [m["content"] for m in messages] == ["hi", "Here I am."]
@@ -360,12 +365,7 @@ def test_a_client_that_hangs_up_mid_answer_leaves_the_session_consistent(setup: 
                     break  # the client goes away while the model is still writing
         # the turn is given up: nothing recorded, not counted, the session free again
         setup.model.default = Reply(text="Here again.")
-        deadline = time.monotonic() + 15
-        while True:
-            again = api.post(f"/chat/sessions/{session_id}/messages", json={"message": "hi"})
-            if again.status_code != 409 or time.monotonic() > deadline:
-                break
-            time.sleep(0.2)
+        again = _asked_once_free(api, session_id, "hi")
         assert again.status_code == 200, again.text
         messages = api.get(f"/chat/sessions/{session_id}").json()["messages"]
         assert (messages[0]["role"], messages[0]["content"]) == ("user", "hi")
