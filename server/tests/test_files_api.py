@@ -313,6 +313,7 @@ def test_missing_bytes_are_a_clear_503(
         ("items=0-9", None),
         ("bytes=9-3", None),  # invalid: ignored
         ("bytes=-", None),
+        ("bytes=" + "9" * 5000 + "-", None),  # (not a number to convert: the whole object)
     ],
 )
 def test_byte_ranges_are_read_as_http_says(header: str | None, expected: tuple | None) -> None:

@@ -675,7 +675,7 @@ class _BrokenOff(Exception):
         self.status_code = status_code
 
 
-_CONTENT_RANGE = re.compile(r"bytes (\d+)-(\d+)/(\d+)")
+_CONTENT_RANGE = re.compile(r"bytes (\d{1,18})-(\d{1,18})/(\d{1,18})")  # (bounded: int())
 
 
 async def _save(response: httpx.Response, out: IO[bytes], target: Path, *, offset: int) -> None:

@@ -20,7 +20,9 @@ from .streaming import ClosingStreamingResponse
 
 __all__ = ["RangeNotSatisfiable", "byte_range", "stored_bytes"]
 
-_SPEC = re.compile(r"bytes=\s*(\d*)\s*-\s*(\d*)\s*")
+# (18 digits at most: more is no object's size, and a header of thousands of digits is not
+# turned into a number: the whole object instead)
+_SPEC = re.compile(r"bytes=\s*(\d{0,18})\s*-\s*(\d{0,18})\s*")
 
 
 class RangeNotSatisfiable(APIError):
