@@ -15,11 +15,10 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy.exc import DBAPIError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
-from .exhaustion import unavailable_cause
+from .exhaustion import unavailable_cause, unstorable_value
 
 __all__ = [
     "APIError",
@@ -235,7 +234,7 @@ def install_error_handlers(app: FastAPI) -> None:
         cause = unavailable_cause(exc)  # (a resource failure, or one raised from it)
         if cause is not None:
             return unavailable(request, exc, cause)
-        refused = _unstorable_value(exc)
+        refused = unstorable_value(exc)
         if refused is not None:
             return error_response(
                 request, 422, "VALIDATION_ERROR", f"a value cannot be stored: {refused}"
@@ -290,23 +289,3 @@ class _AnswerErrors:
                 raise
             response = await self.answer(Request(scope, receive), error)
             await response(scope, receive, send)
-
-
-# PostgreSQL's data exceptions that a value sent to it causes (SQLite stores them as they are)
-_UNSTORABLE = {
-    "22001": "it is longer than its column allows",
-    "22003": "a number is out of range",
-    "22021": "it holds a character the database cannot store",
-    "22P05": "it holds a character the database cannot store",
-}
-
-
-def _unstorable_value(error: BaseException) -> str | None:
-    current: BaseException | None = error
-    while current is not None:
-        if isinstance(current, DBAPIError):
-            state = getattr(current.orig, "sqlstate", None) or getattr(current.orig, "pgcode", None)
-            if state in _UNSTORABLE:
-                return _UNSTORABLE[state]
-        current = current.__cause__ or current.__context__
-    return None

@@ -6,10 +6,11 @@ cause named (and ``Retry-After``), never a bare 500, wherever in a request they 
 from __future__ import annotations
 
 import errno
+from collections.abc import Iterator
 
 from sqlalchemy.exc import DBAPIError
 
-__all__ = ["unavailable_cause"]
+__all__ = ["unavailable_cause", "unstorable_value"]
 
 _OS_ERRORS = {
     errno.ENOSPC: "the server's storage is full",
@@ -51,9 +52,8 @@ def _database_cause(error: DBAPIError) -> str | None:
     return None
 
 
-def unavailable_cause(error: BaseException) -> str | None:
-    """What ran out or broke, if ``error`` (or anything it was raised from, or grouped with)
-    is a resource failure; ``None`` for anything else."""
+def _chain(error: BaseException) -> Iterator[BaseException]:
+    """``error``, what it was raised from, and what it is grouped with, each once."""
     pending: list[BaseException] = [error]
     seen: set[int] = set()
     while pending:
@@ -61,12 +61,39 @@ def unavailable_cause(error: BaseException) -> str | None:
         if id(current) in seen:
             continue
         seen.add(id(current))
+        yield current
+        pending.extend(getattr(current, "exceptions", ()))  # (exception groups)
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+
+
+def unavailable_cause(error: BaseException) -> str | None:
+    """What ran out or broke, if ``error`` (or anything it was raised from, or grouped with)
+    is a resource failure; ``None`` for anything else."""
+    for current in _chain(error):
         if isinstance(current, OSError) and current.errno in _OS_ERRORS:
             return _OS_ERRORS[current.errno]
         if isinstance(current, DBAPIError):
             cause = _database_cause(current)
             if cause is not None:
                 return cause
-        pending.extend(getattr(current, "exceptions", ()))  # (exception groups)
-        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return None
+
+
+# PostgreSQL's data exceptions that a value sent to it causes (SQLite stores them as they are):
+# the request's fault, not the server's (a 422, not a 503)
+_UNSTORABLE = {
+    "22001": "it is longer than its column allows",
+    "22003": "a number is out of range",
+    "22021": "it holds a character the database cannot store",
+    "22P05": "it holds a character the database cannot store",
+}
+
+
+def unstorable_value(error: BaseException) -> str | None:
+    """Why the database refused a value of the request, if that is what ``error`` comes from."""
+    for current in _chain(error):
+        if isinstance(current, DBAPIError):
+            state = getattr(current.orig, "sqlstate", None) or getattr(current.orig, "pgcode", None)
+            if state in _UNSTORABLE:
+                return _UNSTORABLE[state]
     return None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import re
 import unicodedata
-import uuid
 from collections.abc import Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import PurePosixPath
@@ -16,7 +15,7 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from ..db.models import File, Tenant, new_id, utcnow
 from ..errors import APIError, BadRequest, PayloadTooLarge, UnsupportedMediaType, ValidationFailed
-from ..ids import UUID_PATTERN
+from ..ids import UUID_PATTERN, canonical_id
 from ..schemas import CONTENT_CATEGORIES
 from ..storage import PendingObject
 from .image_formats import SUPPORTED_FORMATS
@@ -123,10 +122,10 @@ def _bool(value: str | None, name: str, default: bool, errors: list[dict[str, st
 def _uuid(value: str | None, name: str, errors: list[dict[str, str]]) -> str | None:
     if not value:
         return None
-    if not UUID_TEXT.fullmatch(value):  # (the hyphenated form only, as documented)
+    stored = canonical_id(value)  # (the hyphenated form only, as documented)
+    if stored is None:
         errors.append({"field": name, "message": "must be a UUID (8-4-4-4-12 hex digits)"})
-        return None
-    return str(uuid.UUID(value))
+    return stored
 
 
 def parse_tags(raw: str | None, errors: list[dict[str, str]], name: str = "tags") -> list[str]:

@@ -169,10 +169,10 @@ async def list_files(
     offset: Annotated[int, Query(ge=0, le=10_000_000)] = 0,
 ) -> dict[str, Any]:
     id_list = _csv(ids, "ids", MAX_FILTER_IDS)
-    bad_ids = [i for i in id_list if canonical_id(i) is None]
-    if bad_ids:
-        raise ValidationFailed(f"ids: not a UUID: {bad_ids[0][:40]!r}")
-    id_list = tuple(str(canonical_id(i)) for i in id_list)
+    stored_ids = tuple(canonical_id(i) for i in id_list)
+    if None in stored_ids:
+        raise ValidationFailed(f"ids: not a UUID: {id_list[stored_ids.index(None)][:40]!r}")
+    id_list = tuple(i for i in stored_ids if i is not None)
     types = _csv(media_types, "media_types", len(MEDIA_TYPES))
     unknown = sorted(set(types) - set(MEDIA_TYPES))
     if unknown:
