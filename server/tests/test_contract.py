@@ -290,3 +290,18 @@ def test_form_values_match_the_documented_schema(
         prop = form[name]
         valid = value in prop["enum"] if "enum" in prop else bool(re.match(prop["pattern"], value))
         assert valid == accepted, (name, value, prop)
+
+
+def test_json_booleans_are_true_or_false_only(live: LiveServer) -> None:
+    """0, 1 or "yes" where a JSON boolean belongs are refused (422), never read as one: an
+    "admin": 0 once made a key (as a non-admin), to the client's surprise either way."""
+    admin = make_key(live.settings, admin=True)
+    with client(live, admin) as http:
+        for body, path in (
+            ({"name": "k", "admin": 0}, "/api-keys"),
+            ({"name": "k", "admin": "yes"}, "/api-keys"),
+            ({"use_all_images": 1}, "/chat/sessions"),
+        ):
+            answer = http.post(path, json=body)
+            assert answer.status_code == 422, (path, answer.text)
+        assert http.post("/api-keys", json={"name": "k", "admin": False}).status_code == 201

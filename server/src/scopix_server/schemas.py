@@ -12,6 +12,7 @@ from pydantic import (
     BeforeValidator,
     ConfigDict,
     Field,
+    StrictBool,
     field_validator,
 )
 from pydantic.json_schema import SkipJsonSchema
@@ -400,7 +401,7 @@ KEY_SCOPES = ("read", "write")
 class ApiKeyCreate(_Model):
     name: str = Field(..., min_length=1, max_length=255)
     description: str | None = Field(None, max_length=500)
-    admin: bool = False
+    admin: StrictBool = False  # (JSON true/false only: 0 or "yes" is refused, not read)
     scopes: list[Literal["read", "write"]] = Field(
         default_factory=list,
         max_length=len(KEY_SCOPES),

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from ..schemas import FileId
 
@@ -46,7 +46,7 @@ class ChatSessionCreate(_Model):
     initial_image_ids: list[FileId] | None = Field(
         None, max_length=MAX_PINNED, description="Images pinned from the start."
     )
-    use_all_images: bool = Field(
+    use_all_images: StrictBool = Field(
         True, strict=True, description="With no image pinned, the whole library may be used."
     )
 
@@ -113,7 +113,7 @@ class ChatSessionClosed(_Model):
 
 class MessageSend(_Model):
     message: str = Field(min_length=1, max_length=10_000)
-    force_detailed_analysis: bool = Field(
+    force_detailed_analysis: StrictBool = Field(
         False,
         strict=True,
         description="Accepted for compatibility; answers here always read the files.",
